@@ -1,0 +1,89 @@
+"""Every error agentrt raises on purpose, in one place.
+
+Each carries its payload as attributes and says how to fix the problem in its message.
+"""
+
+from __future__ import annotations
+
+
+class AgentRTError(Exception):
+    """Base class of every error agentrt raises on purpose."""
+
+
+class ConfigError(AgentRTError, ValueError):
+    """A configuration value is invalid; the message names the value and the allowed range."""
+
+
+class UnknownNameError(ConfigError, KeyError):
+    """A name (policy, profile, tool, engine) is not known; the message lists the valid names."""
+
+    def __init__(self, kind: str, name: str, valid: list[str] | tuple[str, ...]) -> None:
+        self.kind, self.name, self.valid = kind, name, tuple(valid)
+        super().__init__(f"unknown {kind} {name!r}; valid {kind}s: {', '.join(self.valid)}")
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return str(self.args[0])
+
+
+class DecorationError(AgentRTError, TypeError):
+    """A decorator was applied to something it does not support, or with unknown options."""
+
+
+class NoRuntimeError(AgentRTError, RuntimeError):
+    """A program, LLM call or tool call was made outside a running program/runtime."""
+
+
+class CallError(AgentRTError):
+    """An LLM or tool call failed. `call_id` and `call_name` name the call; `__cause__` is the reason."""
+
+    def __init__(self, message: str, *, call_id: str, call_name: str) -> None:
+        self.call_id, self.call_name = call_id, call_name
+        super().__init__(f"{call_name} ({call_id}): {message}")
+
+
+class LLMCallError(CallError):
+    """An LLM call failed in the engine."""
+
+
+class ToolCallError(CallError):
+    """A tool raised, or timed out."""
+
+
+class ToolTimeoutError(ToolCallError):
+    """A tool ran past its timeout; its process group was killed."""
+
+
+class PromptTooLongError(LLMCallError):
+    """A prompt does not fit the engine's context length or KV cache. Shorten it or raise the limit."""
+
+
+class ProgramFailedError(AgentRTError):
+    """A program raised. `program_id` names it; `__cause__` is what it raised."""
+
+    def __init__(self, program_id: str, name: str, error: BaseException) -> None:
+        self.program_id, self.program_name, self.error = program_id, name, error
+        super().__init__(f"program {name} ({program_id}) failed: {type(error).__name__}: {error}")
+
+
+class ProgramCancelledError(AgentRTError):
+    """The program was cancelled before it finished."""
+
+    def __init__(self, program_id: str, name: str) -> None:
+        self.program_id, self.program_name = program_id, name
+        super().__init__(f"program {name} ({program_id}) was cancelled")
+
+
+class SandboxError(AgentRTError, PermissionError):
+    """A file tool was asked for a path outside its sandbox root."""
+
+
+class TraceFormatError(AgentRTError, ValueError):
+    """A trace line is malformed. `path`, `line` and `field` say where."""
+
+    def __init__(self, path: str, line: int, field: str, message: str) -> None:
+        self.path, self.line, self.field = path, line, field
+        super().__init__(f"{path}:{line}: field {field!r}: {message} (use --skip-bad-lines to skip such lines)")
+
+
+class EngineError(AgentRTError, RuntimeError):
+    """The engine could not start or serve; the message says why and what to do."""

@@ -1,0 +1,61 @@
+"""The per-program DAG of calls, as a networkx `DiGraph`.
+
+Nodes are call ids with the `CallRecord` under the node attribute "record"; an edge k -> c means
+the branch that issued c had consumed k's result when it issued c (see `programs.context`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import networkx as nx
+
+from agentrt.programs.records import CallKind, CallRecord
+
+Weight = Callable[[CallRecord], float]
+
+
+def service_weight(record: CallRecord) -> float:
+    """What a call adds to a critical path: its engine service (tools: 0)."""
+    return record.service_time if record.kind is not CallKind.TOOL else 0.0
+
+
+def latency_weight(record: CallRecord) -> float:
+    """A call's wall latency (arrival to finish), for critical paths in time."""
+    return record.latency if record.finish is not None else 0.0
+
+
+def add_call(graph: nx.DiGraph, record: CallRecord) -> None:
+    graph.add_node(record.call_id, record=record)
+    for parent in record.parent_ids:
+        graph.add_edge(parent, record.call_id)
+
+
+def priority_of(graph: nx.DiGraph, parent_ids: tuple[str, ...]) -> float:
+    """ATLAS priority of a call with these parents: max over parents k of p(k) + t(k); 0 for a root."""
+    best = 0.0
+    for k in parent_ids:
+        rec: CallRecord = graph.nodes[k]["record"]
+        best = max(best, rec.priority + service_weight(rec))
+    return best
+
+
+def critical_path(graph: nx.DiGraph, weight: Weight = service_weight) -> tuple[list[str], float]:
+    """The heaviest path through the DAG (node-weighted) and its weight."""
+    best: dict[str, tuple[float, str | None]] = {}
+    for node in nx.topological_sort(graph):
+        w = weight(graph.nodes[node]["record"])
+        preds = [(best[p][0], p) for p in graph.predecessors(node)]
+        top, via = max(preds) if preds else (0.0, None)
+        best[node] = (top + w, via)
+    if not best:
+        return [], 0.0
+    end = max(best, key=lambda n: best[n][0])
+    total = best[end][0]
+    path: list[str] = []
+    node: str | None = end
+    while node is not None:
+        path.append(node)
+        node = best[node][1]
+    path.reverse()
+    return path, total

@@ -1,0 +1,74 @@
+"""`CallFuture`: the awaitable handle of an LLM, tool or sub-program call.
+
+A call starts running when it is issued; awaiting the future waits for it, marks its result as
+consumed by the awaiting branch (which makes it a parent of the branch's next calls), and returns
+the result or raises the call's typed error (`LLMCallError`, `ToolCallError`, ...).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import Any, Generic, TypeVar
+
+import anyio
+
+from agentrt.programs import context
+from agentrt.programs.records import CallRecord, CallStatus
+
+T = TypeVar("T")
+
+
+class CallFuture(Generic[T]):
+    """Result of one call. Await it (possibly several times, from several branches)."""
+
+    __slots__ = ("record", "_scope", "_event", "_result", "_error")
+
+    def __init__(self, record: CallRecord, scope: context.ProgramScope) -> None:
+        self.record = record
+        self._scope = scope
+        self._event: anyio.Event | None = None
+        self._result: Any = None
+        self._error: BaseException | None = None
+
+    @property
+    def call_id(self) -> str:
+        return self.record.call_id
+
+    @property
+    def status(self) -> CallStatus:
+        return self.record.status
+
+    def done(self) -> bool:
+        return self.record.status.finished
+
+    def result(self) -> T:
+        """The result of a finished call. Raises its error, or RuntimeError if not finished."""
+        if not self.done():
+            raise RuntimeError(f"call {self.call_id} has not finished; await it instead")
+        if self._error is not None:
+            raise self._error
+        return self._result  # type: ignore[no-any-return]
+
+    def exception(self) -> BaseException | None:
+        return self._error
+
+    def __await__(self) -> Generator[Any, None, T]:
+        return self._wait().__await__()
+
+    async def _wait(self) -> T:
+        if not self.done():
+            if self._event is None:
+                self._event = anyio.Event()
+            await self._event.wait()
+        context.consume(self._scope, self.call_id)
+        return self.result()
+
+    # -- set by the runtime -------------------------------------------------------------------
+    def _finish(self, status: CallStatus, result: Any = None, error: BaseException | None = None) -> None:
+        self._result, self._error = result, error
+        self.record.status = status
+        if self._event is not None:
+            self._event.set()
+
+    def __repr__(self) -> str:
+        return f"<CallFuture {self.record.name} {self.call_id} {self.record.status.value}>"

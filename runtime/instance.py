@@ -1,0 +1,254 @@
+"""`ProgramInstance`: one running program, its calls, its DAG and its accounting.
+
+Every call a program issues runs as a task in the program's own task group, so cancelling the
+program cancels its calls; the engine is told to abort cancelled LLM calls and, when the program
+ends for any reason, to release everything it holds for the program (in `finally`, shielded).
+A program finishes when its function has returned and every call it issued has finished.
+"""
+
+from __future__ import annotations
+
+import functools
+import traceback
+from contextlib import nullcontext
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import networkx as nx
+from anyio.abc import TaskGroup
+
+from agentrt.engine_adapters.base import GenerationRequest, GenerationResult, SchedHints
+from agentrt.exceptions import (CallError, LLMCallError, ProgramCancelledError, ProgramFailedError,
+                                PromptTooLongError, ToolCallError, ToolTimeoutError)
+from agentrt.programs import context, dag
+from agentrt.programs.decorators import Completion, Program
+from agentrt.programs.futures import CallFuture
+from agentrt.programs.records import CallKind, CallRecord, CallStatus, ProgramRecord, ProgramStatus
+from agentrt.programs.tokens import Tokens
+
+if TYPE_CHECKING:
+    from agentrt.runtime.runtime import Runtime
+    from agentrt.tools.registry import Tool
+
+
+class ProgramInstance:
+    """Implements `programs.context.ProgramScope` for one program instance."""
+
+    def __init__(self, runtime: Runtime, program: Program[Any, Any], record: ProgramRecord,
+                 parent: ProgramInstance | None = None, base_priority: float = 0.0) -> None:
+        self.runtime = runtime
+        self.program = program
+        self.record = record
+        self.parent = parent
+        self.base_priority = base_priority
+        self.graph: nx.DiGraph = nx.DiGraph()
+        self.cancel_scope = anyio.CancelScope()
+        self._tg: TaskGroup | None = None
+        self._num_calls = 0
+        self._llm_in_flight = 0
+        self._last_llm_finish: float | None = None
+
+    @property
+    def program_id(self) -> str:
+        return self.record.program_id
+
+    @property
+    def root(self) -> ProgramInstance:
+        return self if self.parent is None else self.parent.root
+
+    # -- running the program ------------------------------------------------------------------
+    async def run(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """Run the program to the end. Raises ProgramFailedError or ProgramCancelledError."""
+        rt = self.runtime
+        context.current_program.set(self)
+        context.frontier.set(frozenset())
+        rt._notify("program_started", self.record)
+        error: BaseException | None = None
+        result: Any = None
+        cancelled = False
+        try:
+            with self.cancel_scope:
+                async with anyio.create_task_group() as tg:
+                    self._tg = tg
+                    try:
+                        result = await self.program.fn(*args, **kwargs)
+                    except Exception as exc:  # the program's own failure: stop its other branches
+                        error = exc
+                        tg.cancel_scope.cancel()
+        except anyio.get_cancelled_exc_class():  # cancelled from outside (the runtime stops)
+            cancelled = True
+            raise
+        finally:
+            self._tg = None
+            with anyio.CancelScope(shield=True):
+                await rt.engine.release_program(self.program_id)
+                self._finish(error, cancelled or self.cancel_scope.cancel_called)
+        if error is not None:
+            raise ProgramFailedError(self.program_id, self.record.name, error) from error
+        if self.record.status is ProgramStatus.CANCELLED:
+            raise ProgramCancelledError(self.program_id, self.record.name)
+        return result
+
+    def _finish(self, error: BaseException | None, cancelled: bool) -> None:
+        rec = self.record
+        rec.finish = anyio.current_time()
+        if error is not None:
+            rec.status, rec.error = ProgramStatus.FAILED, f"{type(error).__name__}: {error}"
+            rec.traceback = "".join(traceback.format_exception(error))
+        elif cancelled:
+            rec.status, rec.error = ProgramStatus.CANCELLED, "cancelled"
+        else:
+            rec.status = ProgramStatus.OK
+        rec.critical_path_service = dag.critical_path(self.graph)[1]
+        self.runtime._notify("program_finished", rec)
+
+    # -- issuing calls (ProgramScope) -----------------------------------------------------------
+    def _new_call(self, kind: CallKind, name: str) -> CallRecord:
+        parents = tuple(sorted(context.frontier.get()))
+        self._num_calls += 1
+        rec = CallRecord(call_id=f"{self.program_id}.{self._num_calls}", program_id=self.program_id,
+                         kind=kind, name=name, parent_ids=parents, arrival=anyio.current_time(),
+                         priority=dag.priority_of(self.graph, parents) if parents else self.base_priority)
+        dag.add_call(self.graph, rec)
+        self.record.calls[rec.call_id] = rec
+        self.record.num_calls += 1
+        self.runtime._notify("call_started", rec)
+        return rec
+
+    def _spawn(self, fn: Any, *args: Any) -> None:
+        if self._tg is None:
+            raise RuntimeError(f"program {self.record.name} ({self.program_id}) has finished; "
+                               "calls can only be issued while it runs")
+        self._tg.start_soon(fn, *args)
+
+    def parents_of(self, call_id: str) -> tuple[str, ...]:
+        node = self.graph.nodes.get(call_id)
+        return node["record"].parent_ids if node is not None else ()
+
+    def issue_llm(self, prompt: Any, options: dict[str, Any]) -> CallFuture[Completion]:
+        rec = self._new_call(CallKind.LLM, options.pop("name"))
+        fut: CallFuture[Completion] = CallFuture(rec, self)
+        self._note_gap(rec.arrival)
+        self._spawn(self._run_llm, fut, prompt, options)
+        return fut
+
+    def issue_tool(self, tool: Tool[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> CallFuture[Any]:
+        fut: CallFuture[Any] = CallFuture(self._new_call(CallKind.TOOL, tool.name), self)
+        self._spawn(self._run_tool, fut, tool, args, kwargs)
+        return fut
+
+    def issue_program(self, program: Program[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> CallFuture[Any]:
+        rec = self._new_call(CallKind.PROGRAM, program.name)
+        child = self.runtime._new_instance(program, parent=self, base_priority=rec.priority)
+        fut: CallFuture[Any] = CallFuture(rec, self)
+        self._spawn(self._run_program, fut, child, args, kwargs)
+        return fut
+
+    # -- running calls ------------------------------------------------------------------------
+    def _note_gap(self, now: float) -> None:
+        if self._last_llm_finish is not None and self._llm_in_flight == 0:
+            self.runtime.predictor.observe_gap(self.program_id, now - self._last_llm_finish)
+        self._llm_in_flight += 1
+
+    async def _run_llm(self, fut: CallFuture[Completion], prompt: Any, options: dict[str, Any]) -> None:
+        rec = fut.record
+        rt = self.runtime
+        hints = SchedHints(program_arrival=self.root.record.start, program_service=self.root.record.attained_service,
+                           priority=rec.priority, gap_samples=rt.predictor.gap_samples(self.program_id))
+        request = GenerationRequest(call_id=rec.call_id, program_id=self.program_id, prompt=prompt,
+                                    arrival=rec.arrival, hints=hints, **options)
+        rec.status = CallStatus.RUNNING
+        try:
+            result = await rt.engine.generate(request)
+        except anyio.get_cancelled_exc_class():
+            with anyio.CancelScope(shield=True):
+                await rt.engine.abort(rec.call_id)
+                self._end_llm(fut, CallStatus.CANCELLED, error=LLMCallError("cancelled", call_id=rec.call_id, call_name=rec.name))
+            raise
+        except Exception as exc:  # any engine failure becomes the call's typed error
+            kind = PromptTooLongError if isinstance(exc, PromptTooLongError) else LLMCallError
+            err = kind(str(exc), call_id=rec.call_id, call_name=rec.name)
+            err.__cause__ = exc
+            self._end_llm(fut, CallStatus.FAILED, error=err)
+        else:
+            self._account(rec, result)
+            context_tokens = prompt + result.output if isinstance(prompt, Tokens) else None
+            completion = Completion(text=result.text, output=result.output, context=context_tokens,
+                                    call_id=rec.call_id, prompt_tokens=result.num_prompt_tokens,
+                                    cached_tokens=result.num_cached_tokens, output_tokens=result.num_output_tokens,
+                                    finish_reason=result.finish_reason)
+            self._end_llm(fut, CallStatus.DONE, result=completion)
+
+    def _end_llm(self, fut: CallFuture[Any], status: CallStatus, result: Any = None, error: CallError | None = None) -> None:
+        rec = fut.record
+        rec.finish = anyio.current_time()
+        if error is not None:
+            rec.error = str(error)
+        self._llm_in_flight -= 1
+        self._last_llm_finish = rec.finish
+        fut._finish(status, result, error)
+        self.runtime._notify("call_finished", rec)
+
+    def _account(self, rec: CallRecord, r: GenerationResult) -> None:
+        rec.first_scheduled, rec.queue_wait = r.first_scheduled, r.queue_wait
+        rec.prefill_tokens, rec.cached_tokens, rec.decode_tokens = r.num_prefill_tokens, r.num_cached_tokens, r.num_output_tokens
+        rec.service_time, rec.pinned = r.service_time, r.pin_ttl > 0
+        rec.preemptions, rec.recomputed_tokens = r.preemptions, r.recomputed_tokens
+        node: ProgramInstance | None = self
+        while node is not None:  # service rolls up to the enclosing programs
+            node.record.attained_service += r.service_time
+            node = node.parent
+
+    async def _run_tool(self, fut: CallFuture[Any], tool: Tool[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        rec = fut.record
+        rt = self.runtime
+        rec.status = CallStatus.RUNNING
+        await rt.engine.hint_tool(self.program_id, tool.name, rt.predictor.gap_samples(self.program_id, tool.name))
+        start = anyio.current_time()
+        status, result, error = CallStatus.DONE, None, None
+        try:
+            with anyio.fail_after(tool.timeout) if tool.timeout else nullcontext():
+                if tool.is_async:
+                    result = await tool.fn(*args, **kwargs)
+                else:
+                    result = await anyio.to_thread.run_sync(functools.partial(tool.fn, *args, **kwargs))
+        except anyio.get_cancelled_exc_class():
+            rec.status = CallStatus.CANCELLED
+            fut._finish(CallStatus.CANCELLED, error=ToolCallError("cancelled", call_id=rec.call_id, call_name=rec.name))
+            raise
+        except TimeoutError as exc:
+            status = CallStatus.FAILED
+            error = ToolTimeoutError(f"timed out after {tool.timeout} s", call_id=rec.call_id, call_name=rec.name)
+            error.__cause__ = exc
+        except Exception as exc:  # the tool's failure becomes the call's typed error
+            status = CallStatus.FAILED
+            error = exc if isinstance(exc, ToolCallError) else ToolCallError(f"{type(exc).__name__}: {exc}", call_id=rec.call_id, call_name=rec.name)
+            if error is not exc:
+                error.__cause__ = exc
+        finally:
+            rec.finish = anyio.current_time()
+            rec.tool_time = rec.finish - start
+            rt.predictor.observe_tool(tool.name, rec.tool_time)
+        if error is not None:
+            rec.error = str(error)
+        fut._finish(status, result, error)
+        rt._notify("call_finished", rec)
+
+    async def _run_program(self, fut: CallFuture[Any], child: ProgramInstance, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        rec = fut.record
+        rec.status = CallStatus.RUNNING
+        try:
+            result = await child.run(args, kwargs)
+        except anyio.get_cancelled_exc_class():
+            fut._finish(CallStatus.CANCELLED, error=ProgramCancelledError(child.program_id, child.record.name))
+            raise
+        except (ProgramFailedError, ProgramCancelledError) as exc:
+            rec.error = str(exc)
+            status, result, error = CallStatus.FAILED, None, exc
+        else:
+            status, error = CallStatus.DONE, None
+        finally:
+            rec.finish = anyio.current_time()
+            rec.service_time = child.record.critical_path_service
+        fut._finish(status, result, error)
+        self.runtime._notify("call_finished", rec)

@@ -1,0 +1,1 @@
+"""Scheduling policies: one class each behind `PolicyName` and `make_policy`."""

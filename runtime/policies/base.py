@@ -1,0 +1,163 @@
+"""The policy interface shared by every engine.
+
+NOTE on the invariants every engine keeps (the simulator and the vLLM plugin alike):
+- Service is what a call received from the engine: the summed duration of the engine iterations
+  that scheduled it (prefill chunks and decode steps alike; an iteration's whole duration counts
+  for every call in its batch). A program's attained service is the sum over its finished calls
+  (`ProgramState.service`, never below what the runtime passes in `SchedHints.program_service`).
+- Waiting is wall time spent in the waiting queue (from arrival, or from a preemption, until
+  admission). When the engine runs iterations back to back this equals the summed durations of
+  the iterations a call waited through, and it lets the scheduler compute waiting lazily instead
+  of touching every waiting call every iteration.
+- A call's sort key changes only at arrival, demotion (while it runs) and promotion (while it
+  waits), so the scheduler keeps the waiting queue sorted incrementally.
+- A pin holds a program's KV blocks out of eviction from the finish of one of its calls until the
+  first of: its next call arrives, the program ends, the TTL expires, or the policy releases it
+  under memory pressure.
+
+Engines call the policy only through `ProgramScheduler` (runtime/scheduler.py); policies never
+do I/O and never look at engine internals, so each decision is testable on hand-built states.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from abc import ABC
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import ClassVar
+
+from agentrt.runtime.pinning import PinQuery, PinState
+from agentrt.runtime.policies.config import PolicyConfig
+
+
+class CallPhase(enum.Enum):
+    WAITING = "waiting"
+    RUNNING = "running"
+    DONE = "done"
+
+
+@dataclass(slots=True)
+class ProgramState:
+    """Per-program state the scheduler keeps inside the engine."""
+
+    program_id: str
+    arrival: float  # program start from the hints, or its first call's arrival at the engine
+    service: float = 0.0  # attained service of its finished calls (max with the hints)
+    wait: float = 0.0  # summed waiting of its finished calls (anti-starvation numerator)
+    num_calls: int = 0
+
+
+@dataclass(slots=True)
+class CallState:
+    """Per-call state. The first block is fixed at arrival; the rest is updated as it runs."""
+
+    call_id: str
+    program_id: str
+    arrival: float
+    program_arrival: float = 0.0
+    program_service: float = 0.0  # PLAS priority: the program's service before this call
+    priority: float = 0.0  # ATLAS priority: critical-path service of the call's parents
+    num_prompt_tokens: int = 0
+    num_new_tokens: int = 0  # prompt tokens not in the prefix cache at arrival
+    prefill_time: float = 0.0  # cost-model estimate of the prefill, for skip-join MLFQ
+    gap_samples: tuple[float, ...] = ()
+    had_pin: bool = False  # its program's KV was pinned when it arrived
+    seq: int = 0  # arrival order at the scheduler: the final tie-break of every key
+
+    phase: CallPhase = CallPhase.WAITING
+    key: tuple = ()  # cached policy sort key (lower runs first)
+    service: float = 0.0  # own service so far
+    level: int = 0  # queue index (0 = top) for the discretized policies
+    level_service: float = 0.0  # own service since entering `level` (demotion)
+    waiting_since: float = 0.0  # start of the current waiting spell
+    total_wait: float = 0.0  # waiting of the finished spells
+    ratio_wait: float = 0.0  # anti-starvation wait of finished spells since the last promotion
+    ratio_from: float = 0.0  # start of the anti-starvation count in the current spell
+    ratio_service: float = 0.0  # anti-starvation service since the last promotion
+    num_promotions: int = 0
+    num_preemptions: int = 0
+
+    def wait_at(self, now: float) -> float:
+        """Total waiting so far."""
+        spell = now - self.waiting_since if self.phase is CallPhase.WAITING else 0.0
+        return self.total_wait + spell
+
+    def ratio_wait_at(self, now: float) -> float:
+        """Waiting counted by anti-starvation (since arrival or the last promotion)."""
+        spell = now - self.ratio_from if self.phase is CallPhase.WAITING else 0.0
+        return self.ratio_wait + spell
+
+
+class Policy(ABC):
+    """One scheduling policy. The base class is FCFS; subclasses override the hooks that differ."""
+
+    name: ClassVar[str] = "base"
+    pins: ClassVar[bool] = False  # does this policy pin KV across tool calls?
+
+    def __init__(self, config: PolicyConfig) -> None:
+        self.config = config
+
+    # -- ordering -----------------------------------------------------------------------------
+    def on_arrival(self, call: CallState, program: ProgramState) -> None:
+        """Place a new call (e.g. pick its queue level)."""
+
+    def sort_key(self, call: CallState, program: ProgramState, pinned: bool) -> tuple:
+        """Lower runs first (the scheduler appends `call.seq`). FCFS: arrival order per call."""
+        return (call.arrival,)
+
+    def promotion_time(self, call: CallState, program: ProgramState) -> float:
+        """When the waiting `call` becomes starved and is promoted (inf: never). Pure."""
+        return math.inf
+
+    def promote(self, call: CallState, now: float) -> None:
+        """Move a starved call to the top queue, resetting only the call's own counters."""
+        call.level = 0
+        call.level_service = 0.0
+        call.ratio_wait = 0.0
+        call.ratio_service = 0.0
+        call.ratio_from = now
+        call.num_promotions += 1
+
+    def promote_starved(self, waiting: Sequence[CallState], programs: dict[str, ProgramState],
+                        now: float) -> list[CallState]:
+        """Promote every waiting call whose promotion time has come; returns them. (The scheduler
+        does the same incrementally with a heap of promotion times.)"""
+        due = [c for c in waiting if self.promotion_time(c, programs[c.program_id]) <= now]
+        for c in due:
+            self.promote(c, now)
+        return due
+
+    def account_service(self, call: CallState, duration: float) -> bool:
+        """Add one iteration's service to a scheduled call; demote it when it exhausted its
+        queue's quantum. Returns True when its level changed."""
+        call.service += duration
+        call.level_service += duration
+        call.ratio_service += duration
+        return self._demote(call)
+
+    def _demote(self, call: CallState) -> bool:
+        return False
+
+    # -- preemption ---------------------------------------------------------------------------
+    def can_preempt_for(self, candidate: CallState, victim: CallState) -> bool:
+        """May a waiting `candidate` preempt a running `victim` to get memory? FCFS: never (stock
+        vLLM preempts only when running calls run out of memory, the latest arrival first)."""
+        return False
+
+    # -- pinning ------------------------------------------------------------------------------
+    def pin_ttl(self, query: PinQuery) -> float:
+        """Seconds to keep the program's KV pinned after a call finishes (0: do not pin)."""
+        return 0.0
+
+    def max_pinned_share(self) -> float:
+        """Pins may hold at most this fraction of the KV cache together."""
+        return 1.0
+
+    def pin_release_key(self, pin: PinState) -> tuple:
+        """Under memory pressure, pins are released in increasing order of this key."""
+        return (-pin.start,)
+
+
+__all__ = ["CallPhase", "CallState", "PinQuery", "PinState", "Policy", "ProgramState"]

@@ -1,0 +1,127 @@
+"""User-facing policy configuration (pydantic): names, queue structure, anti-starvation, pinning.
+
+Units: every time is seconds of engine time (service as defined in `policies/base.py`). The
+defaults are sized for LLM serving where one call receives ~0.05-5 s of service and a program
+~10-300 s in total.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class PolicyName(str, enum.Enum):
+    FCFS = "fcfs"
+    PLAS = "plas"
+    ATLAS = "atlas"
+    MLFQ = "mlfq"
+    CONTINUUM = "continuum"
+    AGENTRT = "agentrt"
+
+
+class PolicyConfig(BaseModel):
+    """A policy and its settings. Invalid values raise `pydantic.ValidationError` naming them."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: PolicyName = Field(PolicyName.AGENTRT, description="Which policy.")
+
+    # -- Autellix discretized queues (plas, atlas, agentrt) ------------------------------------
+    num_queues: int = Field(
+        10, ge=1, le=64,
+        description="K, the number of priority queues. Default 10: with the default boundaries the "
+                    "last queue starts at 256 s, past the ~300 s a large program attains.")
+    first_boundary: float = Field(
+        1.0, gt=0,
+        description="Upper end (s of service) of queue 0 when `boundaries` is not given. Default 1 s: "
+                    "about one call's service, so a program leaves the top queue after its first "
+                    "large call.")
+    boundary_growth: float = Field(
+        2.0, gt=1,
+        description="Ratio between consecutive queue boundaries when `boundaries` is not given "
+                    "(exponential spacing, as Autellix). Default 2.")
+    boundaries: tuple[float, ...] | None = Field(
+        None,
+        description="Explicit K-1 strictly increasing, positive queue boundaries (s of service); "
+                    "queue i holds priorities in [boundaries[i-1], boundaries[i]). Overrides "
+                    "`first_boundary`/`boundary_growth`.")
+    quanta: tuple[float, ...] | None = Field(
+        None,
+        description="Explicit K positive quanta (s of a call's own service before it is demoted one "
+                    "queue). Default: the width of each queue's priority range (queue 0: its upper "
+                    "boundary; the last queue: never demoted).")
+    beta: float = Field(
+        4.0, gt=0,
+        description="Anti-starvation ratio: a waiting call whose (program wait + call wait) / "
+                    "(program service + call service) reaches beta is promoted to queue 0. "
+                    "Default 4 (our choice; Autellix leaves it configurable): a program may wait "
+                    "four times the service it has received before it jumps the queue.")
+
+    # -- FastServe skip-join MLFQ (mlfq) -------------------------------------------------------
+    mlfq_num_queues: int = Field(
+        8, ge=1, le=64,
+        description="Number of MLFQ levels. Default 8: quanta 0.1 s .. 12.8 s cover one call's service.")
+    mlfq_base_quantum: float = Field(
+        0.1, gt=0,
+        description="Quantum of the top MLFQ level (s); level i has base * 2**i, as FastServe. "
+                    "Default 0.1 s: a short prefill plus a few decode steps.")
+    mlfq_starvation_limit: float = Field(
+        10.0, gt=0,
+        description="A call waiting this long (s) since it was last served is promoted to the top "
+                    "level (FastServe's starvation threshold). Default 10 s.")
+
+    # -- pinning (continuum, agentrt) ----------------------------------------------------------
+    max_ttl: float = Field(
+        60.0, ge=0,
+        description="Longest pin (s). Default 60 s: longer tools are cheaper to re-prefill after.")
+    pin_idle_cost: float = Field(
+        0.01, ge=0,
+        description="f(0) in the cost rate c = kv_share * f(demand): what holding KV costs when "
+                    "nothing waits for memory. Default 0.01: nearly free.")
+    max_demand_factor: float = Field(
+        10.0, gt=0,
+        description="Cap on the demand term of f(demand) = pin_idle_cost + min(demand, cap). Default 10.")
+    max_pinned_fraction: float = Field(
+        0.5, gt=0, le=1,
+        description="agentrt only: pins never hold more than this fraction of the KV cache. "
+                    "Default 0.5: at least half the cache stays available to running calls.")
+
+    @model_validator(mode="after")
+    def _check_queues(self) -> PolicyConfig:
+        k = self.num_queues
+        if self.boundaries is not None:
+            b = self.boundaries
+            if len(b) != k - 1:
+                raise ValueError(f"boundaries={b!r} has {len(b)} values; num_queues={k} needs {k - 1}")
+            if any(not math.isfinite(x) or x <= 0 for x in b):
+                raise ValueError(f"boundaries={b!r} must be finite and > 0")
+            if any(x >= y for x, y in zip(b, b[1:])):
+                raise ValueError(f"boundaries={b!r} must be strictly increasing")
+        if self.quanta is not None:
+            q = self.quanta
+            if len(q) != k:
+                raise ValueError(f"quanta={q!r} has {len(q)} values; num_queues={k} needs {k}")
+            if any(math.isnan(x) or x <= 0 for x in q):
+                raise ValueError(f"quanta={q!r} must be > 0")
+        return self
+
+    # -- derived ------------------------------------------------------------------------------
+    def queue_boundaries(self) -> tuple[float, ...]:
+        """The K-1 upper boundaries of queues 0..K-2 (s of service)."""
+        if self.boundaries is not None:
+            return self.boundaries
+        return tuple(self.first_boundary * self.boundary_growth ** i for i in range(self.num_queues - 1))
+
+    def queue_quanta(self) -> tuple[float, ...]:
+        """The K quanta (s of a call's own service per queue); the last is infinite by default."""
+        if self.quanta is not None:
+            return self.quanta
+        b = (0.0, *self.queue_boundaries())
+        return tuple(hi - lo for lo, hi in zip(b, b[1:])) + (math.inf,)
+
+    def mlfq_quanta(self) -> tuple[float, ...]:
+        """The MLFQ quanta, growing 2x per level; the last level is never demoted from."""
+        return tuple(self.mlfq_base_quantum * 2 ** i for i in range(self.mlfq_num_queues))

@@ -1,0 +1,27 @@
+"""`run`: start an async main function on the right event loop.
+
+The simulated engine runs on virtual time: trio with `MockClock(autojump_threshold=0)`, which jumps
+the clock whenever every task is blocked, so an hour of simulated serving takes seconds. Real
+engines (vLLM) need asyncio and the wall clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import anyio
+
+T = TypeVar("T")
+
+
+def run(main: Callable[..., Awaitable[T]], *args: Any, virtual_time: bool = True) -> T:
+    """Run `main(*args)` to completion and return its result.
+
+    virtual_time=True: trio with a virtual clock (for the simulator and the recording engine).
+    virtual_time=False: asyncio on the wall clock (for vLLM)."""
+    if virtual_time:
+        from trio.testing import MockClock
+
+        return anyio.run(main, *args, backend="trio", backend_options={"clock": MockClock(autojump_threshold=0)})
+    return anyio.run(main, *args, backend="asyncio")

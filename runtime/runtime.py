@@ -1,0 +1,195 @@
+"""`Runtime`: runs many programs at once against one engine, under structured concurrency.
+
+    async with Runtime(engine=SimEngine(), policy="agentrt") as rt:
+        handles = [rt.submit(agent, task) for task in tasks]
+        results = await rt.wait(handles)
+
+Leaving the `async with` block waits for every submitted program, then stops the engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from contextlib import AsyncExitStack
+from typing import Any, Generic, TypeVar
+
+import anyio
+import networkx as nx
+from anyio.abc import TaskGroup
+
+from agentrt.engine_adapters.base import Engine
+from agentrt.exceptions import ConfigError, DecorationError, NoRuntimeError, UnknownNameError
+from agentrt.programs import dag
+from agentrt.programs.decorators import Program
+from agentrt.programs.records import ProgramRecord, ProgramStatus
+from agentrt.runtime.instance import ProgramInstance
+from agentrt.runtime.observer import Observer
+from agentrt.runtime.policies.config import PolicyConfig, PolicyName
+from agentrt.runtime.predictor import ToolLatencyPredictor
+
+R = TypeVar("R")
+
+
+class ProgramHandle(Generic[R]):
+    """A submitted program instance. Await it (or `result()`) for its return value."""
+
+    def __init__(self, instance: ProgramInstance) -> None:
+        self._instance = instance
+        self._done = anyio.Event()
+        self._result: Any = None
+        self._error: BaseException | None = None
+
+    @property
+    def program_id(self) -> str:
+        return self._instance.program_id
+
+    @property
+    def record(self) -> ProgramRecord:
+        """Accounting: start, finish, jct, attained and critical-path service, status, error."""
+        return self._instance.record
+
+    @property
+    def graph(self) -> nx.DiGraph:
+        """The program's DAG of calls (node attribute "record" holds each CallRecord)."""
+        return self._instance.graph
+
+    def critical_path(self, weight: dag.Weight = dag.service_weight) -> tuple[list[str], float]:
+        """The heaviest path of calls (by engine service, or pass `dag.latency_weight`)."""
+        return dag.critical_path(self._instance.graph, weight)
+
+    def done(self) -> bool:
+        return self._done.is_set()
+
+    def cancel(self) -> None:
+        """Cancel the program: its calls are cancelled and aborted, its KV released."""
+        self._instance.cancel_scope.cancel()
+
+    async def result(self) -> R:
+        """Wait for the program. Raises ProgramFailedError (cause: what it raised) or
+        ProgramCancelledError."""
+        await self._done.wait()
+        if self._error is not None:
+            raise self._error
+        return self._result  # type: ignore[no-any-return]
+
+    def __await__(self) -> Any:
+        return self.result().__await__()
+
+    async def _run(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        try:
+            self._result = await self._instance.run(args, kwargs)
+        except Exception as exc:  # ProgramFailedError / ProgramCancelledError: kept for result()
+            self._error = exc
+        finally:
+            self._done.set()
+
+    def __repr__(self) -> str:
+        return f"<ProgramHandle {self.record.name} {self.program_id} {self.record.status.value}>"
+
+
+class Runtime:
+    """Runs programs on an engine under a scheduling policy.
+
+    engine: defaults to the simulated engine (`SimEngine()`, Llama-3.1-8B on one H100).
+    policy: a policy name (`fcfs`, `plas`, `atlas`, `mlfq`, `continuum`, `agentrt`) or a
+        `PolicyConfig`. Raises UnknownNameError for an unknown name.
+    """
+
+    def __init__(self, engine: Engine | None = None, policy: str | PolicyName | PolicyConfig = PolicyName.AGENTRT, *,
+                 predictor: ToolLatencyPredictor | None = None, observers: Sequence[Observer] = ()) -> None:
+        if engine is None:
+            from agentrt.engine_adapters.sim import SimEngine
+
+            engine = SimEngine()
+        if not isinstance(engine, Engine):
+            raise ConfigError(f"engine must be an agentrt Engine (e.g. SimEngine()), got {engine!r}")
+        self.engine = engine
+        self.policy = policy_config(policy)
+        self.predictor = predictor or ToolLatencyPredictor()
+        self.observers = list(observers)
+        self.records: list[ProgramRecord] = []
+        self._num_programs = 0
+        self._stack: AsyncExitStack | None = None
+        self._programs_tg: TaskGroup | None = None
+
+    async def __aenter__(self) -> Runtime:
+        async with AsyncExitStack() as stack:
+            service_tg = await stack.enter_async_context(anyio.create_task_group())
+            await self.engine.start(self.policy, service_tg)
+            stack.push_async_callback(self._stop_engine, service_tg)
+            self._programs_tg = await stack.enter_async_context(anyio.create_task_group())
+            self._stack = stack.pop_all()
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> bool | None:
+        stack, self._stack = self._stack, None
+        assert stack is not None
+        try:
+            return await stack.__aexit__(*exc_info)
+        finally:
+            self._programs_tg = None
+
+    async def _stop_engine(self, service_tg: TaskGroup) -> None:
+        with anyio.CancelScope(shield=True):
+            await self.engine.stop()
+        service_tg.cancel_scope.cancel()
+
+    # -- programs -----------------------------------------------------------------------------
+    def submit(self, program: Program[..., R] | Callable[..., Awaitable[R]], /, *args: Any, **kwargs: Any) -> ProgramHandle[R]:
+        """Start a program instance now; returns its handle. Raises NoRuntimeError if the runtime
+        is not running, DecorationError if `program` is not an async function/program."""
+        if self._programs_tg is None:
+            raise NoRuntimeError("Runtime.submit() needs a running runtime: use "
+                                 "`async with Runtime(...) as rt: rt.submit(program, ...)`")
+        if not isinstance(program, Program):
+            program = _as_program(program)
+        handle: ProgramHandle[R] = ProgramHandle(self._new_instance(program))
+        self._programs_tg.start_soon(handle._run, args, kwargs, name=f"agentrt:{handle.program_id}")
+        return handle
+
+    async def wait(self, handles: Iterable[ProgramHandle[Any]], *, return_exceptions: bool = False) -> list[Any]:
+        """Wait for all handles; results in order. With return_exceptions, failures are returned
+        instead of raising the first one."""
+        out: list[Any] = []
+        for h in handles:
+            try:
+                out.append(await h.result())
+            except Exception as exc:
+                if not return_exceptions:
+                    raise
+                out.append(exc)
+        return out
+
+    def _new_instance(self, program: Program[Any, Any], parent: ProgramInstance | None = None,
+                      base_priority: float = 0.0) -> ProgramInstance:
+        self._num_programs += 1
+        record = ProgramRecord(program_id=f"p{self._num_programs}", name=program.name, start=anyio.current_time(),
+                               parent_id=parent.program_id if parent else None)
+        self.records.append(record)
+        return ProgramInstance(self, program, record, parent, base_priority)
+
+    def _notify(self, event: str, record: Any) -> None:
+        for obs in self.observers:
+            getattr(obs, event)(record)
+
+    def finished(self) -> list[ProgramRecord]:
+        return [r for r in self.records if r.status is not ProgramStatus.RUNNING]
+
+
+def policy_config(policy: str | PolicyName | PolicyConfig) -> PolicyConfig:
+    """A PolicyConfig from a name or a config. Raises UnknownNameError listing the valid names."""
+    if isinstance(policy, PolicyConfig):
+        return policy
+    try:
+        return PolicyConfig(name=PolicyName(policy))
+    except ValueError:
+        raise UnknownNameError("policy", str(policy), [p.value for p in PolicyName]) from None
+
+
+def _as_program(fn: Any) -> Program[Any, Any]:
+    if isinstance(fn, Program):
+        return fn
+    try:
+        return Program(fn)
+    except DecorationError:
+        raise DecorationError(f"Runtime.submit() takes an @agentrt.program or an async function, got {fn!r}") from None
