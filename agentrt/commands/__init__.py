@@ -1,0 +1,1 @@
+"""Subcommands of the `agentrt` CLI, one module each."""
