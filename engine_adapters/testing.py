@@ -51,6 +51,19 @@ class RecordingEngine(Engine):
     async def stop(self) -> None:
         self.running = False
 
+    def submit(self, request: GenerationRequest, on_done: Callable[[GenerationResult | BaseException], None]) -> bool:
+        """Zero-latency calls finish at once, without a task; the others take the generate path."""
+        if callable(self.latency) or self.latency > 0:
+            return False
+        if self.record:
+            self.requests.append(request)
+        try:
+            result: GenerationResult | BaseException = self._answer(request, anyio.current_time(), 0.0)
+        except Exception as exc:  # handed to the runtime like an engine failure
+            result = exc
+        on_done(result)
+        return True
+
     async def generate(self, request: GenerationRequest) -> GenerationResult:
         if self.record:
             self.requests.append(request)
@@ -58,6 +71,9 @@ class RecordingEngine(Engine):
         delay = self.latency(request) if callable(self.latency) else self.latency
         if delay > 0:
             await anyio.sleep(delay)
+        return self._answer(request, start, delay)
+
+    def _answer(self, request: GenerationRequest, start: float, delay: float) -> GenerationResult:
         if self.fail is not None and (exc := self.fail(request)) is not None:
             raise exc
         text = self.responder(request) if self.responder else filler_text(request.max_tokens)

@@ -26,6 +26,7 @@ from agentrt.runtime.instance import ProgramInstance
 from agentrt.runtime.observer import Observer
 from agentrt.runtime.policies.config import PolicyConfig, PolicyName
 from agentrt.runtime.predictor import ToolLatencyPredictor
+from agentrt.runtime.runner import clock
 
 R = TypeVar("R")
 
@@ -111,8 +112,10 @@ class Runtime:
         self._num_programs = 0
         self._stack: AsyncExitStack | None = None
         self._programs_tg: TaskGroup | None = None
+        self.now: Callable[[], float] = anyio.current_time
 
     async def __aenter__(self) -> Runtime:
+        self.now = clock()
         async with AsyncExitStack() as stack:
             service_tg = await stack.enter_async_context(anyio.create_task_group())
             await self.engine.start(self.policy, service_tg)
@@ -163,7 +166,7 @@ class Runtime:
     def _new_instance(self, program: Program[Any, Any], parent: ProgramInstance | None = None,
                       base_priority: float = 0.0) -> ProgramInstance:
         self._num_programs += 1
-        record = ProgramRecord(program_id=f"p{self._num_programs}", name=program.name, start=anyio.current_time(),
+        record = ProgramRecord(program_id=f"p{self._num_programs}", name=program.name, start=self.now(),
                                parent_id=parent.program_id if parent else None)
         self.records.append(record)
         return ProgramInstance(self, program, record, parent, base_priority)
