@@ -87,3 +87,27 @@ class TraceFormatError(AgentRTError, ValueError):
 
 class EngineError(AgentRTError, RuntimeError):
     """The engine could not start or serve; the message says why and what to do."""
+
+
+class CommandTimeoutError(ToolTimeoutError):
+    """A `bash` or `python` tool's command ran past its timeout; its whole process group was
+    killed. `command`, `timeout` (s) and the partial `output` are attributes."""
+
+    def __init__(self, command: str, timeout: float, output: str, *, call_id: str, call_name: str) -> None:
+        self.command, self.timeout, self.output = command, timeout, output
+        super().__init__(f"command timed out after {timeout:g} s and its process group was killed: "
+                         f"{command[:200]!r}. Give a larger timeout= or make the command finish sooner "
+                         "(e.g. `timeout 10 ...`, fewer iterations, no interactive programs)",
+                         call_id=call_id, call_name=call_name)
+
+
+class FileEditError(AgentRTError, ValueError):
+    """`str_replace` could not make its edit: the text to replace occurs zero or several times."""
+
+
+class InputsFormatError(ConfigError):
+    """A line of a `--inputs` file does not fit the program. `path` and `line` say where."""
+
+    def __init__(self, path: str, line: int, message: str) -> None:
+        self.path, self.line = path, line
+        super().__init__(f"{path}:{line}: {message}")

@@ -141,6 +141,13 @@ class PinTable:
                 gone.append(pid)
         return gone
 
+    def next_expiry(self) -> float:
+        """When the next live pin expires (inf: none)."""
+        heap = self._heap
+        while heap and self._version.get(heap[0][2]) != heap[0][1]:
+            heapq.heappop(heap)  # stale: replaced, re-timed or released
+        return heap[0][0] if heap else math.inf
+
     def release_order(self, key: Callable[[PinState], tuple]) -> list[PinState]:
         return sorted(self.pins.values(), key=key)
 

@@ -76,6 +76,7 @@ class CallState:
     ratio_wait: float = 0.0  # anti-starvation wait of finished spells since the last promotion
     ratio_from: float = 0.0  # start of the anti-starvation count in the current spell
     ratio_service: float = 0.0  # anti-starvation service since the last promotion
+    promote_at: float = math.inf  # when it will be promoted if still waiting (scheduler's heap)
     num_promotions: int = 0
     num_preemptions: int = 0
 

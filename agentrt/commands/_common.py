@@ -1,0 +1,64 @@
+"""Arguments shared by the replay and bench subcommands."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from agentrt.engine_adapters.factory import ENGINES
+from agentrt.exceptions import TraceFormatError
+from agentrt.replay.trace import TraceProgram, load_trace
+from agentrt.replay.workload import Scaling, make_scaling
+
+console = Console(stderr=True)
+
+
+def add_workload_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("trace", help="trace file (JSON Lines) or a bundled trace name, e.g. swebench-lite-deepseek-v3")
+    p.add_argument("--engine", choices=ENGINES, default="sim", help="engine (default: the simulator)")
+    p.add_argument("--profile", default=None, help="simulator profile (default llama-3.1-8b-h100)")
+    p.add_argument("--model", default=None, help="model folder for --engine vllm")
+    p.add_argument("--num-gpu-blocks", type=int, default=None, help="KV cache size in blocks (override)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the Poisson arrivals (default 0)")
+    p.add_argument("--limit", type=int, default=None, help="replay only the first N programs")
+    p.add_argument("--token-scale", type=float, default=1.0, help="multiply every token count (small engines)")
+    p.add_argument("--max-context", type=int, default=None,
+                   help="shrink the token scale so the longest prompt + output fits this many tokens")
+    p.add_argument("--system-prompt-tokens", type=int, default=0,
+                   help="a system-prompt prefix of this many tokens shared by all programs (default 0)")
+    p.add_argument("--skip-bad-lines", action="store_true", help="report and skip malformed trace lines")
+
+
+def load_workload(args: argparse.Namespace) -> tuple[list[TraceProgram], Scaling]:
+    def report(exc: TraceFormatError) -> None:
+        console.print(f"[yellow]skipped[/yellow] {exc}")
+
+    programs = load_trace(args.trace, skip_bad_lines=args.skip_bad_lines, limit=args.limit, on_skip=report)
+    return programs, make_scaling(programs, args.token_scale, args.max_context)
+
+
+def engine_options(args: argparse.Namespace) -> dict[str, Any]:
+    opts: dict[str, Any] = {}
+    if args.engine == "sim":
+        opts["profile"] = args.profile
+    else:
+        opts["model"] = args.model
+    if args.num_gpu_blocks:
+        opts["num_gpu_blocks" if args.engine == "sim" else "num_gpu_blocks_override"] = args.num_gpu_blocks
+    return opts
+
+
+def config_json(args: argparse.Namespace, programs: list[TraceProgram], scaling: Scaling) -> dict[str, Any]:
+    return {"trace": str(args.trace), "num_programs": len(programs), "engine": args.engine,
+            "profile": args.profile, "model": args.model, "num_gpu_blocks": args.num_gpu_blocks, "seed": args.seed,
+            "token_scale_requested": scaling.requested, "token_scale_effective": scaling.scale,
+            "max_context": scaling.max_context, "system_prompt_tokens": args.system_prompt_tokens}
+
+
+def default_output(kind: str) -> Path:
+    import time
+
+    return Path("results") / f"{kind}-{time.strftime('%Y%m%d-%H%M%S')}"

@@ -1,0 +1,69 @@
+"""`agentrt bench TRACE`: every policy at every rate, side by side, in one run."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from agentrt.commands._common import add_workload_args, config_json, default_output, engine_options, load_workload
+from agentrt.exceptions import ConfigError
+from agentrt.replay.bench import ALL_POLICIES, BenchSpec, run_bench
+from agentrt.replay.driver import ReplayResult
+from agentrt.replay.report import bench_table, policies_arg, write_bench
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser("bench", help="compare scheduling policies on a trace across arrival rates",
+                       description="Replay a trace under every policy at every rate with the same arrivals; "
+                                   "write results.json, results.md and a PNG plot. Without --rates, find the "
+                                   "knee: sweep up to the rate where fcfs mean JCT >= 3x unloaded.")
+    add_workload_args(p)
+    p.add_argument("--policies", default=",".join(ALL_POLICIES), help="comma-separated (default: all)")
+    p.add_argument("--rates", default=None, help="comma-separated programs/s (default: find the knee)")
+    p.add_argument("--output", type=Path, default=None, help="output folder (default: results/bench-<time>)")
+    p.set_defaults(func=main)
+
+
+def _rates(text: str | None) -> list[float] | None:
+    if text is None:
+        return None
+    try:
+        return [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise ConfigError(f"--rates takes comma-separated numbers, got {text!r}") from None
+
+
+def main(args: argparse.Namespace) -> int:
+    programs, scaling = load_workload(args)
+    opts = engine_options(args)
+    spec = BenchSpec(programs=programs, scaling=scaling, policies=policies_arg(args.policies), rates=_rates(args.rates),
+                     seed=args.seed, engine=args.engine, engine_options=opts,
+                     system_prompt_tokens=args.system_prompt_tokens)
+    out = args.output or default_output("bench")
+    console = Console()
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console) as progress:
+        task = progress.add_task("bench", total=0)
+
+        def planned(n: int) -> None:
+            progress.update(task, total=(progress.tasks[0].total or 0) + n)
+
+        def done(policy: str, r: ReplayResult) -> None:
+            rate = f"{r.rate:.4g}/s" if r.rate else "unloaded"
+            progress.update(task, advance=1, description=f"bench {policy} @ {rate}: mean JCT {r.summary.mean_jct:.1f} s")
+
+        bench = run_bench(spec, on_run=done, on_plan=planned)
+    title = (f"{Path(args.trace).name}: {len(programs)} programs, engine {args.engine} "
+             f"{args.profile or args.model or ''}, token scale {scaling.scale:.4g}, seed {args.seed}")
+    console.print(bench_table(bench, title))
+    paths = write_bench(bench, out, config_json(args, programs, scaling) | {"policies": list(spec.policies)}, title)
+    if bench.unloaded is not None:
+        u = bench.unloaded.summary.mean_jct
+        console.print(f"unloaded mean JCT {u:.1f} s; knee rate {bench.knee_rate}; capacity (mean JCT <= 2x unloaded): "
+                      + ", ".join(f"{p} {bench.capacity(p):.4g}/s" for p in bench.policies))
+    console.print("wrote " + ", ".join(str(p) for p in paths.values()))
+    return 0

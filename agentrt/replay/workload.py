@@ -1,0 +1,58 @@
+"""Turning trace programs into a workload: token scaling and arrival times."""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from agentrt.exceptions import ConfigError
+from agentrt.replay.trace import LLMStep, TraceProgram
+
+
+@dataclass(slots=True, frozen=True)
+class Scaling:
+    """Token scaling for small engines: every count is multiplied by `scale` (outputs keep >= 1
+    token). `requested` is what the user asked for; `scale` may be smaller so that the largest
+    prompt + output fits `max_context` (one factor for the whole workload keeps the ratio
+    between prefix reuse and new tokens, and the programs' relative sizes)."""
+
+    requested: float = 1.0
+    scale: float = 1.0
+    max_context: int | None = None
+
+    def tokens(self, n: int, *, at_least: int = 0) -> int:
+        return max(at_least, round(n * self.scale))
+
+
+def make_scaling(programs: Sequence[TraceProgram], token_scale: float = 1.0, max_context: int | None = None) -> Scaling:
+    """Raises ConfigError for token_scale <= 0 or max_context < 2."""
+    if not token_scale > 0 or math.isinf(token_scale):
+        raise ConfigError(f"--token-scale must be > 0, got {token_scale}")
+    if max_context is not None and max_context < 2:
+        raise ConfigError(f"--max-context must be >= 2 tokens, got {max_context}")
+    scale = token_scale
+    if max_context is not None:
+        longest = max(s.input_tokens + s.output_tokens for p in programs for s in p.steps if isinstance(s, LLMStep))
+        # headroom of 2 tokens per call for rounding up of outputs
+        scale = min(scale, (max_context - 2) / longest)
+    return Scaling(requested=token_scale, scale=scale, max_context=max_context)
+
+
+def poisson_arrivals(n: int, rate: float, seed: int) -> list[float]:
+    """Arrival times of `n` programs, Poisson at `rate` per second (the first at 0).
+    Raises ConfigError for rate <= 0."""
+    if not rate > 0:
+        raise ConfigError(f"--rate must be > 0 programs/s, got {rate} (use --offline for all at once)")
+    rng = random.Random(seed)
+    t, out = 0.0, []
+    for i in range(n):
+        if i:
+            t += rng.expovariate(rate)
+        out.append(t)
+    return out
+
+
+def offline_arrivals(n: int) -> list[float]:
+    return [0.0] * n

@@ -1,0 +1,26 @@
+"""`agentrt` (ours, the default): ATLAS queues with anti-starvation, plus tool-aware TTL pinning
+whose cost grows with memory demand, bounded to `max_pinned_fraction` of the KV cache.
+
+Inside a queue, a call whose program's KV was pinned when it arrived goes first: its context is
+resident, so it prefills little and admitting it ends the pin soonest. Under memory pressure pins
+are released lowest priority first, i.e. the program with the most attained service first (it
+would sort last in the queues anyway)."""
+
+from __future__ import annotations
+
+from agentrt.runtime.policies.atlas import ATLASPolicy
+from agentrt.runtime.policies.base import CallState, PinState, ProgramState
+from agentrt.runtime.policies.ttl import TTLPinning
+
+
+class AgentRTPolicy(TTLPinning, ATLASPolicy):
+    name = "agentrt"
+
+    def sort_key(self, call: CallState, program: ProgramState, pinned: bool) -> tuple:
+        return (call.level, not pinned, call.arrival)
+
+    def max_pinned_share(self) -> float:
+        return self.config.max_pinned_fraction
+
+    def pin_release_key(self, pin: PinState) -> tuple:
+        return (-pin.program_service, -pin.priority, -pin.start)
