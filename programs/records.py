@@ -64,6 +64,7 @@ class CallRecord:
     pinned: bool = False  # the engine pinned the program's KV after this call
     preemptions: int = 0
     recomputed_tokens: int = 0
+    child_program_id: str | None = None  # PROGRAM calls: the sub-program instance
     error: str | None = None
 
     @property

@@ -30,7 +30,7 @@ from agentrt.programs.decorators import Completion, Program
 from agentrt.programs.futures import CallFuture
 from agentrt.programs.records import CallKind, CallRecord, CallStatus, ProgramRecord, ProgramStatus
 from agentrt.programs.tokens import Tokens
-from agentrt.runtime.runner import on_virtual_clock
+from agentrt.tools.clock import real_time
 
 if TYPE_CHECKING:
     from agentrt.runtime.runtime import Runtime
@@ -153,6 +153,7 @@ class ProgramInstance:
     def issue_program(self, program: Program[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> CallFuture[Any]:
         rec = self._new_call(CallKind.PROGRAM, program.name)
         child = self.runtime._new_instance(program, parent=self, base_priority=rec.priority)
+        rec.child_program_id = child.program_id
         fut: CallFuture[Any] = CallFuture(rec, self)
         self._spawn(self._run_program, fut, child, args, kwargs)
         return fut
@@ -251,13 +252,12 @@ class ProgramInstance:
             with anyio.fail_after(tool.timeout) if tool.timeout else nullcontext():
                 if tool.is_async:
                     result = await tool.fn(*args, **kwargs)
-                elif on_virtual_clock():  # see runner.on_virtual_clock
-                    result = tool.fn(*args, **kwargs)
-                else:
-                    result = await anyio.to_thread.run_sync(functools.partial(tool.fn, *args, **kwargs))
+                else:  # in a thread; a virtual clock runs at wall speed meanwhile (tools/clock.py)
+                    with real_time():
+                        result = await anyio.to_thread.run_sync(functools.partial(tool.fn, *args, **kwargs))
         except anyio.get_cancelled_exc_class():
-            rec.status = CallStatus.CANCELLED
             fut._finish(CallStatus.CANCELLED, error=ToolCallError("cancelled", call_id=rec.call_id, call_name=rec.name))
+            rt._notify("call_finished", rec)
             raise
         except TimeoutError as exc:
             status = CallStatus.FAILED
@@ -284,6 +284,7 @@ class ProgramInstance:
             result = await child.run(args, kwargs)
         except anyio.get_cancelled_exc_class():
             fut._finish(CallStatus.CANCELLED, error=ProgramCancelledError(child.program_id, child.record.name))
+            self.runtime._notify("call_finished", rec)
             raise
         except (ProgramFailedError, ProgramCancelledError) as exc:
             rec.error = str(exc)

@@ -27,24 +27,6 @@ def run(main: Callable[..., Awaitable[T]], *args: Any, virtual_time: bool = True
     return anyio.run(main, *args, backend="asyncio")
 
 
-def on_virtual_clock() -> bool:
-    """True inside `run(..., virtual_time=True)` (trio with a MockClock).
-
-    Blocking work must then run inline, not in a worker thread: while every task waits on a
-    thread, the autojumping clock would leap to the next timer and charge that time to the work."""
-    import sniffio
-
-    try:
-        if sniffio.current_async_library() != "trio":
-            return False
-    except sniffio.AsyncLibraryNotFoundError:
-        return False
-    import trio
-    from trio.testing import MockClock
-
-    return isinstance(trio.lowlevel.current_clock(), MockClock)
-
-
 def clock() -> Callable[[], float]:
     """The running event loop's clock function (what `anyio.current_time` returns), looked up
     once: `anyio.current_time()` detects the backend on every call, which the runtime's per-call

@@ -21,6 +21,7 @@ whether it is top-level) and `agentrt.call.queue_wait` (s, per LLM call).
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -181,7 +182,12 @@ def setup_otel(exporter: str) -> OtelSetup:
         raise UnknownNameError("otel exporter", exporter, OTEL_EXPORTERS)
     if exporter == "none":
         return OtelSetup()
-    spans, metric = (ConsoleSpanExporter(), ConsoleMetricExporter()) if exporter == "console" else _otlp_exporters()
+    spans: SpanExporter
+    metric: MetricExporter
+    if exporter == "console":  # stdout as it is now (the exporters' defaults bind it at import)
+        spans, metric = ConsoleSpanExporter(out=sys.stdout), ConsoleMetricExporter(out=sys.stdout)
+    else:
+        spans, metric = _otlp_exporters()
     resource = Resource.create({} if os.environ.get("OTEL_SERVICE_NAME") else {"service.name": "agentrt"})
     tracer_provider = TracerProvider(resource=resource)
     tracer_provider.add_span_processor(BatchSpanProcessor(spans))
@@ -198,8 +204,8 @@ def _otlp_exporters() -> tuple[SpanExporter, MetricExporter]:
             from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
         else:
-            from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter  # type: ignore[no-redef]
-            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter  # type: ignore[no-redef]
+            from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter  # type: ignore[no-redef,assignment]
+            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter  # type: ignore[no-redef,assignment]
     except ImportError as exc:
         raise ConfigError(f"--otel otlp needs the OTLP exporter ({exc.name} is missing): "
                           "pip install 'agentrt[otlp]' (opentelemetry-exporter-otlp)") from exc

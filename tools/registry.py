@@ -4,12 +4,22 @@ A tool is a sync or async function. Inside a program, calling it issues a tool c
 `CallFuture`; the runtime runs it (sync functions in a worker thread), times it, and feeds the
 duration to the tool-latency predictor that drives KV pinning. Name, description and JSON schema
 come from the signature and docstring (as pydantic-ai does), for LLM tool use.
+
+Inside a running tool, `current_tool_call()` says which call it is (for typed errors that name the
+call) and `annotate_call(...)` attaches attributes to it (a command's exit code) that observers such
+as the tracer read when the call finishes. The call is known to the tool through a context variable
+holding a small mutable record: `Tool.__call__` sets it before the runtime spawns the call's task
+(which copies the context) and fills in the call id once the runtime has assigned it, before the
+task first runs. Alternative considered: a map from call id to attributes in the registry, which
+would grow without bound when nothing reads it.
 """
 
 from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 from pydantic import TypeAdapter
@@ -24,6 +34,30 @@ R = TypeVar("R")
 TOOL_OPTIONS = ("name", "description", "timeout")
 
 _registry: dict[str, Tool[Any, Any]] = {}
+
+
+@dataclass(slots=True)
+class ToolCallInfo:
+    """The tool call the running code belongs to. `attributes` are set with `annotate_call`."""
+
+    tool_name: str
+    call_id: str = ""
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+
+_current_call: ContextVar[ToolCallInfo | None] = ContextVar("agentrt_tool_call", default=None)
+
+
+def current_tool_call() -> ToolCallInfo | None:
+    """The tool call running this code, or None when the tool function was called directly."""
+    return _current_call.get()
+
+
+def annotate_call(**attributes: Any) -> None:
+    """Attach attributes (e.g. `exit_code=1`) to the running tool call; a no-op outside one."""
+    info = _current_call.get()
+    if info is not None:
+        info.attributes.update(attributes)
 
 
 class Tool(Generic[P, R]):
@@ -55,7 +89,14 @@ class Tool(Generic[P, R]):
         """Issue a tool call from inside a program. Raises NoRuntimeError outside one (call
         `tool.fn(...)` to run the function directly)."""
         scope = require_program(f"tool {self.name!r} (use `{self.name}.fn(...)` to call it directly)")
-        return scope.issue_tool(self, args, kwargs)
+        info = ToolCallInfo(self.name)
+        token = _current_call.set(info)  # copied into the call's task when the runtime spawns it
+        try:
+            fut = scope.issue_tool(self, args, kwargs)
+        finally:
+            _current_call.reset(token)
+        info.call_id = fut.call_id
+        return fut
 
     def __repr__(self) -> str:
         return f"<agentrt.Tool {self.name}>"

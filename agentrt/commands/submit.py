@@ -9,13 +9,15 @@ interrupted (the results file keeps every instance that finished).
 from __future__ import annotations
 
 import argparse
+from collections.abc import Awaitable, Callable
+from functools import partial
 from itertools import cycle, islice
 from types import ModuleType
 from typing import Any
 
 from rich.console import Console
 
-from agentrt.exceptions import ConfigError
+from agentrt.exceptions import AgentRTError, ConfigError
 from agentrt.runtime.runner import run
 from agentrt.runtime.tracing import OTEL_EXPORTERS, setup_otel
 from agentrt.submit.driver import SubmitPlan, run_plan
@@ -48,7 +50,8 @@ def add_parser(subparsers: Any) -> None:
 def submit(args: argparse.Namespace) -> int:
     module, program = load_program(args.target)
     plan = SubmitPlan(program, tuple(_instances(args, program)), args.rate, args.seed)
-    choice = EngineChoice(args.engine, args.policy, args.model, _responder(module, args.responder, args.target))
+    choice = EngineChoice(args.engine, args.policy, args.model, args.profile,
+                          _responder(module, args.responder, args.target))
     otel = setup_otel(args.otel)
     writer = ResultsWriter(args.output)
     lines: list[ResultLine] = []
@@ -61,8 +64,8 @@ def submit(args: argparse.Namespace) -> int:
     title = f"{program.name} on {args.engine} ({args.policy})"
     try:
         with ProgressReporter(len(plan.inputs), enabled=not args.no_progress) as progress:
-            run(run_plan, plan, choice.create, args.policy, otel.observers, lambda i: None, on_result,
-                virtual_time=choice.virtual_time)
+            _run_unwrapped(partial(run_plan, plan, choice.create, args.policy, observers=otel.observers,
+                                   on_result=on_result), choice.virtual_time)
     except KeyboardInterrupt:
         title += ": interrupted"
         raise
@@ -73,6 +76,23 @@ def submit(args: argparse.Namespace) -> int:
         if args.output:
             Console().print(f"results: {args.output}")
     return 0 if all(r.status == "ok" for r in lines) else 1
+
+
+def _run_unwrapped(main: Callable[[], Awaitable[None]], virtual_time: bool) -> None:
+    """Run `main`; an interrupt or an agentrt error arrives wrapped in the task groups' exception
+    groups, and is raised as itself so the CLI reports it plainly."""
+    try:
+        run(main, virtual_time=virtual_time)
+    except BaseExceptionGroup as group:
+        for kind in (KeyboardInterrupt, AgentRTError):
+            if (found := group.subgroup(kind)) is not None:
+                raise _first_leaf(found) from None
+        raise
+
+
+def _first_leaf(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    first = group.exceptions[0]
+    return _first_leaf(first) if isinstance(first, BaseExceptionGroup) else first
 
 
 def _instances(args: argparse.Namespace, program: Any) -> list[dict[str, Any]]:

@@ -23,7 +23,7 @@ from agentrt.replay.metrics import ProgramMetrics, Summary, summarize
 from agentrt.replay.trace import LLMStep, TraceProgram
 from agentrt.replay.workload import Scaling
 from agentrt.runtime.policies.config import PolicyConfig, PolicyName
-from agentrt.runtime.runtime import Runtime
+from agentrt.runtime.runtime import ProgramHandle, Runtime
 from agentrt.tools.registry import Tool
 
 _tools: dict[str, Tool[Any, None]] = {}
@@ -83,9 +83,7 @@ async def replay(programs: Sequence[TraceProgram], engine: Engine, policy: str |
     async with Runtime(engine=engine, policy=cfg) as rt:
         t0 = rt.now()
 
-        async def one(trace: TraceProgram, at: float) -> None:
-            await anyio.sleep_until(t0 + at)
-            handle = rt.submit(trace_program, trace, scaling, system)
+        async def one(handle: ProgramHandle[int], trace: TraceProgram) -> None:
             try:
                 await handle
             except Exception:  # recorded as failed in the program's record
@@ -97,11 +95,12 @@ async def replay(programs: Sequence[TraceProgram], engine: Engine, policy: str |
 
         if arrivals is None:
             for trace in programs:
-                await one(trace, rt.now() - t0)
-        else:
+                await one(rt.submit(trace_program, trace, scaling, system), trace)
+        else:  # one task submits in arrival order, so program ids do not depend on task order
             async with anyio.create_task_group() as tg:
-                for trace, at in zip(programs, arrivals, strict=True):
-                    tg.start_soon(one, trace, at)
+                for at, i in sorted((at, i) for i, at in enumerate(arrivals)):
+                    await anyio.sleep_until(t0 + at)
+                    tg.start_soon(one, rt.submit(trace_program, programs[i], scaling, system), programs[i])
         records = list(rt.records)
     metrics.sort(key=lambda m: (m.arrival, m.program_id))
     return ReplayResult(policy=cfg.name.value, rate=rate, metrics=metrics, summary=summarize(metrics),

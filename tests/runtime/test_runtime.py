@@ -103,7 +103,7 @@ async def test_unhandled_error_fails_program_cancels_branches_others_continue(an
     assert long_call.status is agentrt.CallStatus.CANCELLED
     assert engine.aborted == [long_call.call_id]
     assert bad.program_id in engine.released and good.program_id in engine.released
-    assert rec.finish == pytest.approx(0.1)
+    assert rec.finish == pytest.approx(0.1, abs=0.05)  # the sync tool ran its real duration
 
 
 @agentrt.program

@@ -1,0 +1,95 @@
+"""Build the engine a user asked for on the command line (`--engine`, `--model`, `--policy`).
+
+`sim` (the simulated GPU) and `recording` (answers every call at once: checks a program's logic)
+run on trio with a virtual clock; `vllm` runs on asyncio and the wall clock. Engines are built
+inside the event loop (some hold anyio primitives), so this module hands out factories.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from agentrt.engine_adapters.base import Engine, GenerationRequest
+from agentrt.exceptions import UnknownNameError
+from agentrt.runtime.policies.config import PolicyName
+from agentrt.runtime.runner import run
+
+ENGINES = ("sim", "vllm", "recording")
+Responder = Callable[[GenerationRequest], str]
+T = TypeVar("T")
+
+
+def make_engine(name: str, *, model: str | None = None, profile: str | None = None,
+                responder: Responder | None = None) -> Engine:
+    """The engine called `name`; call it inside the event loop. `responder` writes the answers of
+    `sim` and `recording` (default: filler text); vLLM's model writes its own. `profile` is the
+    simulator's model and GPU (default: Llama-3.1-8B on one H100).
+
+    Raises UnknownNameError for an unknown engine, ConfigError for vllm without a model, and
+    ImportError when vllm is not installed."""
+    if name == "recording":
+        from agentrt.engine_adapters.testing import RecordingEngine
+
+        return RecordingEngine(responder=responder, record=False)
+    if name not in ENGINES:
+        raise UnknownNameError("engine", name, ENGINES)
+    from agentrt.engine_adapters.factory import create_engine
+
+    if name == "vllm":
+        return create_engine(name, model=model)
+    return create_engine(name, profile=profile, responder=responder)
+
+
+def uses_virtual_time(name: str) -> bool:
+    return name != "vllm"
+
+
+def add_engine_args(parser: argparse.ArgumentParser) -> None:
+    """Register --engine, --model, --profile and --policy."""
+    parser.add_argument("--engine", default="sim", choices=ENGINES,
+                        help="sim: simulated GPU on virtual time (default); vllm: real vLLM (needs --model); "
+                             "recording: answers at once, to check a program's logic")
+    parser.add_argument("--model", default=None, metavar="DIR", help="model folder for --engine vllm")
+    parser.add_argument("--profile", default=None, help="simulator profile (default llama-3.1-8b-h100)")
+    parser.add_argument("--policy", default=PolicyName.AGENTRT.value, choices=[p.value for p in PolicyName],
+                        help="scheduling policy (default: agentrt)")
+
+
+@dataclass(slots=True, frozen=True)
+class EngineChoice:
+    """An engine picked on the command line, and the policy to run it with."""
+
+    engine: str
+    policy: str
+    model: str | None = None
+    profile: str | None = None
+    responder: Responder | None = None
+
+    @property
+    def virtual_time(self) -> bool:
+        return uses_virtual_time(self.engine)
+
+    def create(self) -> Engine:
+        """Build the engine (inside the event loop). Raises like make_engine."""
+        return make_engine(self.engine, model=self.model, profile=self.profile, responder=self.responder)
+
+    def run(self, main: Callable[[Engine, str], Awaitable[T]]) -> T:
+        """`main(engine, policy)` on the right event loop and clock; returns its result."""
+        async def start() -> T:
+            return await main(self.create(), self.policy)
+
+        return run(start, virtual_time=self.virtual_time)
+
+
+def engine_from_argv(argv: Sequence[str] | None, *, responder: Responder | None = None,
+                     description: str | None = None) -> EngineChoice:
+    """Parse `--engine/--model/--profile/--policy/--no-responder` (for example scripts). `--no-responder`
+    leaves the simulated model's answers as filler text."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_engine_args(parser)
+    parser.add_argument("--no-responder", action="store_true", help="let the simulator answer with filler text")
+    args: Any = parser.parse_args(argv)
+    return EngineChoice(args.engine, args.policy, args.model, args.profile, None if args.no_responder else responder)

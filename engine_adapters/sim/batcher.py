@@ -1,0 +1,311 @@
+"""`Batcher`: the mechanics of one engine iteration (vLLM v1's scheduler, minus every decision).
+
+NOTE on what is decided where. The `ProgramScheduler` decides: the order of the waiting calls,
+the preemption victim, whether a waiting call may preempt a running one, which pins to release
+under pressure, and each pin's TTL. The batcher only does what vLLM v1's `Scheduler.schedule()`
+does mechanically: running sequences first (each gets `min(remaining, budget)` tokens: a decode
+token or a prefill chunk), then waiting ones in the policy's order until the token budget, the
+batch size or memory runs out (admission stops at the first call that does not fit, as vLLM).
+When blocks run short it frees memory in this order: evictable cached blocks (by allocating),
+pins (`pins_to_release`), then preemption (by recompute, or by swapping when configured).
+
+Invariants:
+- A call's service is the summed duration of the iterations that scheduled it (`on_iteration`).
+- `num_computed` counts KV tokens; a step that brings it to `num_tokens` samples one token.
+- A pin owns a finished call's block references; unpinning frees them into the prefix cache.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from agentrt.engine_adapters.base import SchedHints
+from agentrt.engine_adapters.sim.cost_model import CostModel, chunk_pairs
+from agentrt.engine_adapters.sim.kv_cache import KVCache
+from agentrt.engine_adapters.sim.sequence import SeqStatus, SimSequence
+from agentrt.engine_adapters.sim.stats import Counters
+from agentrt.runtime.scheduler import ProgramScheduler
+
+
+@dataclass(slots=True)
+class Batch:
+    """What one iteration computes: tokens per sequence, plus KV copied to/from host memory."""
+
+    start: float
+    tokens: dict[SimSequence, int] = field(default_factory=dict)
+    num_scheduled_tokens: int = 0
+    num_swap_tokens: int = 0
+    num_preemptions: int = 0
+    num_prefill_tokens: int = 0  # set by `shape()`
+    num_decode_tokens: int = 0
+
+    def shape(self) -> tuple[int, int, int, int]:
+        """The cost model's inputs: prefill tokens, decode tokens, context tokens read (each
+        sequence's KV length after the step) and attention pairs."""
+        num_prefill = num_decode = num_context = num_pairs = 0
+        for seq, n in self.tokens.items():
+            computed = seq.num_computed
+            if n == 1 and seq.num_generated and seq.num_prompt_tokens + seq.num_generated - computed == 1:
+                num_decode += 1
+                num_context += computed + 1
+                num_pairs += computed + 1
+            else:
+                num_prefill += n
+                num_context += computed + n
+                num_pairs += chunk_pairs(computed, n)
+        self.num_prefill_tokens, self.num_decode_tokens = num_prefill, num_decode
+        return num_prefill, num_decode, num_context, num_pairs
+
+    def add(self, seq: SimSequence, num_tokens: int) -> None:
+        self.tokens[seq] = num_tokens
+        self.num_scheduled_tokens += num_tokens
+
+    def drop(self, seq: SimSequence) -> None:
+        self.num_scheduled_tokens -= self.tokens.pop(seq, 0)
+
+
+class Batcher:
+    """Running and waiting sequences, the KV cache, and the scheduling pass over them."""
+
+    def __init__(self, kv: KVCache, scheduler: ProgramScheduler, cost: CostModel, counters: Counters, *,
+                 max_num_batched_tokens: int, max_num_seqs: int, swap_space_tokens: int) -> None:
+        self.kv, self.scheduler, self.cost, self.counters = kv, scheduler, cost, counters
+        self.max_num_batched_tokens, self.max_num_seqs = max_num_batched_tokens, max_num_seqs
+        self.swap_space_tokens = swap_space_tokens  # 0: preemption recomputes
+        self.num_swapped_tokens = 0
+        self.running: list[SimSequence] = []
+        self.seqs: dict[str, SimSequence] = {}  # live calls by id, waiting or running
+        self.context_tokens: dict[str, int] = {}  # program -> KV tokens its last finished call left
+
+    # -- arrivals and departures ----------------------------------------------------------------
+    def add(self, seq: SimSequence, hints: SchedHints, now: float) -> None:
+        bs = self.kv.block_size
+        hit, _ = self.kv.lookup(seq.hashes, (seq.num_prompt_tokens - 1) // bs)
+        num_new = seq.num_prompt_tokens - len(hit) * bs
+        call = self.scheduler.add_call(
+            seq.request.call_id, seq.program_id, hints, now, num_prompt_tokens=seq.num_prompt_tokens,
+            num_new_tokens=num_new, prefill_time=self.cost.prefill_time(seq.num_prompt_tokens, len(hit) * bs))
+        seq.call, seq.waiting_since = call, now
+        if call.had_pin:  # the next call has come: the pin ends, its blocks stay cached
+            self.kv.unpin(seq.program_id)
+            self.counters.num_pin_hits += 1
+        self.seqs[seq.request.call_id] = seq
+        self.counters.num_calls += 1
+        self.counters.num_prompt_tokens += seq.num_prompt_tokens
+
+    def abort(self, call_id: str, now: float) -> SimSequence | None:
+        seq = self.seqs.pop(call_id, None)
+        if seq is None:
+            return None
+        if seq.status is SeqStatus.RUNNING:
+            self.running.remove(seq)
+            self.kv.free(seq.block_ids)
+            seq.block_ids = []
+        self.num_swapped_tokens -= seq.num_swapped
+        seq.num_swapped = 0
+        self.scheduler.remove_call(call_id, now)
+        seq.status = SeqStatus.ABORTED
+        self.counters.num_aborted += 1
+        return seq
+
+    def release_program(self, program_id: str) -> None:
+        self.scheduler.release_program(program_id)
+        self.kv.unpin(program_id)
+        self.context_tokens.pop(program_id, None)
+
+    def update_pin(self, program_id: str, gap_samples: tuple[float, ...], now: float) -> None:
+        ttl = self.scheduler.update_pin(
+            program_id, gap_samples, now, total_blocks=self.kv.num_blocks, free_blocks=self.kv.num_free,
+            wanted_blocks=self.wanted_blocks(), reprefill_time=self._reprefill_time(program_id))
+        if ttl == 0:
+            self.kv.unpin(program_id)
+
+    def next_pin_expiry(self) -> float:
+        pins = self.scheduler.pins.pins
+        return min((p.expires_at for p in pins.values()), default=float("inf"))
+
+    def wanted_blocks(self) -> int:
+        """Blocks the waiting calls still need (memory demand for the pin decision)."""
+        blocks_for = self.kv.blocks_for
+        return sum(blocks_for(s.num_tokens if s.preemptions else s.call.num_new_tokens)
+                   for s in self.seqs.values() if s.status is SeqStatus.WAITING)
+
+    # -- one iteration ----------------------------------------------------------------------------
+    def schedule(self, now: float) -> Batch:
+        """Form the next batch: running sequences first, then waiting ones in the policy's order."""
+        for program_id in self.scheduler.expire_pins(now):
+            self.kv.unpin(program_id)
+            self.counters.num_pin_expiries += 1
+        batch = Batch(now)
+        tokens, max_tokens, bs = batch.tokens, self.max_num_batched_tokens, self.kv.block_size
+        for seq in list(self.running):
+            budget = max_tokens - batch.num_scheduled_tokens
+            if budget <= 0:
+                break
+            if seq.status is not SeqStatus.RUNNING:  # preempted earlier in this pass
+                continue
+            remaining = seq.num_prompt_tokens + seq.num_generated - seq.num_computed
+            n = remaining if remaining < budget else budget
+            if -(-(seq.num_computed + n) // bs) > len(seq.block_ids) and not self._grow(seq, n, batch):
+                continue
+            tokens[seq] = n
+            batch.num_scheduled_tokens += n
+        if not batch.num_preemptions and self.scheduler.num_waiting:
+            for call in self.scheduler.order_waiting(now):
+                if len(self.running) >= self.max_num_seqs or batch.num_scheduled_tokens >= self.max_num_batched_tokens:
+                    break
+                if not self._admit(self.seqs[call.call_id], batch):
+                    break
+        return batch
+
+    def account(self, batch: Batch, duration: float) -> None:
+        self.scheduler.on_iteration([s.call for s in batch.tokens], duration)
+
+    def complete(self, batch: Batch, end: float, duration: float) -> list[SimSequence]:
+        """Apply the iteration's progress at its end; returns the sequences that finished."""
+        bs, kv, counters = self.kv.block_size, self.kv, self.counters
+        finished = []
+        for seq, n in batch.tokens.items():
+            if seq.status is not SeqStatus.RUNNING:
+                continue  # aborted while the iteration ran
+            old = seq.num_computed
+            total = seq.num_prompt_tokens + seq.num_generated
+            if n == 1 and seq.num_generated and total - old == 1:
+                counters.num_decode_tokens += 1
+            else:
+                seq.num_prefill_tokens += n
+                counters.num_prefill_tokens += n
+            new = seq.num_computed = old + n
+            if old < seq.max_computed:
+                again = min(new, seq.max_computed) - old
+                seq.num_recomputed_tokens += again
+                counters.num_recomputed_tokens += again
+            if new > seq.max_computed:
+                seq.max_computed = new
+            if new // bs > seq.num_registered_blocks:
+                kv.register(seq.block_ids, seq.hashes, seq.num_registered_blocks, new // bs)
+                seq.num_registered_blocks = new // bs
+            seq.service_time += duration
+            if new == total:
+                seq.num_generated += 1
+                if seq.num_generated == seq.num_output_tokens:
+                    finished.append(seq)
+        for seq in finished:
+            self._finish(seq, end)
+        return finished
+
+    # -- helpers ----------------------------------------------------------------------------------
+    def _grow(self, seq: SimSequence, num_tokens: int, batch: Batch) -> bool:
+        """Give a running sequence the blocks for `num_tokens` more tokens, freeing memory as
+        needed. False if it was itself preempted."""
+        need = self.kv.blocks_for(seq.num_computed + num_tokens) - len(seq.block_ids)
+        if need <= 0:
+            return True
+        while need > self.kv.num_free:
+            if self._release_pins(need - self.kv.num_free):
+                continue
+            victim = self._victim()
+            assert victim is not None, "a running sequence is short of blocks but nothing runs"
+            self._preempt(victim, batch)
+            if victim is seq:
+                return False
+        seq.block_ids += self.kv.allocate(need)
+        return True
+
+    def _admit(self, seq: SimSequence, batch: Batch) -> bool:
+        """Admit a waiting sequence if it fits (after releasing pins or preempting a lower-priority
+        call, when the policy allows). False if it does not fit: admission stops."""
+        bs, kv = self.kv.block_size, self.kv
+        while True:
+            hit, num_evictable = kv.lookup_watched(seq, seq.hashes, (seq.num_tokens - 1) // bs)
+            computed = max(len(hit) * bs, seq.num_swapped)
+            n = min(seq.num_tokens - computed, self.max_num_batched_tokens - batch.num_scheduled_tokens)
+            need = kv.blocks_for(computed + n) - len(hit)
+            short = need + num_evictable - kv.num_free
+            if short <= 0:
+                break
+            if self._release_pins(short):
+                continue
+            victim = self._victim()
+            if victim is None or not self.scheduler.can_preempt(seq.call, victim.call):
+                return False
+            self._preempt(victim, batch)
+        kv.unwatch()
+        kv.touch(hit)
+        seq.block_ids = hit + kv.allocate(need)
+        seq.num_registered_blocks = len(hit)
+        self._on_admitted(seq, len(hit) * bs, computed, batch)
+        batch.add(seq, n)
+        return True
+
+    def _on_admitted(self, seq: SimSequence, num_hit: int, num_computed: int, batch: Batch) -> None:
+        now, counters = batch.start, self.counters
+        if seq.num_swapped:  # copy back what the prefix cache does not hold any more
+            swap_in = max(seq.num_swapped - num_hit, 0)
+            batch.num_swap_tokens += swap_in
+            counters.num_swapped_tokens += swap_in
+            self.num_swapped_tokens -= seq.num_swapped
+            seq.num_swapped = 0
+            full = num_computed // self.kv.block_size
+            self.kv.register(seq.block_ids, seq.hashes, seq.num_registered_blocks, full)
+            seq.num_registered_blocks = full
+        seq.num_computed = num_computed
+        if seq.first_scheduled is None:
+            seq.first_scheduled = now
+            seq.num_cached_tokens = num_hit
+            counters.num_prefix_hit_tokens += num_hit
+            before = self.context_tokens.get(seq.program_id, 0)
+            counters.num_reprefilled_tokens += max(min(before, seq.num_prompt_tokens) - num_hit, 0)
+        seq.queue_wait += now - seq.waiting_since
+        seq.status = SeqStatus.RUNNING
+        self.running.append(seq)
+        self.scheduler.on_scheduled(seq.call, now)
+
+    def _victim(self) -> SimSequence | None:
+        call = self.scheduler.pick_victim([s.call for s in self.running])
+        return None if call is None else self.seqs[call.call_id]
+
+    def _preempt(self, seq: SimSequence, batch: Batch) -> None:
+        batch.drop(seq)
+        self.running.remove(seq)
+        if self.num_swapped_tokens + seq.num_computed <= self.swap_space_tokens and seq.num_computed:
+            seq.num_swapped = seq.num_computed
+            self.num_swapped_tokens += seq.num_computed
+            batch.num_swap_tokens += seq.num_computed
+            self.counters.num_swap_outs += 1
+        self.kv.free(seq.block_ids)
+        seq.block_ids, seq.num_computed, seq.num_registered_blocks = [], 0, 0
+        seq.status, seq.waiting_since = SeqStatus.WAITING, batch.start
+        seq.preemptions += 1
+        batch.num_preemptions += 1
+        self.counters.num_preemptions += 1
+        self.scheduler.on_preempted(seq.call, batch.start)
+
+    def _release_pins(self, num_blocks: int) -> bool:
+        if not len(self.scheduler.pins):
+            return False
+        released = self.scheduler.pins_to_release(num_blocks)
+        for program_id in released:
+            self.kv.unpin(program_id)
+        self.counters.num_pin_releases += len(released)
+        return bool(released)
+
+    def _finish(self, seq: SimSequence, end: float) -> None:
+        self.running.remove(seq)
+        del self.seqs[seq.request.call_id]
+        seq.status, seq.finish = SeqStatus.FINISHED, end
+        kv = self.kv
+        ttl = self.scheduler.on_call_finished(
+            seq.call, end, num_blocks=len(seq.block_ids), total_blocks=kv.num_blocks, free_blocks=kv.num_free,
+            wanted_blocks=self.wanted_blocks(), reprefill_time=self.cost.prefill_time(seq.num_computed))
+        if ttl > 0:
+            kv.pin(seq.program_id, seq.block_ids)
+            self.counters.num_pins += 1
+        else:
+            kv.free(seq.block_ids)
+        seq.block_ids, seq.pin_ttl = [], ttl
+        self.context_tokens[seq.program_id] = seq.num_computed
+        self.counters.num_finished += 1
+
+    def _reprefill_time(self, program_id: str) -> float:
+        return self.cost.prefill_time(self.context_tokens.get(program_id, 0))

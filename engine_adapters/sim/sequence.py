@@ -1,0 +1,80 @@
+"""`SimSequence`: one call inside the simulator, from arrival to finish.
+
+Token accounting follows vLLM v1's `Request`: `num_tokens` is prompt + tokens sampled so far,
+`num_computed` how many of them are in the KV cache. Every step computes
+`min(num_tokens - num_computed, budget)` tokens; a step that catches up samples one more token.
+Prefill, chunked prefill, decode and recomputation after a preemption are all that one rule.
+The whole output is fixed at arrival (`Tokens`, keyed by the call), so the blocks the call will
+fill have known hashes and a finished call's output blocks can hit on its program's next turn.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+import anyio
+
+from agentrt.engine_adapters.base import GenerationRequest
+from agentrt.programs.tokens import Tokens
+from agentrt.runtime.policies.base import CallState
+
+
+class SeqStatus(enum.Enum):
+    WAITING = "waiting"  # queued, or preempted and queued again
+    RUNNING = "running"
+    FINISHED = "finished"
+    ABORTED = "aborted"
+
+    @property
+    def is_done(self) -> bool:
+        return self is SeqStatus.FINISHED or self is SeqStatus.ABORTED
+
+
+@dataclass(slots=True, eq=False)
+class SimSequence:
+    request: GenerationRequest
+    text: str
+    output: Tokens
+    hashes: list[int]  # chained hashes of the full blocks of prompt + output
+    num_prompt_tokens: int
+    num_output_tokens: int  # the call's output length (fixed at arrival)
+    arrival: float
+    call: CallState = field(init=False)  # set when the scheduler registers the call
+    status: SeqStatus = SeqStatus.WAITING
+    block_ids: list[int] = field(default_factory=list)
+    num_generated: int = 0
+    num_computed: int = 0
+    num_registered_blocks: int = 0  # leading blocks already indexed in the prefix cache
+    max_computed: int = 0  # high-water mark of num_computed (recompute accounting)
+    num_swapped: int = 0  # tokens held in host memory while preempted by swapping
+    # the record returned to the caller
+    waiting_since: float = 0.0
+    queue_wait: float = 0.0
+    first_scheduled: float | None = None
+    service_time: float = 0.0
+    num_cached_tokens: int = 0
+    num_prefill_tokens: int = 0
+    num_recomputed_tokens: int = 0
+    preemptions: int = 0
+    pin_ttl: float = 0.0
+    finish: float = 0.0
+    error: BaseException | None = None
+    done: anyio.Event = field(default_factory=anyio.Event)
+
+    @property
+    def program_id(self) -> str:
+        return self.request.program_id
+
+    @property
+    def num_tokens(self) -> int:
+        return self.num_prompt_tokens + self.num_generated
+
+    @property
+    def num_remaining(self) -> int:
+        """Tokens to compute before the next sample."""
+        return self.num_prompt_tokens + self.num_generated - self.num_computed
+
+    @property
+    def is_decoding(self) -> bool:
+        return self.num_generated > 0 and self.num_prompt_tokens + self.num_generated - self.num_computed == 1

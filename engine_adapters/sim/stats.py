@@ -1,0 +1,103 @@
+"""Simulator statistics: frozen snapshots (`SimStats`, `IterationRecord`) of mutable counters.
+
+Totals are plain integer counters bumped in the engine loop. Per-iteration records are kept in a
+bounded ring (the last `record_iterations` iterations, 0 to keep none): a SWE-bench replay runs
+~10^5 iterations and most analyses want the recent window or none.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, fields
+
+
+@dataclass(frozen=True, slots=True)
+class IterationRecord:
+    """One engine iteration. `kv_usage` is the fraction of blocks referenced after scheduling."""
+
+    start: float
+    duration: float
+    batch_size: int
+    num_prefill_tokens: int
+    num_decode_tokens: int
+    num_waiting: int
+    kv_usage: float
+    num_pinned_blocks: int
+    num_preemptions: int
+
+
+@dataclass(slots=True)
+class Counters:
+    """Running totals (mutable; `SimEngine.statistics()` snapshots them)."""
+
+    num_iterations: int = 0
+    busy_time: float = 0.0  # summed iteration durations
+    num_calls: int = 0  # calls accepted
+    num_finished: int = 0
+    num_aborted: int = 0
+    num_rejected: int = 0  # PromptTooLongError
+    num_prompt_tokens: int = 0
+    num_prefix_hit_tokens: int = 0  # prompt tokens found in the prefix cache at first admission
+    num_prefill_tokens: int = 0  # tokens computed in prefill steps (recomputation included)
+    num_decode_tokens: int = 0
+    num_recomputed_tokens: int = 0  # tokens of a call computed again after its preemption
+    num_reprefilled_tokens: int = 0  # a program's context evicted between its calls, prefilled again
+    num_preemptions: int = 0
+    num_swap_outs: int = 0
+    num_swapped_tokens: int = 0  # tokens copied back from host memory instead of recomputed
+    num_evicted_blocks: int = 0
+    num_pins: int = 0
+    num_pin_hits: int = 0  # calls admitted while their program's pin still held its KV
+    num_pin_expiries: int = 0
+    num_pin_releases: int = 0  # pins dropped early under memory pressure
+    max_batch_size: int = 0
+    max_kv_usage: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class SimStats:
+    """Totals since `start()`, the cache geometry, and the recorded iterations (oldest first)."""
+
+    profile: str
+    num_blocks: int
+    block_size: int
+    num_iterations: int
+    busy_time: float
+    num_calls: int
+    num_finished: int
+    num_aborted: int
+    num_rejected: int
+    num_prompt_tokens: int
+    num_prefix_hit_tokens: int
+    num_prefill_tokens: int
+    num_decode_tokens: int
+    num_recomputed_tokens: int
+    num_reprefilled_tokens: int
+    num_preemptions: int
+    num_swap_outs: int
+    num_swapped_tokens: int
+    num_evicted_blocks: int
+    num_pins: int
+    num_pin_hits: int
+    num_pin_expiries: int
+    num_pin_releases: int
+    max_batch_size: int
+    max_kv_usage: float
+    num_pinned_blocks: int  # now
+    num_used_blocks: int  # now
+    iterations: tuple[IterationRecord, ...]
+
+    @property
+    def prefix_hit_rate(self) -> float:
+        return self.num_prefix_hit_tokens / self.num_prompt_tokens if self.num_prompt_tokens else 0.0
+
+
+_COUNTER_FIELDS = tuple(f.name for f in fields(Counters))
+
+
+def snapshot(counters: Counters, records: deque[IterationRecord], *, profile: str, num_blocks: int,
+             block_size: int, num_pinned_blocks: int, num_used_blocks: int) -> SimStats:
+    totals = {name: getattr(counters, name) for name in _COUNTER_FIELDS}
+    return SimStats(profile=profile, num_blocks=num_blocks, block_size=block_size,
+                    num_pinned_blocks=num_pinned_blocks, num_used_blocks=num_used_blocks,
+                    iterations=tuple(records), **totals)
