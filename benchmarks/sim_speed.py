@@ -6,7 +6,8 @@
 Each program replays its recorded steps without the runtime: an LLM step's prompt is the previous
 prompt + the previous output + its new tokens (the first: all its input tokens, after an optional
 system prompt shared by every program), generating exactly its output tokens; a tool step sleeps
-for its recorded duration. Time is virtual (trio MockClock). Prints wall seconds, simulated seconds
+for its recorded duration. Time is virtual (trio MockClock). Policy: any name `make_policy`
+knows (default fcfs, stock vLLM). Prints wall seconds, simulated seconds
 and engine iterations per wall second. Target: under 30 s of wall time.
 """
 
@@ -37,20 +38,27 @@ def load_programs(path: Path, limit: int | None = None) -> list[dict[str, Any]]:
 
 
 async def replay(engine: SimEngine, program: dict[str, Any], system: Tokens) -> None:
+    """One program's steps. Its recent tool durations are the gap samples a runtime would pass,
+    so that pinning policies can pin."""
     pid = program["program_id"]
     prompt: Tokens | None = None
     output = Tokens.empty()
+    gaps: list[float] = []
     for i, step in enumerate(program["steps"]):
         if step["kind"] == "tool":
-            await anyio.sleep(step.get("duration_s") or 0.0)
+            await engine.hint_tool(pid, step.get("name", "tool"), tuple(gaps[-16:]))
+            duration = step.get("duration_s") or 0.0
+            await anyio.sleep(duration)
+            gaps.append(duration)
             continue
         if prompt is None:
             prompt = system + Tokens.synthetic(max(step["input_tokens"] - len(system), 1), key=f"{pid}/{i}/in")
         else:
             prompt = prompt + output + Tokens.synthetic(step.get("new_input_tokens", 0), key=f"{pid}/{i}/in")
+        hints = SchedHints(program_arrival=0.0, gap_samples=tuple(gaps[-16:]))
         request = GenerationRequest(call_id=f"{pid}/{i}", program_id=pid, prompt=prompt,
                                     max_tokens=max(step["output_tokens"], 1), arrival=anyio.current_time(),
-                                    ignore_eos=True, hints=SchedHints(program_arrival=0.0))
+                                    ignore_eos=True, hints=hints)
         output = (await engine.generate(request)).output
     await engine.release_program(pid)
 

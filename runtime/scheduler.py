@@ -107,9 +107,12 @@ class _WaitQueue:
 class ProgramScheduler:
     """Per-program and per-call scheduling state plus the policy that decides on it."""
 
-    def __init__(self, policy: Policy | PolicyConfig | str = "agentrt") -> None:
-        """`policy`: a policy, its config, or a name. Raises UnknownNameError for an unknown name."""
+    def __init__(self, policy: Policy | PolicyConfig | str = "agentrt", *, kv_capacity_tokens: int | None = None) -> None:
+        """`policy`: a policy, its config, or a name. Raises UnknownNameError for an unknown name.
+        `kv_capacity_tokens`: the engine's KV cache size, for policies that gate residency."""
         self.policy = policy if isinstance(policy, Policy) else make_policy(policy)
+        self.kv_capacity_tokens = kv_capacity_tokens
+        self._resident_tokens = 0
         self.programs: dict[str, ProgramState] = {}
         self.calls: dict[str, CallState] = {}
         self.pins = PinTable()
@@ -130,6 +133,9 @@ class ProgramScheduler:
         if call_id in self.calls:
             raise ValueError(f"call {call_id!r} is already registered; call remove_call first")
         program = self._program(program_id, hints, now)
+        if program.resident:
+            self._resident_tokens += max(num_prompt_tokens - program.context_tokens, 0)
+        program.context_tokens = max(program.context_tokens, num_prompt_tokens)
         had_pin = self.pins.pop(program_id) is not None
         self._counts["pin_hits"] += had_pin
         call = CallState(call_id=call_id, program_id=program_id, arrival=now,
@@ -191,7 +197,26 @@ class ProgramScheduler:
         """Promote the starved calls, then return the waiting calls in the order to admit them."""
         if self._promotions and self._promotions[0][0] <= now:
             self._promote_due(now)
-        return self._waiting.ordered()
+        ordered = self._waiting.ordered()
+        if self.policy.gates_residency and self.kv_capacity_tokens:
+            return self._admissible(ordered)
+        return ordered
+
+    def _admissible(self, ordered: list[CallState]) -> list[CallState]:
+        """Residency gating: calls of resident programs, plus calls of new programs (in order)
+        while their contexts fit the budget; a program joins the working set here and leaves it
+        when it ends. With no resident program the first call always passes (progress)."""
+        budget = self.policy.config.residency_fraction * (self.kv_capacity_tokens or 0)
+        out: list[CallState] = []
+        for call in ordered:
+            program = self.programs[call.program_id]
+            if not program.resident:
+                if self._resident_tokens and self._resident_tokens + program.context_tokens > budget:
+                    continue
+                program.resident = True
+                self._resident_tokens += program.context_tokens
+            out.append(call)
+        return out
 
     def pick_victim(self, running: Sequence[CallState]) -> CallState | None:
         """The running call to preempt when memory runs out: the one that sorts last."""
@@ -322,7 +347,9 @@ class ProgramScheduler:
         return program
 
     def _forget(self, program_id: str) -> None:
-        self.programs.pop(program_id, None)
+        program = self.programs.pop(program_id, None)
+        if program is not None and program.resident:
+            self._resident_tokens -= program.context_tokens
         self._live.pop(program_id, None)
         self._ended.discard(program_id)
 

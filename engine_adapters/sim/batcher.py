@@ -7,7 +7,9 @@ does mechanically: running sequences first (each gets `min(remaining, budget)` t
 token or a prefill chunk), then waiting ones in the policy's order until the token budget, the
 batch size or memory runs out (admission stops at the first call that does not fit, as vLLM).
 When blocks run short it frees memory in this order: evictable cached blocks (by allocating),
-pins (`pins_to_release`), then preemption (by recompute, or by swapping when configured).
+pins (`pins_to_release`), then preemption (by recompute, or by swapping when configured). A
+running call short of blocks preempts victims until it fits (itself, if it is the victim), as
+vLLM; a waiting call preempts only if the victims the policy allows free enough blocks.
 
 Invariants:
 - A call's service is the summed duration of the iterations that scheduled it (`on_iteration`).
@@ -80,7 +82,7 @@ class Batcher:
     # -- arrivals and departures ----------------------------------------------------------------
     def add(self, seq: SimSequence, hints: SchedHints, now: float) -> None:
         bs = self.kv.block_size
-        hit, _ = self.kv.lookup(seq.hashes, (seq.num_prompt_tokens - 1) // bs)
+        hit = self.kv.lookup_watched(seq, seq.hashes, (seq.num_tokens - 1) // bs)
         num_new = seq.num_prompt_tokens - len(hit) * bs
         call = self.scheduler.add_call(
             seq.request.call_id, seq.program_id, hints, now, num_prompt_tokens=seq.num_prompt_tokens,
@@ -217,19 +219,22 @@ class Batcher:
         call, when the policy allows). False if it does not fit: admission stops."""
         bs, kv = self.kv.block_size, self.kv
         while True:
-            hit, num_evictable = kv.lookup_watched(seq, seq.hashes, (seq.num_tokens - 1) // bs)
+            hit = kv.lookup_watched(seq, seq.hashes, (seq.num_tokens - 1) // bs)
             computed = max(len(hit) * bs, seq.num_swapped)
             n = min(seq.num_tokens - computed, self.max_num_batched_tokens - batch.num_scheduled_tokens)
             need = kv.blocks_for(computed + n) - len(hit)
-            short = need + num_evictable - kv.num_free
+            if need + len(hit) <= kv.num_free:  # fits even if every hit block is free
+                break
+            short = need + kv.watched_evictable() - kv.num_free
             if short <= 0:
                 break
             if self._release_pins(short):
                 continue
-            victim = self._victim()
-            if victim is None or not self.scheduler.can_preempt(seq.call, victim.call):
+            victims = self._victims_for(seq, short)
+            if not victims:
                 return False
-            self._preempt(victim, batch)
+            for victim in victims:
+                self._preempt(victim, batch)
         kv.unwatch()
         kv.touch(hit)
         seq.block_ids = hit + kv.allocate(need)
@@ -254,12 +259,28 @@ class Batcher:
             seq.first_scheduled = now
             seq.num_cached_tokens = num_hit
             counters.num_prefix_hit_tokens += num_hit
-            before = self.context_tokens.get(seq.program_id, 0)
-            counters.num_reprefilled_tokens += max(min(before, seq.num_prompt_tokens) - num_hit, 0)
+            bs = self.kv.block_size  # what could have hit: the full blocks the previous call computed
+            could_hit = min(self.context_tokens.get(seq.program_id, 0), seq.num_prompt_tokens - 1) // bs * bs
+            counters.num_reprefilled_tokens += max(could_hit - num_hit, 0)
         seq.queue_wait += now - seq.waiting_since
         seq.status = SeqStatus.RUNNING
         self.running.append(seq)
         self.scheduler.on_scheduled(seq.call, now)
+
+    def _victims_for(self, seq: SimSequence, num_blocks: int) -> list[SimSequence]:
+        """Running calls to preempt, in the policy's victim order, so that the waiting `seq` gets
+        `num_blocks` more blocks; empty when the policy forbids one before enough are found
+        (nothing is preempted in vain)."""
+        candidates, victims, freed = list(self.running), [], 0
+        while freed < num_blocks:
+            call = self.scheduler.pick_victim([s.call for s in candidates])
+            if call is None or not self.scheduler.can_preempt(seq.call, call):
+                return []
+            victim = self.seqs[call.call_id]
+            candidates.remove(victim)
+            victims.append(victim)
+            freed += self.kv.num_exclusive(victim.block_ids)
+        return victims
 
     def _victim(self) -> SimSequence | None:
         call = self.scheduler.pick_victim([s.call for s in self.running])

@@ -120,12 +120,14 @@ def _fit(memory: np.ndarray, compute: np.ndarray, target: np.ndarray, previous: 
     low = np.array([0.0, 1.0, 1.0])  # overhead >= 0, efficiency <= 1
     high = np.array([np.inf, 1 / _MIN_EFFICIENCY, 1 / _MIN_EFFICIENCY])
     fixed = {i: previous[i] for i in (1, 2) if not columns[i].any()}  # no step informs it
+    factors = previous.copy()
     for _ in range(3):
         free = [i for i in range(3) if i not in fixed]
+        factors[list(fixed)] = list(fixed.values())
+        if not free:
+            break
         rhs = target - sum((columns[i] * v for i, v in fixed.items()), np.zeros_like(target))
         solution, *_ = np.linalg.lstsq(np.column_stack([columns[i] for i in free]), rhs, rcond=None)
-        factors = previous.copy()
-        factors[list(fixed)] = list(fixed.values())
         factors[free] = solution
         clipped = np.clip(factors, low, high)
         moved = [i for i in free if clipped[i] != factors[i]]

@@ -4,12 +4,17 @@ The engine loop is one background task: form a batch (`Batcher.schedule`), sleep
 model's duration of that iteration on the runtime clock, apply its progress, repeat; when nothing
 is runnable it waits for an arrival (or the next pin expiry) without polling. On trio with
 `trio.testing.MockClock(autojump_threshold=0)` the sleeps take no wall time, so an hour of
-serving replays in seconds, and identical inputs give identical runs. On a real clock it paces
-itself like the GPU would.
+serving replays in seconds. On a real clock it paces itself like the GPU would.
+
+Calls, aborts, program ends and tool hints are posted to an inbox and applied at the next
+iteration boundary (as vLLM's engine core does), sorted by (time, program, call): trio runs the
+tasks woken at one instant in random order, and the simulation must not depend on it, so that
+identical inputs give identical runs. On a virtual clock the loop also runs iterations back to
+back, without yielding, until the next moment another task can act (see `clock.py`).
 
 Alternatives considered: a heap-driven discrete-event core with its own clock (faster, but the
 runtime, the programs and the tools would need to be rewritten against it) and fast-forwarding
-several decode steps at once (the policy must see every iteration for service accounting and
+several decode steps as one (the policy must see every iteration for service accounting and
 preemption, so each iteration stays one step).
 """
 
@@ -86,6 +91,7 @@ class SimEngine(Engine):
         self._scope: anyio.CancelScope | None = None
         self._wake = anyio.Event()
         self._inbox: list[tuple[float, str, str, int, Any]] = []  # (time, program, call, kind, payload)
+        self._stopped = False
 
     @property
     def kv_capacity_tokens(self) -> int:
@@ -98,7 +104,8 @@ class SimEngine(Engine):
         if self._batcher is not None:
             raise EngineError("SimEngine is already started; create a new engine for another run")
         kv = KVCache(self.num_blocks, self.block_size)
-        self._batcher = Batcher(kv, ProgramScheduler(policy), self.cost_model, self._counters,
+        scheduler = ProgramScheduler(policy, kv_capacity_tokens=self.kv_capacity_tokens)
+        self._batcher = Batcher(kv, scheduler, self.cost_model, self._counters,
                                 max_num_batched_tokens=self.max_num_batched_tokens,
                                 max_num_seqs=self.max_num_seqs, swap_space_tokens=self._swap_space_tokens)
         self._scope = anyio.CancelScope()
@@ -106,6 +113,7 @@ class SimEngine(Engine):
 
     async def stop(self) -> None:
         """Stop the loop; calls still queued or running fail with EngineError."""
+        self._stopped = True
         if self._scope is not None:
             self._scope.cancel()
         batcher = self._batcher
@@ -161,7 +169,8 @@ class SimEngine(Engine):
 
     # -- the loop ---------------------------------------------------------------------------------
     async def _loop(self, scope: anyio.CancelScope) -> None:
-        batcher = self._started()
+        batcher = self._batcher
+        assert batcher is not None, "the loop starts after the batcher"
         virtual = clock.is_virtual()
         with scope:
             while True:
@@ -185,8 +194,7 @@ class SimEngine(Engine):
         t = now
         while True:
             batch = batcher.schedule(t)
-            if not batch.tokens:
-                assert batcher.running or not batcher.scheduler.num_waiting, "waiting calls but nothing admitted"
+            if not batch.tokens:  # idle, or waiting calls the policy holds back (residency gating)
                 return t, []
             duration = self._duration(batch)
             batcher.account(batch, duration)
@@ -204,9 +212,9 @@ class SimEngine(Engine):
     def _drain(self) -> None:
         """Apply what arrived since the last iteration, in a canonical order (time, program, call):
         trio runs tasks woken at one instant in random order, the simulation must not depend on it."""
-        if not self._inbox:
+        batcher = self._batcher
+        if not self._inbox or batcher is None:
             return
-        batcher = self._started()
         events = sorted(self._inbox, key=_event_order)
         self._inbox.clear()
         for t, program_id, call_id, kind, payload in events:
@@ -240,6 +248,8 @@ class SimEngine(Engine):
 
     # -- helpers ----------------------------------------------------------------------------------
     def _started(self) -> Batcher:
+        if self._stopped:
+            raise EngineError("this SimEngine was stopped; create a new one for another run")
         if self._batcher is None:
             raise EngineError("SimEngine is not started: `await engine.start(policy, task_group)` first "
                               "(a Runtime does this for the engine it is given)")

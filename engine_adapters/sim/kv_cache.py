@@ -18,31 +18,33 @@ and freed; every per-block operation is CPython work):
   early (a hit) is not searched for: its state changes and its stale entry is skipped when reached.
   Alternative considered: an `OrderedDict` (O(1) removal, but ~300 ns per block to pop and
   re-insert, the largest cost of a replay).
-- The prefix index maps a hash to the block last registered under it and is validated on lookup
-  (`_hash[b] == h`): eviction only clears `_hash[b]`, and stale entries are purged when the index
-  outgrows the cache. Alternative considered: deleting index entries on eviction (exact, but one
-  more dict operation per evicted block).
-A watched lookup (`lookup_watched`) remembers its answer for one sequence, typically the head of
-the waiting queue that does not fit yet and is retried every iteration. It stays valid until a
-block of its hit prefix is hit, evicted or freed (one `isdisjoint` per bulk operation) or the next
-block of the prefix gets cached.
+- The prefix index maps a hash to its block, and `_hash[b]` is the hash block b is indexed under
+  (None: not indexed); both change together, at registration and at eviction. Alternative
+  considered: clearing only `_hash[b]` at eviction and validating index entries on lookup (one
+  dict operation less per eviction, but purging the stale entries costs more than it saves).
+A watched lookup (`lookup_watched`) keeps its answer for one sequence, typically the head of the
+waiting queue that does not fit yet and is retried every iteration, and maintains it as blocks
+change: an eviction inside the hit prefix cuts it there, a hit or a free of one of its blocks
+updates the count of its evictable blocks (one set intersection per bulk operation), and a newly
+cached next block extends it. A retry then costs O(1) instead of a walk over the prefix.
 """
 
 from __future__ import annotations
 
 from collections import deque
+from functools import partial
 from itertools import compress
-from operator import eq
+from operator import is_not
 
-_LOOKUP_CHUNK = 64  # blocks probed per step of a lookup
+_LOOKUP_CHUNK = 64  # blocks probed by the first step of a lookup (then doubling)
 
 
 class KVCache:
     """Blocks, the prefix-cache index and the pins. Raises nothing: callers check `num_free` first."""
 
     __slots__ = ("num_blocks", "block_size", "_state", "_hash", "_hash_to_block", "_queue", "_num_chunks",
-                 "_num_free", "_pins", "num_pinned_blocks", "num_evicted_blocks", "_watch", "_watch_key",
-                 "_watch_answer", "_watch_valid")
+                 "_num_free", "_pins", "num_pinned_blocks", "num_evicted_blocks", "_watch_key", "_watch_hit",
+                 "_watch_pos", "_watch_max", "_watch_evictable")
 
     def __init__(self, num_blocks: int, block_size: int) -> None:
         self.num_blocks, self.block_size = num_blocks, block_size
@@ -55,10 +57,11 @@ class KVCache:
         self._pins: dict[str, list[int]] = {}
         self.num_pinned_blocks = 0  # blocks held by pins (a block shared by two pins counts twice)
         self.num_evicted_blocks = 0
-        self._watch: set[int] = set()  # blocks of the watched hit prefix
-        self._watch_key: object = None
-        self._watch_answer: tuple[list[int], int, int] = ([], 0, 0)  # hit, evictable, max_blocks
-        self._watch_valid = False
+        self._watch_key: object = None  # None: nothing watched
+        self._watch_hit: list[int] = []
+        self._watch_pos: dict[int, int] = {}  # block -> its index in the watched hit prefix
+        self._watch_max = 0
+        self._watch_evictable: int | None = None  # None: not computed yet
 
     # -- capacity -------------------------------------------------------------------------------
     @property
@@ -74,59 +77,74 @@ class KVCache:
         return -(-num_tokens // self.block_size)
 
     # -- prefix cache ---------------------------------------------------------------------------
-    def lookup(self, hashes: list[int], max_blocks: int) -> tuple[list[int], int]:
-        """The cached blocks of the longest hit prefix (at most `max_blocks`), and how many of them
-        are in the free queue (they stop being allocatable once used)."""
-        get, block_hash = self._hash_to_block.get, self._hash
+    def lookup(self, hashes: list[int], max_blocks: int) -> list[int]:
+        """The cached blocks of the longest hit prefix (at most `max_blocks` blocks)."""
+        get = self._hash_to_block.get
         hit: list[int] = []
-        for start in range(0, max_blocks, _LOOKUP_CHUNK):  # map() in chunks: C speed, bounded waste
-            part = hashes[start:min(start + _LOOKUP_CHUNK, max_blocks)]
-            found = list(map(get, part))
+        start, size = 0, _LOOKUP_CHUNK
+        while start < max_blocks:  # map() over growing chunks: C speed, bounded waste on a miss
+            found: list = list(map(get, hashes[start:min(start + size, max_blocks)]))
             if None in found:
-                del found[found.index(None):]
-            valid = list(map(eq, map(block_hash.__getitem__, found), part))
-            if False in valid:
-                del found[valid.index(False):]
-            hit += found
-            if len(found) < len(part):
+                hit += found[:found.index(None)]
                 break
-        return hit, sum(map((0).__gt__, map(self._state.__getitem__, hit)))
+            hit += found
+            start, size = start + size, 2 * size
+        return hit
 
-    def lookup_watched(self, key: object, hashes: list[int], max_blocks: int) -> tuple[list[int], int]:
-        """`lookup`, answered from memory when nothing it depends on changed since the last
-        watched lookup for the same `key` (one key is watched at a time)."""
-        hit, evictable, watched_max = self._watch_answer
-        if (self._watch_valid and self._watch_key is key and watched_max == max_blocks
-                and (len(hit) == max_blocks or not self.is_cached(hashes[len(hit)]))):
-            return hit, evictable
-        hit, evictable = self.lookup(hashes, max_blocks)
-        self._watch, self._watch_key, self._watch_valid = set(hit), key, True
-        self._watch_answer = (hit, evictable, max_blocks)
-        return hit, evictable
+    def num_evictable(self, block_ids: list[int]) -> int:
+        """How many of these blocks are in the free queue (allocatable, though cached)."""
+        return sum(map((0).__gt__, map(self._state.__getitem__, block_ids)))
+
+    def num_exclusive(self, block_ids: list[int]) -> int:
+        """How many of these blocks would become free if one reference on each were dropped."""
+        return list(map(self._state.__getitem__, block_ids)).count(1)
+
+    def lookup_watched(self, key: object, hashes: list[int], max_blocks: int) -> list[int]:
+        """`lookup`, kept up to date for `key` between calls (one key is watched at a time)."""
+        hit = self._watch_hit
+        if self._watch_key is not key or self._watch_max != max_blocks:
+            hit = self.lookup(hashes, max_blocks)
+            self._watch_key, self._watch_hit, self._watch_max = key, hit, max_blocks
+            self._watch_pos = dict(zip(hit, range(len(hit))))
+            self._watch_evictable = None
+        elif len(hit) < max_blocks and hashes[len(hit)] in self._hash_to_block:
+            more = self.lookup(hashes[len(hit):max_blocks], max_blocks - len(hit))
+            self._watch_pos.update(zip(more, range(len(hit), len(hit) + len(more))))
+            hit += more
+            if self._watch_evictable is not None:
+                self._watch_evictable += self.num_evictable(more)
+        return hit
+
+    def watched_evictable(self) -> int:
+        """`num_evictable` of the watched hit prefix."""
+        if self._watch_evictable is None:
+            self._watch_evictable = self.num_evictable(self._watch_hit)
+        return self._watch_evictable
 
     def unwatch(self) -> None:
-        self._watch, self._watch_key, self._watch_valid = set(), None, False
-
-    def is_cached(self, block_hash: int) -> bool:
-        b = self._hash_to_block.get(block_hash)
-        return b is not None and self._hash[b] == block_hash
+        self._watch_key, self._watch_hit, self._watch_pos, self._watch_evictable = None, [], {}, None
 
     def register(self, block_ids: list[int], hashes: list[int], start: int, end: int) -> None:
-        """Index blocks [start, end) of a sequence, now full and computed, under their hashes (the
-        newest block wins when the same content was computed twice)."""
-        block_hash = self._hash
-        new = hashes[start:end]
-        for b, h in zip(block_ids[start:end], new):
-            block_hash[b] = h
-        index = self._hash_to_block
-        index.update(zip(new, block_ids[start:end]))
-        if len(index) > 2 * self.num_blocks + 1024:
-            self._hash_to_block = {h: b for h, b in index.items() if block_hash[b] == h}
+        """Index blocks [start, end) of a sequence, now full and computed, under their hashes. A
+        hash already indexed (the same content computed twice) keeps its first block."""
+        index, block_hash = self._hash_to_block, self._hash
+        new, blocks = hashes[start:end], block_ids[start:end]
+        if index.keys().isdisjoint(new):  # the common case
+            index.update(zip(new, blocks))
+            for b, h in zip(blocks, new):
+                block_hash[b] = h
+            return
+        for b, h in zip(blocks, new):
+            if index.setdefault(h, b) == b:
+                block_hash[b] = h
 
     # -- references -----------------------------------------------------------------------------
     def touch(self, block_ids: list[int]) -> None:
         """Take a reference on cached blocks (a hit)."""
-        self._changed(block_ids)
+        if self._watch_pos and self._watch_evictable is not None:
+            watched = self._watch_pos.keys() & block_ids
+            if watched:  # those that were free are no longer evictable
+                self._watch_evictable -= self.num_evictable(list(watched))
         state = self._state
         for b in block_ids:
             s = state[b]
@@ -140,21 +158,25 @@ class KVCache:
         """Take `num_blocks` blocks from the free queue, least recently freed first, evicting their
         cached contents. The caller has checked `num_free`."""
         out = self._pop_free(num_blocks)
-        self._changed(out)
+        if self._watch_pos:
+            self._cut_watch(out)
         state, block_hash = self._state, self._hash
-        num_evicted = num_blocks - list(map(block_hash.__getitem__, out)).count(None)
-        for b in out:
-            state[b] = 1
+        hashes = list(map(block_hash.__getitem__, out))
+        num_evicted = num_blocks - hashes.count(None)
         if num_evicted:
+            list(map(self._hash_to_block.__delitem__, filter(partial(is_not, None), hashes)))  # type: ignore[arg-type]
             for b in out:
+                state[b] = 1
                 block_hash[b] = None
             self.num_evicted_blocks += num_evicted
+        else:
+            for b in out:
+                state[b] = 1
         self._num_free -= num_blocks
         return out
 
     def free(self, block_ids: list[int]) -> None:
         """Drop one reference on each block; unreferenced ones join the free queue, tail first."""
-        self._changed(block_ids)
         state = self._state
         tag = -1 - self._num_chunks
         if list(map(state.__getitem__, block_ids)).count(1) == len(block_ids):  # the common case
@@ -174,6 +196,10 @@ class KVCache:
             self._num_chunks += 1
             self._queue.append([tag, unreferenced, 0])
             self._num_free += len(unreferenced)
+            if self._watch_pos and self._watch_evictable is not None:
+                watched = self._watch_pos.keys() & unreferenced
+                if watched:
+                    self._watch_evictable += len(watched)
 
     def _pop_free(self, num_blocks: int) -> list[int]:
         """The `num_blocks` oldest live entries of the free queue, skipping stale ones."""
@@ -195,9 +221,20 @@ class KVCache:
                 entry[2] = pos
         return out
 
-    def _changed(self, block_ids: list[int]) -> None:
-        if self._watch_valid and not self._watch.isdisjoint(block_ids):
-            self._watch_valid = False
+    def _cut_watch(self, allocated: list[int]) -> None:
+        """Blocks leave the free queue to be reused: if some are in the watched hit prefix, it now
+        ends before the first of them."""
+        evicted = self._watch_pos.keys() & allocated
+        if not evicted:
+            return
+        pos = self._watch_pos
+        cut = min(pos[b] for b in evicted)
+        dropped = self._watch_hit[cut:]
+        del self._watch_hit[cut:]
+        for b in dropped:
+            del pos[b]
+        if self._watch_evictable is not None:
+            self._watch_evictable -= self.num_evictable(dropped)
 
     # -- pins -----------------------------------------------------------------------------------
     def pin(self, program_id: str, block_ids: list[int]) -> None:

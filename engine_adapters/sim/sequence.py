@@ -26,10 +26,6 @@ class SeqStatus(enum.Enum):
     FINISHED = "finished"
     ABORTED = "aborted"
 
-    @property
-    def is_done(self) -> bool:
-        return self is SeqStatus.FINISHED or self is SeqStatus.ABORTED
-
 
 @dataclass(slots=True, eq=False)
 class SimSequence:
@@ -69,12 +65,3 @@ class SimSequence:
     @property
     def num_tokens(self) -> int:
         return self.num_prompt_tokens + self.num_generated
-
-    @property
-    def num_remaining(self) -> int:
-        """Tokens to compute before the next sample."""
-        return self.num_prompt_tokens + self.num_generated - self.num_computed
-
-    @property
-    def is_decoding(self) -> bool:
-        return self.num_generated > 0 and self.num_prompt_tokens + self.num_generated - self.num_computed == 1

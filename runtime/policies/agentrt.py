@@ -1,5 +1,8 @@
 """`agentrt` (ours, the default): ATLAS queues with anti-starvation, plus tool-aware TTL pinning
-whose cost grows with memory demand, bounded to `max_pinned_fraction` of the KV cache.
+whose cost grows with memory demand, bounded to `max_pinned_fraction` of the KV cache, and
+residency gating: a program joins the KV working set only while the resident programs' contexts
+fit `residency_fraction` of the cache (`ProgramScheduler._admissible`), so contexts are not
+evicted during tool calls and re-prefilled at every turn once the cache is oversubscribed.
 
 Inside a queue, a call whose program's KV was pinned when it arrived goes first: its context is
 resident, so it prefills little and admitting it ends the pin soonest. Under memory pressure pins
@@ -15,6 +18,7 @@ from agentrt.runtime.policies.ttl import TTLPinning
 
 class AgentRTPolicy(TTLPinning, ATLASPolicy):
     name = "agentrt"
+    gates_residency = True
 
     def sort_key(self, call: CallState, program: ProgramState, pinned: bool) -> tuple:
         return (call.level, not pinned, call.arrival)

@@ -47,6 +47,8 @@ class ProgramState:
     service: float = 0.0  # attained service of its finished calls (max with the hints)
     wait: float = 0.0  # summed waiting of its finished calls (anti-starvation numerator)
     num_calls: int = 0
+    context_tokens: int = 0  # prompt tokens of its latest call: the KV its context needs
+    resident: bool = False  # admitted to the KV working set (policies with `gates_residency`)
 
 
 @dataclass(slots=True)
@@ -95,7 +97,8 @@ class Policy(ABC):
     """One scheduling policy. The base class is FCFS; subclasses override the hooks that differ."""
 
     name: ClassVar[str] = "base"
-    pins: ClassVar[bool] = False  # does this policy pin KV across tool calls?
+    pins: ClassVar[bool] = False
+    gates_residency: ClassVar[bool] = False  # admit calls of new programs only while their contexts fit  # does this policy pin KV across tool calls?
 
     def __init__(self, config: PolicyConfig) -> None:
         self.config = config

@@ -88,6 +88,13 @@ class PolicyConfig(BaseModel):
         0.5, gt=0, le=1,
         description="agentrt only: pins never hold more than this fraction of the KV cache. "
                     "Default 0.5: at least half the cache stays available to running calls.")
+    residency_fraction: float = Field(
+        0.85, gt=0.0, le=1.0,
+        description="agentrt only: calls of a program not yet in the KV working set are admitted only "
+                    "while the resident programs' contexts plus its own fit in this fraction of the KV "
+                    "cache (the rest is headroom for outputs and growing contexts). Without it, every "
+                    "arriving program takes KV memory and, once contexts outgrow the cache, all of them "
+                    "thrash: each turn re-prefills a context that LRU evicted during its tool call.")
 
     @model_validator(mode="after")
     def _check_queues(self) -> PolicyConfig:

@@ -1,0 +1,83 @@
+"""The roofline cost model and its calibration."""
+
+from __future__ import annotations
+
+import pytest
+
+from agentrt.engine_adapters.sim import PROFILES, CostModel, MeasuredStep, calibrate, fit_error
+from agentrt.engine_adapters.sim.cost_model import chunk_pairs
+from agentrt.exceptions import ConfigError
+
+H100_8B = PROFILES["llama-3.1-8b-h100"]
+
+
+def test_decode_is_memory_bound_and_prefill_compute_bound() -> None:
+    cost, p = CostModel(H100_8B), H100_8B
+    bandwidth = p.gpu.memory_bandwidth * p.memory_efficiency
+    weights = p.model.weight_bytes / bandwidth
+    one_decode = cost.iteration_time(0, 1, 1000, 1000)
+    assert one_decode == pytest.approx(p.overhead_s + weights + 1001 * p.model.kv_bytes_per_token / bandwidth)
+    flops = p.gpu.peak_flops * p.compute_efficiency
+    prefill = cost.iteration_time(8192, 0, 8192, chunk_pairs(0, 8192))
+    linear = 2 * p.model.num_matmul_params * 8192 / flops
+    assert prefill > linear + p.overhead_s
+    assert cost.iteration_time(0, 0, 0, 0) == 0.0
+
+
+def test_tensor_parallel_adds_all_reduce_time() -> None:
+    cost = CostModel(PROFILES["llama-3.1-70b-4xh100"])
+    assert cost.comm_time(1) > 0
+    assert cost.comm_time(1000) > cost.comm_time(1)
+    assert CostModel(H100_8B).comm_time(1000) == 0
+
+
+def test_single_sequence_helpers_compose_iterations() -> None:
+    cost = CostModel(H100_8B)
+    chunks = cost.iteration_time(8192, 0, 8192, chunk_pairs(0, 8192)) + \
+        cost.iteration_time(1808, 0, 10000, chunk_pairs(8192, 1808))
+    assert cost.prefill_time(10000) == pytest.approx(chunks)
+    assert cost.decode_time(100, 2) == pytest.approx(cost.iteration_time(0, 1, 101, 101)
+                                                      + cost.iteration_time(0, 1, 102, 102))
+    assert cost.lone_call_time(10000, 3) == pytest.approx(cost.prefill_time(10000) + cost.decode_time(10000, 2))
+
+
+def _steps(profile, shapes):
+    cost = CostModel(profile)
+    return [MeasuredStep(p, d, c, cost.iteration_time(p, d, c, pairs), pairs) for p, d, c, pairs in shapes]
+
+
+SHAPES = [(0, d, d * ctx, d * ctx) for d in (1, 8, 32, 128) for ctx in (500, 4000, 30000)] + \
+         [(n, 0, n + c, chunk_pairs(c, n)) for n in (2048, 4096, 8192) for c in (0, 8000)] + \
+         [(4096, 16, 4096 + 16 * 2000, chunk_pairs(0, 4096) + 16 * 2000)]
+
+
+def test_calibrate_recovers_the_factors_that_generated_the_steps() -> None:
+    truth = H100_8B.with_factors(memory_efficiency=0.7, compute_efficiency=0.45, overhead_s=0.004)
+    fitted = calibrate(_steps(truth, SHAPES), H100_8B)
+    assert fitted.memory_efficiency == pytest.approx(0.7, rel=1e-6)
+    assert fitted.compute_efficiency == pytest.approx(0.45, rel=1e-6)
+    assert fitted.overhead_s == pytest.approx(0.004, rel=1e-6)
+    assert fitted.name == "llama-3.1-8b-h100-calibrated"
+    assert fit_error(fitted, _steps(truth, SHAPES)).max_abs_rel_error < 1e-6
+
+
+def test_calibrate_accepts_tuples_and_keeps_factors_it_cannot_see() -> None:
+    cost = CostModel(H100_8B.with_factors(memory_efficiency=0.6, compute_efficiency=0.6, overhead_s=0.002))
+    decode_only = [(0, d, d * 1000, cost.iteration_time(0, d, d * 1000, d * 1000)) for d in (1, 4, 16, 64)]
+    fitted = calibrate(decode_only, "llama-3.1-8b-h100", name="fit")
+    assert fitted.memory_efficiency == pytest.approx(0.6, rel=1e-6)
+    assert fitted.compute_efficiency == H100_8B.compute_efficiency  # no compute-bound step
+    assert fitted.name == "fit"
+
+
+def test_calibrate_keeps_factors_physical() -> None:
+    noisy = [MeasuredStep(0, 1, 100, 1e-5) for _ in range(5)]  # faster than the datasheet allows
+    fitted = calibrate(noisy, H100_8B)
+    assert 0 < fitted.memory_efficiency <= 1 and fitted.overhead_s >= 0
+
+
+def test_calibrate_rejects_too_few_or_bad_steps() -> None:
+    with pytest.raises(ConfigError, match="at least 3"):
+        calibrate([(0, 1, 100, 0.01)], H100_8B)
+    with pytest.raises(ConfigError, match="seconds > 0"):
+        calibrate([(0, 1, 100, 0.0)] * 3, H100_8B)

@@ -1,0 +1,218 @@
+"""The simulated engine under virtual time: latency, prefix caching, errors, determinism."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import anyio
+import pytest
+import trio
+from trio.testing import MockClock
+
+from agentrt.engine_adapters.base import GenerationRequest, GenerationResult, SchedHints
+from agentrt.engine_adapters.sim import SimEngine, SimStats
+from agentrt.exceptions import EngineError, LLMCallError, PromptTooLongError
+from agentrt.programs.tokens import Tokens
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> tuple[str, dict[str, object]]:
+    return ("trio", {"clock": MockClock(autojump_threshold=0)})
+
+
+def request(call_id: str, prompt: Tokens, max_tokens: int, program_id: str = "p", **kw: Any) -> GenerationRequest:
+    return GenerationRequest(call_id=call_id, program_id=program_id, prompt=prompt, max_tokens=max_tokens,
+                             arrival=0.0, ignore_eos=kw.pop("ignore_eos", True), **kw)
+
+
+async def serve(engine: SimEngine, body: Callable[[], Awaitable[None]], policy: Any = "fcfs") -> None:
+    async with anyio.create_task_group() as tg:
+        await engine.start(policy, tg)
+        await body()
+        await engine.stop()
+
+
+async def test_a_lone_call_takes_the_cost_model_prefill_plus_decode_time() -> None:
+    engine = SimEngine()
+    results: list[GenerationResult] = []
+
+    async def body() -> None:
+        await anyio.sleep(1.0)
+        results.append(await engine.generate(request("c", Tokens.synthetic(20_000, key="x"), 50)))
+
+    await serve(engine, body)
+    r = results[0]
+    expected = engine.cost_model.prefill_time(20_000) + engine.cost_model.decode_time(20_000, 49)
+    assert r.first_scheduled == 1.0 and r.queue_wait == 0.0
+    assert r.finish - 1.0 == pytest.approx(expected, rel=1e-9)
+    assert r.service_time == pytest.approx(expected, rel=1e-9)
+    assert (r.num_prompt_tokens, r.num_output_tokens, r.num_cached_tokens, r.num_prefill_tokens) == (20_000, 50, 0, 20_000)
+    stats = engine.statistics()
+    assert stats.num_iterations == 3 + 49  # three prefill chunks of <= 8192 tokens, then 49 decode steps
+    assert [i.num_prefill_tokens for i in stats.iterations[:3]] == [8192, 8192, 3616]
+    assert stats.busy_time == pytest.approx(expected, rel=1e-9)
+
+
+async def test_the_next_turn_hits_the_prefix_cache_and_prefills_only_new_tokens() -> None:
+    engine = SimEngine()
+    results: list[GenerationResult] = []
+
+    async def body() -> None:
+        prompt = Tokens.synthetic(1000, key="turn1")
+        first = await engine.generate(request("c1", prompt, 50))
+        await anyio.sleep(2.0)  # a tool call
+        second = prompt + first.output + Tokens.synthetic(100, key="turn2")
+        results.extend([first, await engine.generate(request("c2", second, 10))])
+
+    await serve(engine, body)
+    first, second = results
+    assert first.num_cached_tokens == 0
+    assert second.num_cached_tokens == (1000 + 50 - 1) // 16 * 16 == 1040  # every full computed block
+    assert second.num_prefill_tokens == 1150 - 1040
+    stats = engine.statistics()
+    assert stats.num_prefix_hit_tokens == 1040 and stats.num_reprefilled_tokens == 0
+
+
+async def test_programs_share_a_system_prompt_prefix() -> None:
+    engine = SimEngine()
+    system = Tokens.synthetic(4096, key="system")
+    results: list[GenerationResult] = []
+
+    async def body() -> None:
+        for name in ("a", "b"):
+            prompt = system + Tokens.synthetic(300, key=name)
+            results.append(await engine.generate(request(name, prompt, 5, program_id=name)))
+
+    await serve(engine, body)
+    assert results[0].num_cached_tokens == 0 and results[1].num_cached_tokens == 4096
+
+
+async def test_concurrent_calls_share_iterations() -> None:
+    engine = SimEngine()
+    results: list[GenerationResult] = []
+
+    async def one(i: int) -> None:
+        results.append(await engine.generate(request(f"c{i}", Tokens.synthetic(500, key=str(i)), 20, program_id=str(i))))
+
+    async def body() -> None:
+        async with anyio.create_task_group() as tg:
+            for i in range(4):
+                tg.start_soon(one, i)
+
+    await serve(engine, body)
+    assert len({r.finish for r in results}) == 1  # admitted together, decoded together
+    assert engine.statistics().max_batch_size == 4
+    assert engine.statistics().num_iterations == 20
+
+
+async def test_too_long_prompts_fail_typed_and_the_engine_keeps_serving() -> None:
+    engine = SimEngine(num_gpu_blocks=100, max_model_len=4096)  # 1600 tokens of KV
+    outcome: dict[str, Any] = {}
+
+    async def body() -> None:
+        with pytest.raises(PromptTooLongError, match="context length"):
+            await engine.generate(request("long", Tokens.synthetic(4000, key="l"), 100))
+        with pytest.raises(PromptTooLongError, match="whole KV cache"):
+            await engine.generate(request("big", Tokens.synthetic(1590, key="b"), 20))
+        outcome["ok"] = await engine.generate(request("ok", Tokens.synthetic(1000, key="o"), 10))
+
+    await serve(engine, body)
+    assert outcome["ok"].num_output_tokens == 10
+    assert engine.statistics().num_rejected == 2
+
+
+async def test_abort_frees_a_running_call_and_fails_its_generate() -> None:
+    engine = SimEngine(num_gpu_blocks=200)
+    errors: list[BaseException] = []
+
+    async def victim() -> None:
+        try:
+            await engine.generate(request("long", Tokens.synthetic(1000, key="v"), 1000))
+        except LLMCallError as exc:
+            errors.append(exc)
+
+    async def body() -> None:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(victim)
+            await anyio.sleep(0.5)
+            await engine.abort("long")
+            await engine.abort("unknown")  # no-op
+        assert engine.statistics().num_used_blocks == 0
+
+    await serve(engine, body)
+    assert len(errors) == 1 and "aborted" in str(errors[0])
+    assert engine.statistics().num_aborted == 1
+
+
+async def test_a_responder_supplies_the_text_and_its_length() -> None:
+    engine = SimEngine(responder=lambda req: f"answer to {req.call_id}")
+    results: list[GenerationResult] = []
+
+    async def body() -> None:
+        results.append(await engine.generate(request("q", Tokens.synthetic(10, key="q"), 50, ignore_eos=False)))
+        results.append(await engine.generate(request("r", "a text prompt", 50)))
+
+    await serve(engine, body)
+    stop, forced = results
+    assert stop.text == "answer to q" and stop.num_output_tokens == 3 and stop.finish_reason == "stop"
+    assert len(stop.output) == 3
+    assert forced.num_output_tokens == 50 and forced.finish_reason == "length"
+
+
+async def test_generate_outside_start_and_stop_fails_with_the_fix() -> None:
+    engine = SimEngine()
+    with pytest.raises(EngineError, match="start"):
+        await engine.generate(request("c", Tokens.synthetic(10, key="c"), 1))
+
+    async def nothing() -> None:
+        pass
+
+    await serve(engine, nothing)
+    with pytest.raises(EngineError, match="stopped"):
+        await engine.generate(request("c", Tokens.synthetic(10, key="c"), 1))
+
+
+async def _workload(engine: SimEngine) -> list[tuple[Any, ...]]:
+    """Eight programs of four turns arriving together, with tools, on a small cache."""
+    out: list[tuple[Any, ...]] = []
+
+    async def program(i: int) -> None:
+        prompt, gaps = Tokens.synthetic(800 + 100 * i, key=f"p{i}"), (0.5, 1.0, 2.0)
+        for turn in range(4):
+            hints = SchedHints(program_arrival=0.0, gap_samples=gaps)
+            r = await engine.generate(request(f"p{i}/{turn}", prompt, 40 + 10 * turn, program_id=f"p{i}", hints=hints))
+            out.append((f"p{i}/{turn}", r.finish, r.num_cached_tokens, r.preemptions, r.pin_ttl, r.queue_wait))
+            await anyio.sleep((i % 3) * 0.5)
+            prompt = prompt + r.output + Tokens.synthetic(200, key=f"p{i}/{turn}")
+        await engine.release_program(f"p{i}")
+
+    async def body() -> None:
+        async with anyio.create_task_group() as tg:
+            for i in range(8):
+                tg.start_soon(program, i)
+
+    await serve(engine, body, policy="continuum")
+    return sorted(out)
+
+
+def _run_once() -> tuple[list[tuple[Any, ...]], SimStats]:
+    engine = SimEngine(num_gpu_blocks=600, max_num_batched_tokens=1024)
+    result: list[list[tuple[Any, ...]]] = []
+
+    async def main() -> None:
+        result.append(await _workload(engine))
+
+    trio.run(main, clock=MockClock(autojump_threshold=0))
+    return result[0], engine.statistics()
+
+
+def test_identical_runs_give_identical_results() -> None:
+    runs = [_run_once() for _ in range(3)]  # trio shuffles tasks woken together: order must not matter
+    (calls, stats) = runs[0]
+    assert stats.num_evicted_blocks > 0 and stats.num_pins > 0  # the workload exercises the cache
+    for other_calls, other_stats in runs[1:]:
+        assert other_calls == calls
+        assert other_stats == stats

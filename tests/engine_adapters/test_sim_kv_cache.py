@@ -1,0 +1,113 @@
+"""The paged KV cache: prefix hits, LRU eviction tail first, pins, watched lookups."""
+
+from __future__ import annotations
+
+from agentrt.engine_adapters.sim.kv_cache import KVCache
+from agentrt.programs.tokens import Tokens
+
+
+def hashes(n_tokens: int, key: str, block_size: int = 4) -> list[int]:
+    return Tokens.synthetic(n_tokens, key=key).block_hashes(block_size)
+
+
+def cached(kv: KVCache, seq_hashes: list[int]) -> int:
+    return len(kv.lookup(seq_hashes, len(seq_hashes)))
+
+
+def fill(kv: KVCache, seq_hashes: list[int]) -> list[int]:
+    blocks = kv.allocate(len(seq_hashes))
+    kv.register(blocks, seq_hashes, 0, len(seq_hashes))
+    return blocks
+
+
+def test_freed_blocks_stay_cached_and_hit() -> None:
+    kv = KVCache(10, 4)
+    a = hashes(16, "a")
+    blocks = fill(kv, a)
+    assert kv.num_free == 6
+    kv.free(blocks)
+    assert kv.num_free == 10
+    hit = kv.lookup(a, 4)
+    assert hit == blocks and kv.num_evictable(hit) == 4
+    kv.touch(hit)
+    assert kv.num_free == 6 and kv.lookup(a, 4) == blocks and kv.num_evictable(blocks) == 0
+
+
+def test_lru_evicts_oldest_freed_first_and_the_tail_of_a_sequence_first() -> None:
+    kv = KVCache(8, 4)
+    a, b = hashes(16, "a"), hashes(16, "b")
+    blocks_a = fill(kv, a)
+    kv.free(blocks_a)
+    blocks_b = fill(kv, b)  # takes the 4 never-used blocks first
+    assert set(blocks_b).isdisjoint(blocks_a) and cached(kv, a) == 4
+    kv.free(blocks_b)
+    kv.allocate(1)  # the oldest freed: a's last block
+    assert cached(kv, a) == 3 and cached(kv, b) == 4
+    assert kv.num_evicted_blocks == 1
+    kv.allocate(3)
+    assert cached(kv, a) == 0 and cached(kv, b) == 4
+
+
+def test_a_hit_block_leaves_the_queue_and_its_stale_entry_is_skipped() -> None:
+    kv = KVCache(4, 4)
+    a = hashes(16, "a")
+    blocks = fill(kv, a)
+    kv.free(blocks)
+    hit = kv.lookup(a, 2)
+    kv.touch(hit)  # blocks 0 and 1 of a are in use again
+    fresh = kv.allocate(2)
+    assert set(fresh) == set(blocks[2:])  # never the blocks in use
+    kv.free(hit)
+    kv.free(fresh)
+    assert kv.num_free == 4 and len(set(kv.allocate(4))) == 4
+
+
+def test_pinned_blocks_are_never_evicted() -> None:
+    kv = KVCache(8, 4)
+    a = hashes(16, "a")
+    kv.pin("p", fill(kv, a))
+    assert kv.num_pinned_blocks == 4 and kv.num_free == 4
+    kv.free(kv.allocate(4))
+    kv.allocate(4)
+    assert cached(kv, a) == 4
+    assert kv.unpin("p") == 4 and kv.num_free == 4
+    kv.allocate(4)
+    assert cached(kv, a) == 0
+
+
+def test_shared_blocks_are_freed_when_the_last_reference_goes() -> None:
+    kv = KVCache(4, 4)
+    a = hashes(8, "a")
+    blocks = fill(kv, a)
+    kv.touch(blocks)  # a second sequence shares them
+    kv.free(blocks)
+    assert kv.num_free == 2
+    kv.free(blocks)
+    assert kv.num_free == 4
+
+
+def test_a_watched_lookup_follows_the_blocks_it_depends_on() -> None:
+    kv = KVCache(12, 4)
+    a, key = hashes(32, "a"), object()
+    blocks = fill(kv, a[:4])
+    kv.free(blocks)
+
+    def check(expected_hits: int) -> None:
+        watched = kv.lookup_watched(key, a, 8)
+        assert watched == kv.lookup(a, 8) and len(watched) == expected_hits
+        assert kv.watched_evictable() == kv.num_evictable(watched)
+
+    check(4)
+    other = kv.allocate(2)  # never-used blocks: the answer stands
+    check(4)
+    kv.register(blocks + other, a, 4, 6)  # the prefix grew (its new blocks are in use)
+    check(6)
+    kv.touch(blocks[:2])  # a sibling hits the first two
+    check(6)
+    kv.free(blocks[:2])
+    kv.free(other)
+    check(6)
+    kv.allocate(7)  # the 6 never-used blocks, then the oldest freed: a's fourth block
+    check(3)
+    kv.allocate(kv.num_free)
+    check(0)
