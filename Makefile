@@ -24,7 +24,7 @@ $(VENV)/.stamp-test: pyproject.toml engine_adapters/vllm/install.py | $(PY)
 	touch $@
 
 run: $(VENV)/.stamp-run
-	$(VENV)/bin/agentrt bench $(TRACE) --engine sim --profile llama3.1-8b-h100
+	$(VENV)/bin/agentrt bench $(TRACE) --engine sim --profile llama-3.1-8b-h100
 
 test: $(VENV)/.stamp-test
 	$(PY) -m pytest

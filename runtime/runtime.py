@@ -18,13 +18,13 @@ import networkx as nx
 from anyio.abc import TaskGroup
 
 from agentrt.engine_adapters.base import Engine
-from agentrt.exceptions import ConfigError, DecorationError, NoRuntimeError, UnknownNameError
+from agentrt.exceptions import ConfigError, DecorationError, NoRuntimeError
 from agentrt.programs import dag
 from agentrt.programs.decorators import Program
 from agentrt.programs.records import ProgramRecord, ProgramStatus
 from agentrt.runtime.instance import ProgramInstance
 from agentrt.runtime.observer import Observer
-from agentrt.runtime.policies.config import PolicyConfig, PolicyName
+from agentrt.runtime.policies import PolicyConfig, PolicyName, policy_config
 from agentrt.runtime.predictor import ToolLatencyPredictor
 from agentrt.runtime.runner import clock
 
@@ -177,16 +177,6 @@ class Runtime:
 
     def finished(self) -> list[ProgramRecord]:
         return [r for r in self.records if r.status is not ProgramStatus.RUNNING]
-
-
-def policy_config(policy: str | PolicyName | PolicyConfig) -> PolicyConfig:
-    """A PolicyConfig from a name or a config. Raises UnknownNameError listing the valid names."""
-    if isinstance(policy, PolicyConfig):
-        return policy
-    try:
-        return PolicyConfig(name=PolicyName(policy))
-    except ValueError:
-        raise UnknownNameError("policy", str(policy), [p.value for p in PolicyName]) from None
 
 
 def _as_program(fn: Any) -> Program[Any, Any]:

@@ -103,6 +103,9 @@ class _WaitQueue:
     def ordered(self) -> list[CallState]:
         return self._calls.copy()
 
+    def first(self) -> CallState:
+        return self._calls[0]
+
 
 class ProgramScheduler:
     """Per-program and per-call scheduling state plus the policy that decides on it."""
@@ -117,6 +120,7 @@ class ProgramScheduler:
         self.calls: dict[str, CallState] = {}
         self.pins = PinTable()
         self._waiting = _WaitQueue()
+        self._pending = _WaitQueue()  # calls of programs outside the working set (residency gating)
         self._promotions: list[tuple[float, int, str]] = []  # (time, seq, call_id), lazily invalidated
         self._live: dict[str, set[str]] = {}  # program_id -> ids of its calls not yet finished
         self._ended: set[str] = set()  # programs released while calls were still live
@@ -154,7 +158,7 @@ class ProgramScheduler:
         """The engine admitted `call` (first time or after a preemption): it leaves the queue."""
         if call.phase is not CallPhase.WAITING:
             return
-        self._waiting.remove(call)
+        self._queue_of(call).remove(call)
         call.total_wait += now - call.waiting_since
         call.ratio_wait += now - call.ratio_from
         call.phase = CallPhase.RUNNING
@@ -176,7 +180,7 @@ class ProgramScheduler:
         if call is None:
             return None
         if call.phase is CallPhase.WAITING:
-            self._waiting.remove(call)
+            self._queue_of(call).remove(call)
             if now is not None:
                 call.total_wait += now - call.waiting_since
         call.phase = CallPhase.DONE
@@ -197,26 +201,27 @@ class ProgramScheduler:
         """Promote the starved calls, then return the waiting calls in the order to admit them."""
         if self._promotions and self._promotions[0][0] <= now:
             self._promote_due(now)
-        ordered = self._waiting.ordered()
-        if self.policy.gates_residency and self.kv_capacity_tokens:
-            return self._admissible(ordered)
-        return ordered
+        if self._pending:
+            self._admit_pending()
+        return self._waiting.ordered()
 
-    def _admissible(self, ordered: list[CallState]) -> list[CallState]:
-        """Residency gating: calls of resident programs, plus calls of new programs (in order)
-        while their contexts fit the budget; a program joins the working set here and leaves it
-        when it ends. With no resident program the first call always passes (progress)."""
+    def _admit_pending(self) -> None:
+        """Residency gating: in queue order, programs join the working set while their contexts
+        fit `residency_fraction` of the KV cache (always, when no program is resident); their
+        calls move to the admissible queue. A program leaves the working set when it ends."""
         budget = self.policy.config.residency_fraction * (self.kv_capacity_tokens or 0)
-        out: list[CallState] = []
-        for call in ordered:
-            program = self.programs[call.program_id]
-            if not program.resident:
-                if self._resident_tokens and self._resident_tokens + program.context_tokens > budget:
-                    continue
-                program.resident = True
-                self._resident_tokens += program.context_tokens
-            out.append(call)
-        return out
+        while self._pending:
+            program = self.programs[self._pending.first().program_id]
+            if self._resident_tokens and self._resident_tokens + program.context_tokens > budget:
+                return
+            program.resident = True
+            self._resident_tokens += program.context_tokens
+            for call_id in self._live[program.program_id]:
+                call = self.calls[call_id]
+                if call.pending:
+                    self._pending.remove(call)
+                    call.pending = False
+                    self._waiting.add(call)
 
     def pick_victim(self, running: Sequence[CallState]) -> CallState | None:
         """The running call to preempt when memory runs out: the one that sorts last."""
@@ -323,12 +328,12 @@ class ProgramScheduler:
     # -- introspection ------------------------------------------------------------------------
     @property
     def num_waiting(self) -> int:
-        return len(self._waiting)
+        return len(self._waiting) + len(self._pending)
 
     def statistics(self) -> SchedulerStats:
         c = self._counts
         return SchedulerStats(
-            num_programs=len(self.programs), num_waiting=len(self._waiting),
+            num_programs=len(self.programs), num_waiting=self.num_waiting,
             num_running=sum(1 for x in self.calls.values() if x.phase is CallPhase.RUNNING),
             num_pins=len(self.pins), pinned_blocks=self.pins.num_blocks,
             num_promotions=c["promotions"], num_demotions=c["demotions"], num_preemptions=c["preemptions"],
@@ -357,10 +362,15 @@ class ProgramScheduler:
         program = self.programs[call.program_id]
         return (*self.policy.sort_key(call, program, call.had_pin), call.seq)
 
+    def _queue_of(self, call: CallState) -> _WaitQueue:
+        return self._pending if call.pending else self._waiting
+
     def _enqueue(self, call: CallState) -> None:
         call.phase = CallPhase.WAITING
         call.key = self._key(call)
-        self._waiting.add(call)
+        call.pending = (self.policy.gates_residency and bool(self.kv_capacity_tokens)
+                        and not self.programs[call.program_id].resident)
+        self._queue_of(call).add(call)
         self._push_promotion(call)
 
     def _push_promotion(self, call: CallState) -> None:
@@ -385,7 +395,10 @@ class ProgramScheduler:
                 self._push_promotion(call)  # its program's counters moved the time later
             else:
                 due.append(call)
-        self._waiting.rekey(due, lambda call: self._promote(call, now))
+        for queue in (self._waiting, self._pending):
+            mine = [c for c in due if self._queue_of(c) is queue]
+            if mine:
+                queue.rekey(mine, lambda call: self._promote(call, now))
         for call in due:
             self._push_promotion(call)
 

@@ -22,7 +22,7 @@ from agentrt.programs.tokens import Tokens
 from agentrt.replay.metrics import ProgramMetrics, Summary, summarize
 from agentrt.replay.trace import LLMStep, TraceProgram
 from agentrt.replay.workload import Scaling
-from agentrt.runtime.policies.config import PolicyConfig, PolicyName
+from agentrt.runtime.policies import PolicyConfig, policy_config
 from agentrt.runtime.runtime import ProgramHandle, Runtime
 from agentrt.tools.registry import Tool
 
@@ -78,7 +78,7 @@ async def replay(programs: Sequence[TraceProgram], engine: Engine, policy: str |
     with `arrivals=None` they run one at a time, each alone on the engine (the unloaded case)."""
     system = Tokens.synthetic(system_prompt_tokens, key="system-prompt")
     metrics: list[ProgramMetrics] = []
-    cfg = policy if isinstance(policy, PolicyConfig) else PolicyConfig(name=PolicyName(policy))
+    cfg = policy_config(policy)
 
     async with Runtime(engine=engine, policy=cfg) as rt:
         t0 = rt.now()

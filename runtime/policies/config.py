@@ -89,12 +89,15 @@ class PolicyConfig(BaseModel):
         description="agentrt only: pins never hold more than this fraction of the KV cache. "
                     "Default 0.5: at least half the cache stays available to running calls.")
     residency_fraction: float = Field(
-        0.85, gt=0.0, le=1.0,
+        0.5, gt=0.0, le=1.0,
         description="agentrt only: calls of a program not yet in the KV working set are admitted only "
                     "while the resident programs' contexts plus its own fit in this fraction of the KV "
                     "cache (the rest is headroom for outputs and growing contexts). Without it, every "
                     "arriving program takes KV memory and, once contexts outgrow the cache, all of them "
-                    "thrash: each turn re-prefills a context that LRU evicted during its tool call.")
+                    "thrash: each turn re-prefills a context that LRU evicted during its tool call. Default 0.5: contexts "
+                    "keep growing after admission (SWE-bench agents: ~2K to ~38K tokens); on that trace "
+                    "at 0.05 programs/s (simulator, 8B/H100) mean JCT was 731 s at 0.4, 692 s at 0.5, "
+                    "1047 s at 0.6 and 1123 s at 0.85, against 1904 s for fcfs.")
 
     @model_validator(mode="after")
     def _check_queues(self) -> PolicyConfig:

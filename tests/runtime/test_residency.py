@@ -1,0 +1,47 @@
+"""agentrt's residency gating: new programs join the KV working set only while it fits."""
+
+from __future__ import annotations
+
+from agentrt.engine_adapters.base import SchedHints
+from agentrt.runtime.policies import PolicyConfig
+from agentrt.runtime.scheduler import ProgramScheduler
+
+
+def arrive(sched: ProgramScheduler, call_id: str, program_id: str, now: float, tokens: int) -> None:
+    sched.add_call(call_id, program_id, SchedHints(program_arrival=now), now, num_prompt_tokens=tokens)
+
+
+def ids(sched: ProgramScheduler, now: float) -> list[str]:
+    return [c.call_id for c in sched.order_waiting(now)]
+
+
+def test_new_program_waits_until_the_working_set_has_room() -> None:
+    sched = ProgramScheduler(PolicyConfig(name="agentrt", residency_fraction=0.5), kv_capacity_tokens=1000)
+    arrive(sched, "a1", "A", 0.0, 400)
+    arrive(sched, "b1", "B", 1.0, 300)  # 400 + 300 > 0.5 * 1000: B is held back
+    assert ids(sched, 1.0) == ["a1"]
+    assert sched.num_waiting == 2
+    a1 = sched.calls["a1"]
+    sched.on_scheduled(a1, 1.0)
+    sched.remove_call("a1", 2.0)
+    arrive(sched, "a2", "A", 3.0, 450)  # A's context grew: still resident, B still waits
+    assert ids(sched, 3.0) == ["a2"]
+    sched.remove_call("a2", 4.0)
+    sched.release_program("A")  # A ended: B joins
+    assert ids(sched, 4.0) == ["b1"]
+    assert sched.programs["B"].resident
+
+
+def test_first_program_always_passes_and_small_ones_fill_the_budget() -> None:
+    sched = ProgramScheduler(PolicyConfig(name="agentrt", residency_fraction=0.5), kv_capacity_tokens=1000)
+    arrive(sched, "big", "P", 0.0, 5000)  # larger than the budget, but nothing is resident
+    arrive(sched, "q", "Q", 1.0, 10)
+    assert ids(sched, 1.0) == ["big"]
+
+
+def test_other_policies_do_not_gate() -> None:
+    for name in ("fcfs", "plas", "atlas", "mlfq", "continuum"):
+        sched = ProgramScheduler(PolicyConfig(name=name, residency_fraction=0.1), kv_capacity_tokens=1000)
+        arrive(sched, "a", "A", 0.0, 900)
+        arrive(sched, "b", "B", 0.0, 900)
+        assert sorted(ids(sched, 0.0)) == ["a", "b"], name
