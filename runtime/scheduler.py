@@ -186,6 +186,8 @@ class ProgramScheduler:
         call.phase = CallPhase.DONE
         live = self._live[call.program_id]
         live.discard(call_id)
+        if not live and now is not None and call.program_id in self.programs:
+            self.programs[call.program_id].idle_since = now
         program = self.programs.get(call.program_id)
         if program is not None and (call.service or call.total_wait):
             program.service += call.service
@@ -202,18 +204,22 @@ class ProgramScheduler:
         if self._promotions and self._promotions[0][0] <= now:
             self._promote_due(now)
         if self._pending:
-            self._admit_pending()
+            self._admit_pending(now)
         return self._waiting.ordered()
 
-    def _admit_pending(self) -> None:
+    def _admit_pending(self, now: float) -> None:
         """Residency gating: in queue order, programs join the working set while their contexts
         fit `residency_fraction` of the KV cache (always, when no program is resident); their
         calls move to the admissible queue. A program leaves the working set when it ends."""
-        budget = self.policy.config.residency_fraction * (self.kv_capacity_tokens or 0)
+        budget = (self.policy.config.residency_fraction or 1.0) * (self.kv_capacity_tokens or 0)
+        evicted_idle = False
         while self._pending:
             program = self.programs[self._pending.first().program_id]
             if self._resident_tokens and self._resident_tokens + program.context_tokens > budget:
-                return
+                if evicted_idle or not self._evict_idle(now):
+                    return
+                evicted_idle = True
+                continue
             program.resident = True
             self._resident_tokens += program.context_tokens
             for call_id in self._live[program.program_id]:
@@ -222,6 +228,18 @@ class ProgramScheduler:
                     self._pending.remove(call)
                     call.pending = False
                     self._waiting.add(call)
+
+    def _evict_idle(self, now: float) -> bool:
+        """Resident programs idle (no call in flight, no pin) for `residency_idle_s` leave the
+        working set. True if any left."""
+        idle_s = self.policy.config.residency_idle_s
+        gone = [p for p in self.programs.values()
+                if p.resident and not self._live.get(p.program_id) and p.program_id not in self.pins
+                and now - p.idle_since >= idle_s]
+        for program in gone:
+            program.resident = False
+            self._resident_tokens -= program.context_tokens
+        return bool(gone)
 
     def pick_victim(self, running: Sequence[CallState]) -> CallState | None:
         """The running call to preempt when memory runs out: the one that sorts last."""
@@ -369,6 +387,7 @@ class ProgramScheduler:
         call.phase = CallPhase.WAITING
         call.key = self._key(call)
         call.pending = (self.policy.gates_residency and bool(self.kv_capacity_tokens)
+                        and self.policy.config.residency_fraction is not None
                         and not self.programs[call.program_id].resident)
         self._queue_of(call).add(call)
         self._push_promotion(call)

@@ -49,6 +49,7 @@ class ProgramState:
     num_calls: int = 0
     context_tokens: int = 0  # prompt tokens of its latest call: the KV its context needs
     resident: bool = False  # admitted to the KV working set (policies with `gates_residency`)
+    idle_since: float = math.inf  # when its last call in flight ended (residency idle release)
 
 
 @dataclass(slots=True)

@@ -88,7 +88,7 @@ class PolicyConfig(BaseModel):
         0.5, gt=0, le=1,
         description="agentrt only: pins never hold more than this fraction of the KV cache. "
                     "Default 0.5: at least half the cache stays available to running calls.")
-    residency_fraction: float = Field(
+    residency_fraction: float | None = Field(
         0.5, gt=0.0, le=1.0,
         description="agentrt only: calls of a program not yet in the KV working set are admitted only "
                     "while the resident programs' contexts plus its own fit in this fraction of the KV "
@@ -97,7 +97,12 @@ class PolicyConfig(BaseModel):
                     "thrash: each turn re-prefills a context that LRU evicted during its tool call. Default 0.5: contexts "
                     "keep growing after admission (SWE-bench agents: ~2K to ~38K tokens); on that trace "
                     "at 0.05 programs/s (simulator, 8B/H100) mean JCT was 731 s at 0.4, 692 s at 0.5, "
-                    "1047 s at 0.6 and 1123 s at 0.85, against 1904 s for fcfs.")
+                    "1047 s at 0.6 and 1123 s at 0.85, against 1904 s for fcfs. None turns gating off.")
+    residency_idle_s: float = Field(
+        60.0, gt=0.0,
+        description="agentrt only: a resident program with no call in flight and no pin for this long "
+                    "leaves the working set when a new program is waiting for room (a program parked "
+                    "in a long tool call must not hold the door shut). Default: max_ttl's default.")
 
     @model_validator(mode="after")
     def _check_queues(self) -> PolicyConfig:

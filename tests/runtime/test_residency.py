@@ -45,3 +45,23 @@ def test_other_policies_do_not_gate() -> None:
         arrive(sched, "a", "A", 0.0, 900)
         arrive(sched, "b", "B", 0.0, 900)
         assert sorted(ids(sched, 0.0)) == ["a", "b"], name
+
+
+def test_an_idle_resident_program_leaves_when_a_new_one_waits() -> None:
+    sched = ProgramScheduler(PolicyConfig(name="agentrt", residency_fraction=0.5, residency_idle_s=10.0),
+                             kv_capacity_tokens=1000)
+    arrive(sched, "a1", "A", 0.0, 400)
+    assert ids(sched, 0.0) == ["a1"]
+    sched.on_scheduled(sched.calls["a1"], 0.0)
+    sched.remove_call("a1", 1.0)  # A parks in a long tool call, no pin
+    arrive(sched, "b1", "B", 2.0, 300)
+    assert ids(sched, 5.0) == []  # A idle for 4 s < 10 s: B waits
+    assert ids(sched, 11.0) == ["b1"]  # A idle for 10 s: it leaves, B joins
+    assert not sched.programs["A"].resident and sched.programs["B"].resident
+
+
+def test_gating_off() -> None:
+    sched = ProgramScheduler(PolicyConfig(name="agentrt", residency_fraction=None), kv_capacity_tokens=1000)
+    arrive(sched, "a", "A", 0.0, 900)
+    arrive(sched, "b", "B", 0.0, 900)
+    assert sorted(ids(sched, 0.0)) == ["a", "b"]

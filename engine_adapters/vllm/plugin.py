@@ -1,0 +1,360 @@
+"""`AgentScheduler`: vLLM v1's `Scheduler` with agentrt's `ProgramScheduler` deciding.
+
+Installed through vLLM's own settings only (`scheduler_cls`, `scheduling_policy="priority"`,
+`additional_config={"agentrt": ...}`); it runs inside the engine-core process. It calls the
+ProgramScheduler at the same points as the simulator's Batcher, and vLLM keeps the mechanics
+(blocks, token budget, chunked prefill, its own preemption when running requests cannot grow).
+
+NOTE on how the decisions reach vLLM. Before each `schedule()` the plugin asks the
+ProgramScheduler for the waiting order (`order_waiting`: anti-starvation promotions included)
+and writes each request's rank into `Request.priority`, running requests ranked by the same
+sort key, then rebuilds vLLM's priority heaps (priorities changed in place break the heap). vLLM
+then admits in that order and, when a running request cannot grow, preempts
+`max(running, key=priority)`: exactly `ProgramScheduler.pick_victim`. Two decisions vLLM does
+not make are added here, before `super().schedule()`: releasing pins under memory pressure
+(`pins_to_release`) and preempting a running call for a better waiting one (`can_preempt`).
+
+Invariants:
+- A call's service is the summed duration of the steps that scheduled it; a step lasts from the
+  `schedule()` that formed it to the `update_from_output()` that receives its result (with async
+  scheduling, from the previous step's result on).
+- A pin ends at the first of: the program's next call is admitted (see pins.py), the program
+  ends (control message), its TTL passes (checked at every `schedule()` and control message: an
+  idle engine runs no `schedule()`), or the policy releases it under memory pressure.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from typing import Any
+
+from vllm.v1.core.sched.async_scheduler import AsyncScheduler
+from vllm.v1.core.sched.request_queue import SchedulingPolicy
+from vllm.v1.core.sched.scheduler import Scheduler
+from vllm.v1.request import Request, RequestStatus
+
+from agentrt.engine_adapters.vllm.pins import PinnedBlocks
+from agentrt.engine_adapters.vllm.records import META_KEY, CallRecord, StepRecord, parse_meta
+from agentrt.runtime.policies import PolicyConfig
+from agentrt.runtime.policies.base import CallPhase, CallState
+from agentrt.runtime.scheduler import ProgramScheduler
+
+_FINISHED_OK = (RequestStatus.FINISHED_STOPPED, RequestStatus.FINISHED_LENGTH_CAPPED)
+_UNRANKED = 1 << 62  # priority of a request until the next schedule() ranks it
+_INSTANCE: _AgentMixin | None = None  # the plugin of this engine-core process (for control.py)
+
+
+def current_scheduler() -> _AgentMixin | None:
+    return _INSTANCE
+
+
+def _cdiv(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+class _PrefillRate:
+    """Measured seconds per prefill token (EWMA over steps), for re-prefill estimates."""
+
+    def __init__(self, seconds_per_token: float = 1e-4) -> None:
+        self.seconds_per_token = seconds_per_token
+
+    def observe(self, num_prefill_tokens: int, seconds: float) -> None:
+        if num_prefill_tokens >= 32:
+            self.seconds_per_token += 0.2 * (seconds / num_prefill_tokens - self.seconds_per_token)
+
+    def seconds(self, num_tokens: int) -> float:
+        return num_tokens * self.seconds_per_token
+
+
+class _AgentMixin:
+    """The agentrt logic; combined below with vLLM's Scheduler and AsyncScheduler."""
+
+    # provided by vLLM's Scheduler
+    vllm_config: Any
+    kv_cache_manager: Any
+    block_size: int
+    policy: SchedulingPolicy
+    requests: dict[str, Request]
+    running: list[Request]
+    waiting: Any
+    kv_holding_waiting: Any
+    max_num_running_reqs: int
+    max_num_scheduled_tokens: int
+    prev_step_scheduled_req_ids: set[str]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.policy != SchedulingPolicy.PRIORITY:
+            raise ValueError("agentrt's scheduler needs scheduling_policy='priority' (it writes its ranking "
+                             f"into Request.priority); got {self.policy.value!r}")
+        settings = (getattr(self.vllm_config, "additional_config", None) or {}).get(META_KEY, {})
+        self.pool = self.kv_cache_manager.block_pool
+        self.num_usable_blocks = self.pool.num_gpu_blocks - 1  # block 0 is vLLM's null block
+        self.programs = ProgramScheduler(PolicyConfig.model_validate(settings.get("policy", {})),
+                                         kv_capacity_tokens=self.num_usable_blocks * self.block_size)
+        # Requests of programs outside the working set (residency gating): known to vLLM
+        # (`self.requests`, so aborts find them) but out of its waiting queue until admissible.
+        self.held: dict[str, Request] = {}
+        self.pinned = PinnedBlocks(self.pool)
+        self.records: dict[str, CallRecord] = {}
+        self.context_tokens: dict[str, int] = {}  # program -> KV tokens its last finished call left
+        self.steps: deque[StepRecord] = deque(maxlen=int(settings.get("record_steps", 0)) or None)
+        self.record_steps = bool(settings.get("record_steps", 0))
+        self.num_steps = 0
+        self.busy_time = 0.0
+        self.prefill_rate = _PrefillRate()
+        self._step_start: dict[int, float] = {}
+        self._last_step_end = 0.0
+        self._own_preemptions: set[str] = set()
+        global _INSTANCE
+        _INSTANCE = self
+
+    # -- arrivals -------------------------------------------------------------------------------
+    def add_request(self, request: Request) -> None:
+        call_id, program_id, hints = parse_meta(request.sampling_params.extra_args if request.sampling_params
+                                                else None, request.request_id)
+        now = time.monotonic()
+        num_new = request.num_prompt_tokens - len(self._cached_prefix(request)) * self.block_size
+        call = self.programs.add_call(request.request_id, program_id, hints, now,
+                                      num_prompt_tokens=request.num_prompt_tokens, num_new_tokens=num_new,
+                                      prefill_time=self.prefill_rate.seconds(num_new))
+        if call.had_pin:
+            self.pinned.hand_off(program_id, request.request_id)
+        self.records[request.request_id] = CallRecord(call_id, now)
+        request.priority = _UNRANKED
+        super().add_request(request)  # type: ignore[misc]
+        if call.pending:
+            self.waiting.remove_request(request)
+            self.held[request.request_id] = request
+
+    # -- one step -------------------------------------------------------------------------------
+    def schedule(self, *args: Any, **kwargs: Any) -> Any:
+        start = time.monotonic()
+        self._expire_pins(start)
+        order = self.programs.order_waiting(start)
+        if self._relieve_pressure(order, start):  # preempted: the victim waits again, ranked anew
+            order = self.programs.order_waiting(start)
+        self._release_held(order)
+        self._rank(order)
+        out = super().schedule(*args, **kwargs)  # type: ignore[misc]
+        self._note_scheduled(out, start)
+        self._step_start[id(out)] = start
+        return out
+
+    def update_from_output(self, scheduler_output: Any, model_runner_output: Any) -> Any:
+        end = time.monotonic()
+        start = self._step_start.pop(id(scheduler_output), end)
+        seconds = end - max(start, self._last_step_end)
+        self._last_step_end = end
+        if scheduler_output.total_num_scheduled_tokens:
+            self._account(scheduler_output, seconds)
+        return super().update_from_output(scheduler_output, model_runner_output)  # type: ignore[misc]
+
+    def _release_held(self, order: list[CallState]) -> None:
+        """Held requests whose programs joined the working set go to vLLM's waiting queue."""
+        if self.held:
+            for call in order:
+                request = self.held.pop(call.call_id, None)
+                if request is not None:
+                    self.waiting.add_request(request)
+
+    def get_num_unfinished_requests(self) -> int:
+        """Held requests keep the engine stepping (they are admitted as programs end)."""
+        return super().get_num_unfinished_requests() + len(self.held)  # type: ignore[misc,no-any-return]
+
+    def _rank(self, order: list[CallState]) -> None:
+        rank = {call.call_id: i for i, call in enumerate(order)}
+        for queue in (self.waiting, self.kv_holding_waiting):
+            if not queue:
+                continue
+            requests = list(queue)
+            for request in requests:
+                request.priority = rank.get(request.request_id, _UNRANKED)
+            queue.remove_requests(requests)  # re-heapify with public methods only
+            for request in requests:
+                queue.add_request(request)
+        calls = self.programs.calls
+        running = sorted((r for r in self.running if r.request_id in calls),
+                         key=lambda r: self.programs.sort_key(calls[r.request_id]))
+        for i, request in enumerate(running):  # vLLM's victim, the max, is pick_victim's
+            request.priority = i
+
+    def _relieve_pressure(self, order: list[CallState], now: float) -> bool:
+        """Free memory (or a batch slot) for the next admission: pins first, then a preemption the
+        policy allows. Returns True if it preempted."""
+        head = self.requests.get(order[0].call_id) if order else None
+        full = head is not None and len(self.running) >= self.max_num_running_reqs
+        short = self._blocks_needed(head, full) - self.pool.get_num_free_blocks()
+        if short > 0 and self.pinned.program_to_blocks:
+            for program_id in self.programs.pins_to_release(short):
+                short -= self.pinned.unpin(program_id)
+        if head is None or not self.running or (short <= 0 and not full):
+            return False
+        calls = self.programs.calls
+        victim = self.programs.pick_victim([calls[r.request_id] for r in self.running if r.request_id in calls])
+        if victim is None or not self.programs.can_preempt(order[0], victim):
+            return False
+        request = self.requests[victim.call_id]
+        self.running.remove(request)
+        self._preempt_request(request, now)  # type: ignore[attr-defined]
+        self.prev_step_scheduled_req_ids.discard(request.request_id)  # resends its tokens, as reset_prefix_cache
+        self._own_preemptions.add(request.request_id)
+        self._on_preempted(request.request_id, now)
+        return True
+
+    def _blocks_needed(self, head: Request | None, full: bool) -> int:
+        """Blocks the next step wants: the running requests' growth plus the head's admission."""
+        bs, budget = self.block_size, self.max_num_scheduled_tokens
+        need = sum(_cdiv(min(r.num_tokens, r.num_computed_tokens + budget), bs) - _cdiv(r.num_computed_tokens, bs)
+                   for r in self.running)
+        if head is not None and not full:
+            hit = self._cached_prefix(head)
+            need += _cdiv(min(head.num_tokens, len(hit) * bs + budget), bs) - len(hit)
+            need += sum(1 for b in hit if b.ref_cnt == 0)  # evictable now, taken by the admission
+        return need
+
+    def _note_scheduled(self, out: Any, now: float) -> None:
+        for request_id in out.preempted_req_ids or ():
+            if request_id not in self._own_preemptions:
+                self._on_preempted(request_id, now)
+        self._own_preemptions.clear()
+        calls = self.programs.calls
+        for request in self.running:
+            call = calls.get(request.request_id)
+            if call is not None and call.phase is CallPhase.WAITING:
+                self.programs.on_scheduled(call, now)
+                record = self.records[request.request_id]
+                if record.first_scheduled < 0:
+                    record.first_scheduled = now
+                self.pinned.end_hand_off(request.request_id)
+
+    def _on_preempted(self, request_id: str, now: float) -> None:
+        call = self.programs.calls.get(request_id)
+        if call is not None and call.phase is CallPhase.RUNNING:
+            self.programs.on_preempted(call, now)
+            self.records[request_id].num_preemptions += 1
+
+    def _account(self, out: Any, seconds: float) -> None:
+        num_prefill = num_decode = num_context = num_pairs = 0
+        scheduled: list[CallState] = []
+        for request_id, n in out.num_scheduled_tokens.items():
+            request, record = self.requests.get(request_id), self.records.get(request_id)
+            if request is None or record is None:
+                continue
+            after = request.num_computed_tokens  # includes this step's tokens
+            before = after - n
+            if n == 1 and before >= request.num_prompt_tokens:
+                num_decode += 1
+            else:
+                num_prefill += n
+                record.num_prefill_tokens += n
+                record.num_recomputed_tokens += max(min(after, record.max_computed) - before, 0)
+            record.max_computed = max(record.max_computed, after)
+            record.service_time += seconds
+            num_context += after
+            num_pairs += n * before + n * (n + 1) // 2  # each new token attends to all before it
+            if (call := self.programs.calls.get(request_id)) is not None:
+                scheduled.append(call)
+        self.programs.on_iteration(scheduled, seconds)
+        self.prefill_rate.observe(num_prefill, seconds)
+        self.num_steps += 1
+        self.busy_time += seconds
+        if self.record_steps:
+            self.steps.append(StepRecord(num_prefill, num_decode, num_context, seconds, num_pairs, len(scheduled)))
+
+    # -- departures -----------------------------------------------------------------------------
+    def _free_request(self, request: Request, delay_free_blocks: bool = False) -> Any:
+        """A request ended: decide its program's pin (before vLLM drops the request's block
+        references) and return its record with the output, as `kv_transfer_params`."""
+        request_id, now = request.request_id, time.monotonic()
+        self.held.pop(request_id, None)
+        record = self.records.pop(request_id, None)
+        call = self.programs.calls.get(request_id)
+        self.pinned.end_hand_off(request_id)
+        if call is not None and record is not None:
+            if request.status in _FINISHED_OK:
+                record.pin_ttl = self._finish(call, request, now)
+            else:
+                self.programs.remove_call(request_id, now)
+            record.queue_wait = call.total_wait
+        kv_params, ec_params = super()._free_request(request, delay_free_blocks)  # type: ignore[misc]
+        if record is not None:
+            kv_params = {**(kv_params or {}), **record.as_output()}
+        return kv_params, ec_params
+
+    def _finish(self, call: CallState, request: Request, now: float) -> float:
+        blocks = [b for group in self.kv_cache_manager.get_blocks(request.request_id).blocks for b in group
+                  if not b.is_null and b.block_hash is not None]
+        self.context_tokens[call.program_id] = request.num_computed_tokens
+        ttl = self.programs.on_call_finished(
+            call, now, num_blocks=len(blocks), total_blocks=self.num_usable_blocks,
+            free_blocks=self.pool.get_num_free_blocks(), wanted_blocks=self._wanted_blocks(),
+            reprefill_time=self.prefill_rate.seconds(request.num_computed_tokens))
+        if ttl > 0:
+            self.pinned.pin(call.program_id, blocks)
+        elif self.programs.pins.get(call.program_id) is None:
+            self.pinned.unpin(call.program_id)
+        return ttl
+
+    def _wanted_blocks(self) -> int:
+        """Blocks the waiting calls still need (the pin decision's memory demand)."""
+        calls, bs = self.programs.calls, self.block_size
+        return sum(_cdiv(r.num_tokens if r.num_preemptions else calls[r.request_id].num_new_tokens, bs)
+                   for r in self.waiting if r.request_id in calls)
+
+    # -- pins and control -----------------------------------------------------------------------
+    def _expire_pins(self, now: float) -> None:
+        for program_id in self.programs.expire_pins(now):
+            self.pinned.unpin(program_id)
+
+    def _cached_prefix(self, request: Request) -> list[Any]:
+        """The blocks of the request's prompt prefix in the prefix cache (a pure lookup)."""
+        hit: list[Any] = []
+        for block_hash in request.block_hashes[:(request.num_prompt_tokens - 1) // self.block_size]:
+            blocks = self.pool.get_cached_block(block_hash, [0])
+            if blocks is None:
+                break
+            hit.append(blocks[0])
+        return hit
+
+    def release_program(self, program_id: str) -> None:
+        self.programs.release_program(program_id)
+        self.pinned.unpin(program_id)
+        self.context_tokens.pop(program_id, None)
+
+    def update_pin(self, program_id: str, gap_samples: tuple[float, ...]) -> None:
+        ttl = self.programs.update_pin(
+            program_id, gap_samples, time.monotonic(), total_blocks=self.num_usable_blocks,
+            free_blocks=self.pool.get_num_free_blocks(), wanted_blocks=self._wanted_blocks(),
+            reprefill_time=self.prefill_rate.seconds(self.context_tokens.get(program_id, 0)))
+        if ttl == 0:
+            self.pinned.unpin(program_id)
+
+    def snapshot(self) -> dict[str, Any]:
+        self._expire_pins(time.monotonic())
+        stats = self.programs.statistics()
+        return {"num_gpu_blocks": self.num_usable_blocks, "num_free_blocks": self.pool.get_num_free_blocks(),
+                "num_pinned_blocks": self.pinned.num_blocks, "num_pins": len(self.pinned.program_to_blocks),
+                "num_pins_created": stats.num_pins_created, "num_pin_hits": stats.num_pin_hits,
+                "num_pin_expiries": stats.num_pins_expired, "num_pins_released": stats.num_pins_released,
+                "num_preemptions": stats.num_preemptions, "num_promotions": stats.num_promotions,
+                "num_steps": self.num_steps, "busy_time": self.busy_time, "num_held": len(self.held)}
+
+    def take_steps(self) -> list[StepRecord]:
+        steps = list(self.steps)
+        self.steps.clear()
+        return steps
+
+    def shutdown(self) -> None:
+        self.pinned.clear()
+        super().shutdown()  # type: ignore[misc]
+
+
+class AgentScheduler(_AgentMixin, Scheduler):
+    """For synchronous scheduling (`async_scheduling=False`; the CPU engine forces it)."""
+
+
+class AgentAsyncScheduler(_AgentMixin, AsyncScheduler):
+    """For vLLM's async scheduling (the GPU default): a plain `Scheduler` subclass would miss
+    AsyncScheduler's output-placeholder bookkeeping."""

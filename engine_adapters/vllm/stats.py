@@ -1,0 +1,43 @@
+"""`VLLMStats`: what the vLLM adapter reports (frozen: a snapshot, not live counters)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class VLLMStats:
+    """Counters of one engine since it started.
+
+    The adapter counts calls and tokens; the plugin (not in stock mode: those stay 0) counts
+    blocks, pins and preemptions, as of the last control message or the engine's stop.
+    num_prefix_hit_tokens: prompt tokens served from the prefix cache (vLLM's num_cached_tokens).
+    num_pinned_blocks: blocks pinned now, including those handed to a program's next call.
+    num_pin_hits: calls that arrived while their program's KV was pinned.
+    num_held: calls held out of vLLM's waiting queue by residency gating (agentrt), now.
+    """
+
+    model: str
+    policy: str
+    stock: bool
+    num_calls: int = 0
+    num_finished: int = 0
+    num_aborted: int = 0
+    num_failed: int = 0
+    num_rejected: int = 0
+    num_prompt_tokens: int = 0
+    num_prefix_hit_tokens: int = 0
+    num_output_tokens: int = 0
+    num_gpu_blocks: int = 0
+    num_free_blocks: int = 0
+    num_pinned_blocks: int = 0
+    num_pins: int = 0
+    num_pins_created: int = 0
+    num_pin_hits: int = 0
+    num_pin_expiries: int = 0
+    num_pins_released: int = 0
+    num_preemptions: int = 0
+    num_promotions: int = 0
+    num_steps: int = 0
+    busy_time: float = 0.0
+    num_held: int = 0
