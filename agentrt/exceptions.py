@@ -37,7 +37,7 @@ class CallError(AgentRTError):
     """An LLM or tool call failed. `call_id` and `call_name` name the call; `__cause__` is the reason."""
 
     def __init__(self, message: str, *, call_id: str, call_name: str) -> None:
-        self.call_id, self.call_name = call_id, call_name
+        self.call_id, self.call_name, self.reason = call_id, call_name, message
         super().__init__(f"{call_name} ({call_id}): {message}")
 
 

@@ -56,7 +56,10 @@ async def swe_agent(task: str, workdir: str | None = None, max_steps: int = 8,
 async def _loop(task: str, workdir: str, max_steps: int, command_timeout: float) -> dict[str, Any]:
     messages = [{"role": "system", "content": SYSTEM}, user(f"Please solve this task:\n{task}")]
     for step in range(1, max_steps + 1):
-        reply = await agentrt.llm(messages, max_tokens=512, name="propose")
+        try:
+            reply = await agentrt.llm(messages, max_tokens=512, name="propose")
+        except agentrt.PromptTooLongError:  # the history outgrew the model (mini-swe-agent: LimitsExceeded)
+            return {"status": "context limit", "steps": step - 1, "output": ""}
         messages.append({"role": "assistant", "content": reply.text})
         actions = ACTION.findall(reply.text)
         if len(actions) != 1:

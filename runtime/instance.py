@@ -193,7 +193,8 @@ class ProgramInstance:
         rec = fut.record
         if isinstance(outcome, BaseException):
             kind = PromptTooLongError if isinstance(outcome, PromptTooLongError) else LLMCallError
-            err = kind(str(outcome), call_id=rec.call_id, call_name=rec.name)
+            reason = outcome.reason if isinstance(outcome, CallError) else str(outcome)
+            err = kind(reason, call_id=rec.call_id, call_name=rec.name)
             err.__cause__ = outcome
             self._end_llm(fut, CallStatus.FAILED, error=err)
             return

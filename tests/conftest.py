@@ -7,6 +7,8 @@ also marked `virtual_time` and run on trio only.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from trio.testing import MockClock
 
@@ -27,3 +29,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random-weight Llama with a locally trained tokenizer, written once per session by
+    the `agentrt model tiny` command itself (for the real-vLLM tests)."""
+    from agentrt.cli import main as cli_main
+
+    folder = tmp_path_factory.mktemp("tiny-llama")
+    assert cli_main(["model", "tiny", str(folder)]) == 0
+    return folder

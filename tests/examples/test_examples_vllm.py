@@ -1,10 +1,9 @@
-"""Every example runs as a script on real vLLM (`--engine vllm --model DIR`). Slow: marked `vllm`;
-needs vllm, the adapter, and AGENTRT_TEST_MODEL naming a model folder (any chat model: the
-examples finish whatever the model writes, at worst at their step or iteration limits)."""
+"""Every example runs as a script on real vLLM (`--engine vllm --model DIR`) with the tiny test
+model (random weights: the examples finish whatever it writes, at worst at their step or iteration
+limits). Slow (one engine load per example): marked `vllm`."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,17 +14,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.vllm
+@pytest.mark.timeout(900)
 @pytest.mark.parametrize("name", ["quickstart", "swe_agent", "map_reduce", "tree_search"])
-def test_example_runs_on_vllm(name: str) -> None:
-    model = os.environ.get("AGENTRT_TEST_MODEL")
-    if not model:
-        pytest.skip("set AGENTRT_TEST_MODEL to a model folder to run the examples on vLLM")
-    pytest.importorskip("vllm")
-    try:
-        from agentrt.engine_adapters.vllm import VLLMEngine  # noqa: F401
-    except ImportError:
-        pytest.skip("the vLLM adapter (agentrt.engine_adapters.vllm.VLLMEngine) is not available")
-    done = subprocess.run([sys.executable, str(ROOT / "examples" / f"{name}.py"), "--engine", "vllm", "--model", model],
-                          capture_output=True, text=True, cwd=ROOT, timeout=900)
+def test_example_runs_on_vllm(name: str, tiny_model: Path) -> None:
+    done = subprocess.run([sys.executable, str(ROOT / "examples" / f"{name}.py"), "--engine", "vllm",
+                           "--model", str(tiny_model)], capture_output=True, text=True, cwd=ROOT, timeout=800)
     assert done.returncode == 0, done.stderr[-4000:]
     assert "JCT" in done.stdout
