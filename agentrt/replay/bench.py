@@ -1,9 +1,10 @@
 """The side-by-side scheduler benchmark: every policy at every rate, same arrivals, one run.
 
 Without explicit rates it finds the knee: it replays the programs one at a time (the unloaded
-JCT, U), then sweeps Poisson rates r_k = r_0 * 2^k from r_0 = 1/U (about one program in the
-system) under `fcfs` until fcfs's mean JCT reaches 3U, then runs every other policy at the same
-rates. A policy's capacity is the highest swept rate at which its mean JCT stays within 2U.
+JCT, U), then sweeps Poisson rates r_k = r_0 * sqrt(2)^k from r_0 = 2/U (about two programs in
+the system) under `fcfs` until fcfs's mean JCT reaches 3U, then runs every other policy at the
+same rates. A policy's capacity is the highest swept rate at which its mean JCT stays within 2U
+(so it is resolved to a factor of sqrt(2)).
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ from agentrt.runtime.runner import run
 ALL_POLICIES = tuple(p.value for p in PolicyName)
 KNEE_FACTOR = 3.0  # the knee: fcfs mean JCT >= 3x unloaded (issue 5)
 CAPACITY_FACTOR = 2.0  # capacity: mean JCT within 2x unloaded
-MAX_DOUBLINGS = 10
+SWEEP_START = 2.0  # r_0 = SWEEP_START / U
+SWEEP_STEP = 2 ** 0.5
+MAX_STEPS = 16
 
 
 @dataclass(slots=True)
@@ -103,9 +106,9 @@ def run_bench(spec: BenchSpec, *, on_run: Callable[[str, ReplayResult], None] | 
         on_plan(1 + 4)
     unloaded = do("fcfs", None)
     u = unloaded.summary.mean_jct
-    rate = 1.0 / u
+    rate = SWEEP_START / u
     knee = None
-    for _ in range(MAX_DOUBLINGS):
+    for _ in range(MAX_STEPS):
         result = do("fcfs", rate)
         runs.append(result)
         if result.summary.mean_jct >= KNEE_FACTOR * u:
@@ -113,7 +116,7 @@ def run_bench(spec: BenchSpec, *, on_run: Callable[[str, ReplayResult], None] | 
             break
         if on_plan:
             on_plan(1)
-        rate *= 2
+        rate *= SWEEP_STEP
     rates = [r.rate for r in runs if r.rate is not None]
     others = [p for p in spec.policies if p != "fcfs"]
     if on_plan:

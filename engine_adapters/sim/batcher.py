@@ -26,6 +26,7 @@ from agentrt.engine_adapters.sim.cost_model import CostModel, chunk_pairs
 from agentrt.engine_adapters.sim.kv_cache import KVCache
 from agentrt.engine_adapters.sim.sequence import SeqStatus, SimSequence
 from agentrt.engine_adapters.sim.stats import Counters
+from agentrt.runtime.policies.base import CallState
 from agentrt.runtime.scheduler import ProgramScheduler
 
 
@@ -78,11 +79,17 @@ class Batcher:
         self.running: list[SimSequence] = []
         self.seqs: dict[str, SimSequence] = {}  # live calls by id, waiting or running
         self.context_tokens: dict[str, int] = {}  # program -> KV tokens its last finished call left
+        self.context_blocks: dict[str, list[int]] = {}  # program -> its last finished call's blocks
 
     # -- arrivals and departures ----------------------------------------------------------------
     def add(self, seq: SimSequence, hints: SchedHints, now: float) -> None:
         bs = self.kv.block_size
-        hit = self.kv.lookup_watched(seq, seq.hashes, (seq.num_tokens - 1) // bs)
+        max_blocks = (seq.num_tokens - 1) // bs
+        guess = self.context_blocks.get(seq.program_id)
+        if self.kv.watching:  # the watch serves a call that waits: keep it
+            hit = self.kv.lookup(seq.hashes, max_blocks, guess)
+        else:  # watched, so that admitting `seq` next costs O(1)
+            hit = self.kv.lookup_watched(seq, seq.hashes, max_blocks, guess)
         num_new = seq.num_prompt_tokens - len(hit) * bs
         call = self.scheduler.add_call(
             seq.request.call_id, seq.program_id, hints, now, num_prompt_tokens=seq.num_prompt_tokens,
@@ -114,6 +121,7 @@ class Batcher:
         self.scheduler.release_program(program_id)
         self.kv.unpin(program_id)
         self.context_tokens.pop(program_id, None)
+        self.context_blocks.pop(program_id, None)
 
     def update_pin(self, program_id: str, gap_samples: tuple[float, ...], now: float) -> None:
         ttl = self.scheduler.update_pin(
@@ -153,12 +161,26 @@ class Batcher:
             tokens[seq] = n
             batch.num_scheduled_tokens += n
         if not batch.num_preemptions and self.scheduler.num_waiting:
-            for call in self.scheduler.order_waiting(now):
-                if len(self.running) >= self.max_num_seqs or batch.num_scheduled_tokens >= self.max_num_batched_tokens:
-                    break
-                if not self._admit(self.seqs[call.call_id], batch):
-                    break
+            self.admit_waiting(batch, self.scheduler.order_waiting(now))
         return batch
+
+    def admit_waiting(self, batch: Batch, ordered: list[CallState]) -> None:
+        """Admit waiting calls in the policy's order (`order_waiting`) until one does not fit."""
+        for call in ordered:
+            if len(self.running) >= self.max_num_seqs or batch.num_scheduled_tokens >= self.max_num_batched_tokens:
+                break
+            if not self._admit(self.seqs[call.call_id], batch):
+                break
+
+    def admits_nothing(self, num_scheduled: int, ordered: list[CallState]) -> bool:
+        """True when `admit_waiting` on a batch of `num_scheduled` tokens would admit nothing and
+        change nothing: the first call does not fit, no pin can be released and the policy allows
+        no victim."""
+        if not ordered or len(self.running) >= self.max_num_seqs or num_scheduled >= self.max_num_batched_tokens:
+            return True
+        seq = self.seqs[ordered[0].call_id]
+        short = self._fit(seq, num_scheduled)[-1]
+        return short > 0 and not len(self.scheduler.pins) and not self._victims_for(seq, short)
 
     def account(self, batch: Batch, duration: float) -> None:
         self.scheduler.on_iteration([s.call for s in batch.tokens], duration)
@@ -219,13 +241,7 @@ class Batcher:
         call, when the policy allows). False if it does not fit: admission stops."""
         bs, kv = self.kv.block_size, self.kv
         while True:
-            hit = kv.lookup_watched(seq, seq.hashes, (seq.num_tokens - 1) // bs)
-            computed = max(len(hit) * bs, seq.num_swapped)
-            n = min(seq.num_tokens - computed, self.max_num_batched_tokens - batch.num_scheduled_tokens)
-            need = kv.blocks_for(computed + n) - len(hit)
-            if need + len(hit) <= kv.num_free:  # fits even if every hit block is free
-                break
-            short = need + kv.watched_evictable() - kv.num_free
+            hit, computed, n, need, short = self._fit(seq, batch.num_scheduled_tokens)
             if short <= 0:
                 break
             if self._release_pins(short):
@@ -242,6 +258,18 @@ class Batcher:
         self._on_admitted(seq, len(hit) * bs, computed, batch)
         batch.add(seq, n)
         return True
+
+    def _fit(self, seq: SimSequence, num_scheduled: int) -> tuple[list[int], int, int, int, int]:
+        """What admitting `seq` next takes: its hit blocks, its computed tokens, the tokens to
+        schedule, the blocks to allocate, and how many blocks are short (<= 0: it fits)."""
+        bs, kv = self.kv.block_size, self.kv
+        hit = kv.lookup_watched(seq, seq.hashes, (seq.num_tokens - 1) // bs, self.context_blocks.get(seq.program_id))
+        computed = max(len(hit) * bs, seq.num_swapped)
+        n = min(seq.num_tokens - computed, self.max_num_batched_tokens - num_scheduled)
+        need = kv.blocks_for(computed + n) - len(hit)
+        if need + len(hit) <= kv.num_free:  # fits even if every hit block is free
+            return hit, computed, n, need, 0
+        return hit, computed, n, need, need + kv.watched_evictable() - kv.num_free
 
     def _on_admitted(self, seq: SimSequence, num_hit: int, num_computed: int, batch: Batch) -> None:
         now, counters = batch.start, self.counters
@@ -324,6 +352,7 @@ class Batcher:
             self.counters.num_pins += 1
         else:
             kv.free(seq.block_ids)
+        self.context_blocks[seq.program_id] = seq.block_ids  # a hint for its next call's lookup
         seq.block_ids, seq.pin_ttl = [], ttl
         self.context_tokens[seq.program_id] = seq.num_computed
         self.counters.num_finished += 1

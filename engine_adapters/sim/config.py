@@ -45,9 +45,15 @@ class SimConfig(BaseModel):
     swap_space_gib: float = Field(
         4.0, ge=0,
         description="Host memory for swapped KV, GiB per GPU. Default 4 (vLLM v0 --swap-space).")
+    fast_forward: bool = Field(
+        True,
+        description="Run a stretch of decode-only iterations (same batch, nothing waiting, nothing "
+                    "arriving before it ends) as one step of the loop, with the same results; False "
+                    "runs every iteration as a step (for checking).")
     record_iterations: int = Field(
         10_000, ge=0,
-        description="Keep the last N per-iteration records in statistics(); 0 keeps none.")
+        description="Keep the last N per-iteration records in statistics(); 0 keeps none. A "
+                    "fast-forwarded decode span is one record.")
     seed: int = Field(
         0,
         description="Seeds the identity of generated tokens: the same seed and workload give the same run.")

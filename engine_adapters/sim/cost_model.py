@@ -68,6 +68,29 @@ class CostModel:
         compute = tokens * self._token_flops + num_attention_pairs * self._pair_flops
         return self._overhead + (memory if memory > compute else compute) + self._comm_fixed + tokens * self._comm_token
 
+    def decode_steps(self, num_seqs: int, num_context: int, start: float, max_steps: int,
+                     stop: float) -> tuple[list[float], list[float]]:
+        """Durations and end times of consecutive decode iterations of `num_seqs` sequences whose
+        KV holds `num_context` tokens in all before the first (each step adds `num_seqs`), from
+        `start`: at most `max_steps`, none starting at or after `stop`. Each duration is bitwise
+        `iteration_time(0, num_seqs, context, context)` (the same operations, hoisted), each end
+        the previous end plus it (as the engine loop adds them)."""
+        n, ctx, end = num_seqs, num_context, start
+        weights, kv_token, pair_flops = self._weights, self._kv_token, self._pair_flops
+        overhead, comm_fixed = self._overhead, self._comm_fixed
+        token_flops, comm_tokens = n * self._token_flops, n * self._comm_token
+        durations: list[float] = []
+        ends: list[float] = []
+        while len(ends) < max_steps and end < stop:
+            ctx += n
+            memory = weights + (ctx + n) * kv_token
+            compute = token_flops + ctx * pair_flops
+            duration = overhead + (memory if memory > compute else compute) + comm_fixed + comm_tokens
+            end += duration
+            durations.append(duration)
+            ends.append(end)
+        return durations, ends
+
     def swap_time(self, num_tokens: int) -> float:
         """Seconds to copy `num_tokens` tokens of KV between GPU and host (each GPU its shard)."""
         return num_tokens * self._swap_token

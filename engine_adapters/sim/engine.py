@@ -12,10 +12,13 @@ tasks woken at one instant in random order, and the simulation must not depend o
 identical inputs give identical runs. On a virtual clock the loop also runs iterations back to
 back, without yielding, until the next moment another task can act (see `clock.py`).
 
+Most iterations of an agent workload only decode, with the same batch as the one before; such a
+stretch, up to the next event (a finish, a block shortage, a pin expiry, the horizon), runs as one
+step of the loop (`span.py`) with the same results, so a replay costs per call and per block
+rather than per token.
+
 Alternatives considered: a heap-driven discrete-event core with its own clock (faster, but the
-runtime, the programs and the tools would need to be rewritten against it) and fast-forwarding
-several decode steps as one (the policy must see every iteration for service accounting and
-preemption, so each iteration stays one step).
+runtime, the programs and the tools would need to be rewritten against it).
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from agentrt.engine_adapters.base import Engine, GenerationRequest, GenerationResult, filler_text, prompt_to_tokens
-from agentrt.engine_adapters.sim import clock
+from agentrt.engine_adapters.sim import clock, span
 from agentrt.engine_adapters.sim.batcher import Batch, Batcher
 from agentrt.engine_adapters.sim.config import SimConfig
 from agentrt.engine_adapters.sim.cost_model import CostModel
@@ -92,6 +95,7 @@ class SimEngine(Engine):
         self._wake = anyio.Event()
         self._inbox: list[tuple[float, str, str, int, Any]] = []  # (time, program, call, kind, payload)
         self._stopped = False
+        self._fast_forward = cfg.fast_forward
 
     @property
     def kv_capacity_tokens(self) -> int:
@@ -189,21 +193,33 @@ class SimEngine(Engine):
 
     def _run(self, batcher: Batcher, now: float, horizon: float) -> tuple[float, list[SimSequence]]:
         """Run iterations back to back from `now` until one finishes a call, one ends at or past
-        `horizon` (when another task may act), or nothing is runnable. Returns the end time and
-        the finished calls (their callers are woken once the clock has reached the end)."""
+        `horizon` (when another task may act), or nothing is runnable; a stretch of decode-only
+        iterations runs as one step (`span.py`). Returns the end time and the finished calls
+        (their callers are woken once the clock has reached the end)."""
         t = now
-        while True:
-            batch = batcher.schedule(t)
-            if not batch.tokens:  # idle, or waiting calls the policy holds back (residency gating)
-                return t, []
+        batch = batcher.schedule(t)
+        while batch.tokens:  # else idle, or waiting calls the policy holds back (residency gating)
             duration = self._duration(batch)
-            batcher.account(batch, duration)
-            self._record(batch, duration)
-            end = t + duration
-            finished = batcher.complete(batch, end, duration)
-            if finished or end >= horizon:
-                return end, finished
-            t = end
+            decode_span = span.run(batcher, batch, duration, horizon) if self._fast_forward else None
+            if decode_span is not None:
+                if self._records.maxlen:
+                    self._records.append(decode_span.record)
+                t = decode_span.end
+                if decode_span.next is not None:  # a call was admitted in the next iteration
+                    batch = decode_span.next
+                    continue
+                if t >= horizon:
+                    return t, []
+            else:
+                batcher.account(batch, duration)
+                self._record(batch, duration)
+                end = t + duration
+                finished = batcher.complete(batch, end, duration)
+                if finished or end >= horizon:
+                    return end, finished
+                t = end
+            batch = batcher.schedule(t)
+        return t, []
 
     def _post(self, program_id: str, call_id: str, kind: int, payload: Any) -> None:
         self._inbox.append((anyio.current_time(), program_id, call_id, kind, payload))

@@ -1,8 +1,9 @@
 """Simulator statistics: frozen snapshots (`SimStats`, `IterationRecord`) of mutable counters.
 
 Totals are plain integer counters bumped in the engine loop. Per-iteration records are kept in a
-bounded ring (the last `record_iterations` iterations, 0 to keep none): a SWE-bench replay runs
-~10^5 iterations and most analyses want the recent window or none.
+bounded ring (the last `record_iterations` records, 0 to keep none): a SWE-bench replay runs
+~10^6 iterations and most analyses want the recent window or none. A decode span (`span.py`) is
+one record.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ from dataclasses import dataclass, fields
 
 @dataclass(frozen=True, slots=True)
 class IterationRecord:
-    """One engine iteration. `kv_usage` is the fraction of blocks referenced after scheduling."""
+    """One engine iteration, or a decode span of `num_iterations` iterations of one batch run as
+    one step (see `span.py`): then `duration` and the token counts are the span's sums, the rest
+    is as of its last iteration. `kv_usage` is the fraction of blocks referenced after scheduling."""
 
     start: float
     duration: float
@@ -24,6 +27,7 @@ class IterationRecord:
     kv_usage: float
     num_pinned_blocks: int
     num_preemptions: int
+    num_iterations: int = 1
 
 
 @dataclass(slots=True)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
-from agentrt.engine_adapters.sim import PROFILES, CostModel, MeasuredStep, calibrate, fit_error
+from agentrt.engine_adapters.sim import PROFILES, CostModel, MeasuredStep, calibrate, fit_error, get_profile
 from agentrt.engine_adapters.sim.cost_model import chunk_pairs
 from agentrt.exceptions import ConfigError
 
@@ -81,3 +83,17 @@ def test_calibrate_rejects_too_few_or_bad_steps() -> None:
         calibrate([(0, 1, 100, 0.01)], H100_8B)
     with pytest.raises(ConfigError, match="seconds > 0"):
         calibrate([(0, 1, 100, 0.0)] * 3, H100_8B)
+
+
+def test_decode_steps_are_bitwise_iteration_times() -> None:
+    cost = CostModel(get_profile("llama-3.1-70b-4xh100"))
+    durations, ends = cost.decode_steps(3, 3000, 5.0, max_steps=100, stop=math.inf)
+    assert len(durations) == 100
+    end = 5.0
+    for j, d in enumerate(durations):
+        context = 3000 + 3 * (j + 1)
+        assert d == cost.iteration_time(0, 3, context, context)
+        end += d
+        assert ends[j] == end
+    _, ends = cost.decode_steps(3, 3000, 5.0, max_steps=100, stop=ends[9])
+    assert len(ends) == 10  # the tenth ends at `stop`: no iteration starts at or after it

@@ -111,3 +111,17 @@ def test_a_watched_lookup_follows_the_blocks_it_depends_on() -> None:
     check(3)
     kv.allocate(kv.num_free)
     check(0)
+
+
+def test_a_guessed_lookup_confirms_the_guess_and_probes_past_it() -> None:
+    kv = KVCache(12, 4)
+    a = hashes(40, "a")  # 10 blocks
+    first = fill(kv, a[:6])
+    kv.free(first)
+    rest = fill(kv, a[6:8])  # the prefix continues in blocks the guess does not name
+    assert kv.lookup(a, 10, guess=first) == first + rest == kv.lookup(a, 10)
+    assert kv.lookup(a, 3, guess=first) == first[:3]
+    kv.allocate(5)  # the 4 never-used blocks, then the oldest freed: a's sixth block
+    assert kv.lookup(a, 10, guess=first) == first[:5] == kv.lookup(a, 10)
+    assert kv.lookup(a, 10, guess=first[::-1]) == first[:5]  # a wrong guess only costs probes
+    assert kv.lookup(hashes(40, "b"), 10, guess=first) == []
