@@ -164,13 +164,26 @@ class ProgramScheduler:
         call.phase = CallPhase.RUNNING
         call.promote_at = math.inf
 
-    def on_preempted(self, call: CallState, now: float) -> None:
-        """The engine preempted the running `call`: it waits again, at its current level."""
+    def on_preempted(self, call: CallState, now: float, *, for_memory: bool = True) -> None:
+        """The engine preempted the running `call`: it waits again, at its current level. A
+        preemption `for_memory` (not just for a batch slot) also shrinks agentrt's working set."""
         if call.phase is not CallPhase.RUNNING:
             return
         call.num_preemptions += 1
         self._counts["preemptions"] += 1
         call.waiting_since = call.ratio_from = now
+        program = self.programs.get(call.program_id)
+        if for_memory and program is not None and program.resident and self._gating():
+            # memory ran short: the working set shrinks (the victim's program leaves it and waits
+            # for room), as an OS swaps out a process instead of letting all of them thrash
+            program.resident = False
+            self._resident_tokens -= program.context_tokens
+            for sibling_id in self._live.get(call.program_id, ()):
+                sibling = self.calls[sibling_id]
+                if sibling is not call and sibling.phase is CallPhase.WAITING and not sibling.pending:
+                    self._waiting.remove(sibling)
+                    sibling.pending = True
+                    self._pending.add(sibling)
         self._enqueue(call)
 
     def remove_call(self, call_id: str, now: float | None = None) -> CallState | None:
@@ -380,15 +393,17 @@ class ProgramScheduler:
         program = self.programs[call.program_id]
         return (*self.policy.sort_key(call, program, call.had_pin), call.seq)
 
+    def _gating(self) -> bool:
+        return (self.policy.gates_residency and bool(self.kv_capacity_tokens)
+                and self.policy.config.residency_fraction is not None)
+
     def _queue_of(self, call: CallState) -> _WaitQueue:
         return self._pending if call.pending else self._waiting
 
     def _enqueue(self, call: CallState) -> None:
         call.phase = CallPhase.WAITING
         call.key = self._key(call)
-        call.pending = (self.policy.gates_residency and bool(self.kv_capacity_tokens)
-                        and self.policy.config.residency_fraction is not None
-                        and not self.programs[call.program_id].resident)
+        call.pending = self._gating() and not self.programs[call.program_id].resident
         self._queue_of(call).add(call)
         self._push_promotion(call)
 

@@ -152,7 +152,13 @@ class _AgentMixin:
         return super().update_from_output(scheduler_output, model_runner_output)  # type: ignore[misc]
 
     def _release_held(self, order: list[CallState]) -> None:
-        """Held requests whose programs joined the working set go to vLLM's waiting queue."""
+        """Held requests whose programs joined the working set go to vLLM's waiting queue; waiting
+        requests whose programs left it (after a preemption) are held."""
+        calls = self.programs.calls
+        leaving = [r for r in self.waiting if (c := calls.get(r.request_id)) is not None and c.pending]
+        if leaving:
+            self.waiting.remove_requests(leaving)
+            self.held.update((r.request_id, r) for r in leaving)
         if self.held:
             for call in order:
                 request = self.held.pop(call.call_id, None)
@@ -200,7 +206,7 @@ class _AgentMixin:
         self._preempt_request(request, now)  # type: ignore[attr-defined]
         self.prev_step_scheduled_req_ids.discard(request.request_id)  # resends its tokens, as reset_prefix_cache
         self._own_preemptions.add(request.request_id)
-        self._on_preempted(request.request_id, now)
+        self._on_preempted(request.request_id, now, for_memory=short > 0)
         return True
 
     def _blocks_needed(self, head: Request | None, full: bool) -> int:
@@ -229,10 +235,10 @@ class _AgentMixin:
                     record.first_scheduled = now
                 self.pinned.end_hand_off(request.request_id)
 
-    def _on_preempted(self, request_id: str, now: float) -> None:
+    def _on_preempted(self, request_id: str, now: float, *, for_memory: bool = True) -> None:
         call = self.programs.calls.get(request_id)
         if call is not None and call.phase is CallPhase.RUNNING:
-            self.programs.on_preempted(call, now)
+            self.programs.on_preempted(call, now, for_memory=for_memory)
             self.records[request_id].num_preemptions += 1
 
     def _account(self, out: Any, seconds: float) -> None:

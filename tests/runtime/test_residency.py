@@ -65,3 +65,20 @@ def test_gating_off() -> None:
     arrive(sched, "a", "A", 0.0, 900)
     arrive(sched, "b", "B", 0.0, 900)
     assert sorted(ids(sched, 0.0)) == ["a", "b"]
+
+
+def test_preemption_shrinks_the_working_set() -> None:
+    sched = ProgramScheduler(PolicyConfig(name="agentrt", residency_fraction=0.5), kv_capacity_tokens=1000)
+    arrive(sched, "a1", "A", 0.0, 100)
+    arrive(sched, "b1", "B", 0.0, 100)
+    assert ids(sched, 0.0) == ["a1", "b1"]
+    for call_id in ("a1", "b1"):
+        sched.on_scheduled(sched.calls[call_id], 0.0)
+    sched.remove_call("a1", 1.0)
+    arrive(sched, "a2", "A", 1.0, 420)  # A's context grew: 420 + 100 > 500
+    sched.on_preempted(sched.calls["b1"], 2.0)  # memory ran short: B leaves the working set
+    assert not sched.programs["B"].resident and sched.programs["A"].resident
+    assert ids(sched, 2.0) == ["a2"]  # B waits for room instead of thrashing with A
+    sched.remove_call("a2", 3.0)
+    sched.release_program("A")
+    assert ids(sched, 3.0) == ["b1"]
