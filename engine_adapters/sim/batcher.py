@@ -86,7 +86,7 @@ class Batcher:
         bs = self.kv.block_size
         max_blocks = (seq.num_tokens - 1) // bs
         guess = self.context_blocks.get(seq.program_id)
-        if self.kv.watching:  # the watch serves a call that waits: keep it
+        if self.kv.watching or self.scheduler.num_waiting:  # the watch serves (or will) a call that waits
             hit = self.kv.lookup(seq.hashes, max_blocks, guess)
         else:  # watched, so that admitting `seq` next costs O(1)
             hit = self.kv.lookup_watched(seq, seq.hashes, max_blocks, guess)

@@ -12,10 +12,10 @@ tasks woken at one instant in random order, and the simulation must not depend o
 identical inputs give identical runs. On a virtual clock the loop also runs iterations back to
 back, without yielding, until the next moment another task can act (see `clock.py`).
 
-Most iterations of an agent workload only decode, with the same batch as the one before; such a
-stretch, up to the next event (a finish, a block shortage, a pin expiry, the horizon), runs as one
-step of the loop (`span.py`) with the same results, so a replay costs per call and per block
-rather than per token.
+Most iterations of an agent workload only decode, with the same batch as the one before; on a
+virtual clock such a stretch, up to the next event (a finish, a block shortage, a pin expiry, an
+admission, the horizon), runs as one step of the loop (`span.py`) with the same results, so a
+replay costs per call and per block rather than per token.
 
 Alternatives considered: a heap-driven discrete-event core with its own clock (faster, but the
 runtime, the programs and the tools would need to be rewritten against it).

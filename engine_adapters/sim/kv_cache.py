@@ -92,7 +92,7 @@ class KVCache:
             try:
                 hit += [index[h] for h in chunk]
             except KeyError:  # the chunk holds the first miss
-                found = list(map(index.get, chunk))
+                found: list = list(map(index.get, chunk))
                 hit += found[:found.index(None)]
                 break
             start, size = start + size, 2 * size
@@ -228,10 +228,11 @@ class KVCache:
             self._num_chunks += 1
             self._queue.append([tag, unreferenced, 0])
             self._num_free += len(unreferenced)
-            if self._watch_hit and self._watch_evictable is not None:
-                watched = self._watch_positions().keys() & unreferenced
-                if watched:
-                    self._watch_evictable += len(watched)
+            if self._watch_hit and self._watch_evictable is not None:  # the watched blocks freed now
+                if len(self._watch_hit) < len(unreferenced):  # carry this chunk's tag
+                    self._watch_evictable += [state[b] for b in self._watch_hit].count(tag)
+                else:
+                    self._watch_evictable += len(self._watch_positions().keys() & unreferenced)
 
     def _pop_free(self, num_blocks: int) -> list[int]:
         """The `num_blocks` oldest live entries of the free queue, skipping stale ones (a run of
