@@ -24,7 +24,7 @@ import anyio
 
 from agentrt.engine_adapters.base import Engine, GenerationRequest, GenerationResult, Prompt
 from agentrt.engine_adapters.vllm.config import VLLMOptions
-from agentrt.engine_adapters.vllm.control import EXTENSION, METHOD, ControlOp
+from agentrt.engine_adapters.vllm.control import METHOD, ControlOp
 from agentrt.engine_adapters.vllm.records import META_KEY, CallRecord, StepRecord, call_meta
 from agentrt.engine_adapters.vllm.stats import VLLMStats
 from agentrt.exceptions import ConfigError, EngineError, LLMCallError, PromptTooLongError

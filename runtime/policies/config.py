@@ -96,8 +96,9 @@ class PolicyConfig(BaseModel):
                     "arriving program takes KV memory and, once contexts outgrow the cache, all of them "
                     "thrash: each turn re-prefills a context that LRU evicted during its tool call. Default 0.5: contexts "
                     "keep growing after admission (SWE-bench agents: ~2K to ~38K tokens); on that trace "
-                    "at 0.05 programs/s (simulator, 8B/H100) mean JCT was 731 s at 0.4, 692 s at 0.5, "
-                    "1047 s at 0.6 and 1123 s at 0.85, against 1904 s for fcfs. None turns gating off.")
+                    "at 0.05 programs/s (simulator, 8B/H100) an earlier variant of the gate (skipping, no "
+                    "priority preemption) gave mean JCT 731 s at 0.4, 692 s at 0.5 and 1047 s at 0.6; "
+                    "this gate at 0.5 gave 679 s, fcfs 1904 s. None turns gating off.")
     residency_idle_s: float = Field(
         60.0, gt=0.0,
         description="agentrt only: a resident program with no call in flight and no pin for this long "
