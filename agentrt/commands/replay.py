@@ -14,7 +14,7 @@ from agentrt.engine_adapters.factory import create_engine, uses_virtual_time
 from agentrt.replay.driver import ReplayResult, replay
 from agentrt.replay.report import summary_table, write_replay
 from agentrt.replay.workload import offline_arrivals, poisson_arrivals
-from agentrt.runtime.policies.config import PolicyName
+from agentrt.runtime.scheduling.policies.config import PolicyName
 from agentrt.runtime.runner import run
 
 

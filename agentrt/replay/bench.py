@@ -18,7 +18,7 @@ from agentrt.exceptions import ConfigError
 from agentrt.replay.driver import ReplayResult, replay
 from agentrt.replay.trace import TraceProgram
 from agentrt.replay.workload import Scaling, poisson_arrivals
-from agentrt.runtime.policies.config import PolicyName
+from agentrt.runtime.scheduling.policies.config import PolicyName
 from agentrt.runtime.runner import run
 
 ALL_POLICIES = tuple(p.value for p in PolicyName)

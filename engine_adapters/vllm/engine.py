@@ -29,7 +29,7 @@ from agentrt.engine_adapters.vllm.records import META_KEY, CallRecord, StepRecor
 from agentrt.engine_adapters.vllm.stats import VLLMStats
 from agentrt.exceptions import ConfigError, EngineError, LLMCallError, PromptTooLongError
 from agentrt.programs.tokens import Tokens
-from agentrt.runtime.policies import PolicyConfig, policy_config
+from agentrt.runtime.scheduling.policies import PolicyConfig, policy_config
 
 if TYPE_CHECKING:
     from anyio.abc import TaskGroup

@@ -19,7 +19,7 @@ import pytest
 import agentrt
 from agentrt.engine_adapters.base import GenerationRequest, GenerationResult, SchedHints
 from agentrt.engine_adapters.vllm import VLLMEngine, VLLMStats
-from agentrt.runtime.scheduler import ProgramScheduler
+from agentrt.runtime.scheduling.scheduler import ProgramScheduler
 
 # vLLM's and torch's imports warn about their own internals, and vLLM leaves a ZMQ context for the
 # garbage collector at shutdown; anything else stays an error
