@@ -9,6 +9,7 @@ from typing import Any
 from rich.console import Console
 
 from agentrt.engine_adapters.factory import ENGINES
+from agentrt.commands._checks import check_counts
 from agentrt.exceptions import TraceFormatError
 from agentrt.replay.trace import TraceProgram, load_trace
 from agentrt.replay.workload import Scaling, make_scaling
@@ -36,6 +37,7 @@ def load_workload(args: argparse.Namespace) -> tuple[list[TraceProgram], Scaling
     def report(exc: TraceFormatError) -> None:
         console.print(f"[yellow]skipped[/yellow] {exc}")
 
+    check_counts(args)
     programs = load_trace(args.trace, skip_bad_lines=args.skip_bad_lines, limit=args.limit, on_skip=report)
     return programs, make_scaling(programs, args.token_scale, args.max_context)
 
