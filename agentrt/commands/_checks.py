@@ -7,14 +7,16 @@ import argparse
 from agentrt.exceptions import ConfigError
 from agentrt.replay.workload import MAX_TOKENS
 
-# flag -> (attribute, smallest allowed value); None values mean "not given"
-_COUNTS = {"--limit": ("limit", 1), "--num-gpu-blocks": ("num_gpu_blocks", 1), "--max-context": ("max_context", 2),
-           "--system-prompt-tokens": ("system_prompt_tokens", 0)}
+MAX_BLOCKS = 10**7  # 160M tokens at 16 per block: past any GPU, and the simulator allocates per block
+
+# flag -> (attribute, smallest, largest allowed value); None values mean "not given"
+_COUNTS = {"--limit": ("limit", 1, MAX_TOKENS), "--num-gpu-blocks": ("num_gpu_blocks", 1, MAX_BLOCKS),
+           "--max-context": ("max_context", 2, MAX_TOKENS), "--system-prompt-tokens": ("system_prompt_tokens", 0, MAX_TOKENS)}
 
 
 def check_counts(args: argparse.Namespace) -> None:
     """Raises ConfigError naming the flag when a count is out of range."""
-    for flag, (attr, low) in _COUNTS.items():
+    for flag, (attr, low, high) in _COUNTS.items():
         value = getattr(args, attr, None)
-        if value is not None and not low <= value <= MAX_TOKENS:
-            raise ConfigError(f"{flag} {value}: give a whole number from {low} to {MAX_TOKENS:,}")
+        if value is not None and not low <= value <= high:
+            raise ConfigError(f"{flag} {value}: give a whole number from {low} to {high:,}")

@@ -12,6 +12,7 @@ from agentrt.replay.trace import LLMStep, TraceProgram
 
 
 MAX_TOKENS = 2**31 - 1  # token counts past this are no context any engine holds
+MAX_ARRIVAL_S = 1e8  # past ~1e9 s a float clock is coarser than an engine step, and the simulation stalls
 
 
 @dataclass(slots=True, frozen=True)
@@ -57,6 +58,9 @@ def poisson_arrivals(n: int, rate: float, seed: int) -> list[float]:
         if i:
             t += rng.expovariate(rate)
         out.append(t)
+    if t > MAX_ARRIVAL_S:
+        raise ConfigError(f"--rate {rate:g} spreads {n} arrivals over {t:.3g} s; at most {MAX_ARRIVAL_S:g} s "
+                          "(the virtual clock loses its resolution): give a higher rate")
     return out
 
 
