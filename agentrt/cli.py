@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from agentrt.exceptions import AgentRTError
 
-COMMANDS = ("replay", "bench", "submit", "model")
+COMMANDS = ("replay", "bench", "submit", "model", "serve")
 
 
 def build_parser() -> argparse.ArgumentParser:
