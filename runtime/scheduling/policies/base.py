@@ -63,7 +63,7 @@ class CallState:
     program_service: float = 0.0  # PLAS priority: the program's service before this call
     priority: float = 0.0  # ATLAS priority: critical-path service of the call's parents
     num_prompt_tokens: int = 0
-    num_new_tokens: int = 0  # prompt tokens not in the prefix cache at arrival
+    num_new_tokens: int = 0  # prompt tokens not in the prefix cache at arrival; after a preemption, all its tokens
     prefill_time: float = 0.0  # cost-model estimate of the prefill, for skip-join MLFQ
     gap_samples: tuple[float, ...] = ()
     remaining_work: float = math.inf  # clairvoyant hint (trace replay only; read by the oracle)
