@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from agentrt.commands._exit import exit_status
 from agentrt.commands._signals import sigterm_as_interrupt
 
-COMMANDS = ("replay", "bench", "submit", "model")
+COMMANDS = ("replay", "bench", "submit", "model", "serve")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -164,3 +164,15 @@ class AllProgramsFailedError(AgentRTError):
 
 class TraceNotFoundError(ConfigError, FileNotFoundError):
     """No trace file at the path, and no bundled trace of that name; the message lists the bundled ones."""
+
+class ServeError(AgentRTError):
+    """A request to `agentrt serve` cannot be served; sent as an OpenAI-shaped error body.
+
+    status: the HTTP status; kind: OpenAI's error `type`; param: the request field at fault (or
+    None); code: a machine-readable code; retry_after: seconds for a `Retry-After` header (429)."""
+
+    def __init__(self, status: int, message: str, *, kind: str = "invalid_request_error", param: str | None = None,
+                 code: str | None = None, retry_after: int | None = None) -> None:
+        self.status, self.message, self.kind, self.param, self.code = status, message, kind, param, code
+        self.retry_after = retry_after
+        super().__init__(message)

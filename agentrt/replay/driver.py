@@ -45,6 +45,7 @@ async def trace_program(trace: TraceProgram, scaling: Scaling, system: Tokens) -
     """Replay one trace program; returns the number of tokens it generated."""
     context: Tokens | None = None
     generated = 0
+    remaining = sum(scaling.tokens(s.output_tokens, at_least=1) for s in trace.llm_steps)
     for i, step in enumerate(trace.steps):
         if not isinstance(step, LLMStep):
             await recorded_tool(step.name)(step.duration_s or 0.0)
@@ -55,7 +56,9 @@ async def trace_program(trace: TraceProgram, scaling: Scaling, system: Tokens) -
             prompt = system + Tokens.synthetic(max(1, target - len(system)), key=key)
         else:
             prompt = context + Tokens.synthetic(target - len(context), key=key)
-        done = await llm(prompt, max_tokens=scaling.tokens(step.output_tokens, at_least=1), ignore_eos=True)
+        max_tokens = scaling.tokens(step.output_tokens, at_least=1)
+        done = await llm(prompt, max_tokens=max_tokens, ignore_eos=True, remaining_work=remaining)
+        remaining -= max_tokens
         context = done.context
         generated += done.output_tokens
     return generated
