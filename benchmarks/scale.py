@@ -4,7 +4,8 @@
 
 Each program makes C LLM calls (a 200-token prompt growing by 50 tokens a turn, 20 output
 tokens) with a 1 s tool call between turns; programs arrive as a Poisson stream at --rate per
-second (default: the simulator's throughput stays the bottleneck, not the arrival process).
+second (default 20: about 300 programs in flight). Finished programs' records are counted by an
+observer and not kept (`Runtime(keep_records=False)`), unless --keep-records.
 Each size runs in a fresh process, so its peak RSS (ru_maxrss) is its own. Prints one line per
 size and the time ratio of the largest to the smallest; `--json` writes them.
 """
@@ -19,7 +20,7 @@ import sys
 import time
 
 
-def one(num_programs: int, num_calls: int, rate: float) -> dict[str, float]:
+def one(num_programs: int, num_calls: int, rate: float, keep_records: bool) -> dict[str, float]:
     import anyio
 
     import agentrt
@@ -45,15 +46,20 @@ def one(num_programs: int, num_calls: int, rate: float) -> dict[str, float]:
     arrivals = poisson_arrivals(num_programs, rate, 0)
     stats: dict[str, float] = {}
 
+    class Count(agentrt.Observer):
+        num_ok = 0
+
+        def program_finished(self, program: agentrt.ProgramRecord) -> None:
+            Count.num_ok += program.status is agentrt.ProgramStatus.OK
+
     async def main() -> None:
         engine = SimEngine(record_iterations=0)
-        async with agentrt.Runtime(engine=engine) as rt:
+        async with agentrt.Runtime(engine=engine, observers=[Count()], keep_records=keep_records) as rt:
             start = rt.now()
             for at, i in zip(arrivals, range(num_programs)):
                 await anyio.sleep_until(start + at)
                 rt.submit(agent, i)
-        ok = sum(r.status.value == "ok" for r in rt.records)
-        stats.update(num_ok=ok, virtual_s=rt.now() - start, num_llm_calls=engine.statistics().num_finished)
+        stats.update(num_ok=Count.num_ok, virtual_s=rt.now() - start, num_llm_calls=engine.statistics().num_finished)
 
     t0, c0 = time.perf_counter(), time.process_time()
     run(main)
@@ -69,15 +75,18 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=10)
     parser.add_argument("--rate", type=float, default=20.0, help="arrivals per second (default 20)")
     parser.add_argument("--json", default=None, help="write the results here")
+    parser.add_argument("--keep-records", action="store_true",
+                        help="keep every finished program's record in Runtime.records (default: stream them out)")
     parser.add_argument("--one", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one is not None:
-        print(json.dumps(one(args.one, args.calls, args.rate)))
+        print(json.dumps(one(args.one, args.calls, args.rate, args.keep_records)))
         return
     rows = []
     for n in args.programs:
         out = subprocess.run([sys.executable, __file__, "--one", str(n), "--calls", str(args.calls),
-                              "--rate", str(args.rate)], capture_output=True, text=True, check=True)
+                              "--rate", str(args.rate)] + ["--keep-records"] * args.keep_records,
+                             capture_output=True, text=True, check=True)
         row = {"num_programs": n, "num_calls": args.calls, **json.loads(out.stdout.strip().splitlines()[-1])}
         rows.append(row)
         print(f"{n:>6} programs x {args.calls} calls: {row['wall_s']:.1f} s wall, {row['cpu_s']:.1f} s CPU, "
