@@ -1,5 +1,6 @@
-"""Never hang, hold nothing needless: a deadlock on virtual time fails the stuck programs by name; a program past its
-timeout and programs still running at the run's deadline fail with typed errors; the rest go on."""
+"""Never hang: a deadlock on virtual time fails the stuck programs by name; a program past its
+timeout and programs still running at the run's deadline fail with typed errors; the rest go on.
+And a runtime need not hold the records of the programs that finished."""
 
 from __future__ import annotations
 
