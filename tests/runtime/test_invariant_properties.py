@@ -81,7 +81,7 @@ def run_and_check(workload: list[list[tuple[int, int, float | None]]], arrivals:
     assert issued == stats.num_calls + stats.num_rejected  # accepted or rejected at once (PromptTooLongError)
     assert stats.num_calls == stats.num_finished + stats.num_aborted  # every accepted call ended
     for m, p in zip(sorted(result.metrics, key=lambda m: m.trace_id), sorted(programs, key=lambda p: p.program_id)):
-        assert m.status == "ok" or m.error, m  # a failed program says why
+        assert m.status == "ok" or (m.error or "").startswith("PromptTooLongError"), m  # the one way a replay fails
         if m.status == "ok":
             assert m.num_llm_calls == len(p.llm_steps)
     assert stats.num_used_blocks == 0 and stats.num_pinned_blocks == 0
