@@ -18,7 +18,7 @@ from agentrt.programs.gather import gather
 from agentrt.programs.records import CallKind, CallRecord, CallStatus, ProgramRecord, ProgramStatus
 from agentrt.programs.tokens import Tokens
 from agentrt.runtime.observer import Observer
-from agentrt.runtime.policies.config import PolicyConfig, PolicyName
+from agentrt.runtime.scheduling.policies.config import PolicyConfig, PolicyName
 from agentrt.runtime.runner import run
 from agentrt.runtime.runtime import ProgramHandle, Runtime
 from agentrt.tools.registry import Tool, tool

@@ -276,7 +276,8 @@ class ProgramInstance:
         rec.status = CallStatus.RUNNING
         await rt.engine.hint_tool(self.program_id, tool.name, rt.predictor.gap_samples(self.program_id, tool.name))
         start = self.runtime.now()
-        status, result, error = CallStatus.DONE, None, None
+        error: Exception | None = None
+        status, result = CallStatus.DONE, None
         try:
             with anyio.fail_after(tool.timeout) if tool.timeout else nullcontext():
                 if tool.is_async:
@@ -309,6 +310,7 @@ class ProgramInstance:
 
     async def _run_program(self, fut: CallFuture[Any], child: ProgramInstance, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         rec = fut.record
+        error: ProgramFailedError | ProgramCancelledError | None
         rec.status = CallStatus.RUNNING
         try:
             result = await child.run(args, kwargs)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from contextlib import AsyncExitStack
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 import anyio
 import networkx as nx
@@ -24,12 +24,13 @@ from agentrt.programs.decorators import Program
 from agentrt.programs.records import ProgramRecord, ProgramStatus
 from agentrt.runtime.instance import ProgramInstance
 from agentrt.runtime.observer import Observer
-from agentrt.runtime.policies import PolicyConfig, PolicyName, policy_config
-from agentrt.runtime.predictor import ToolLatencyPredictor
 from agentrt.runtime.limits import RunLimits
+from agentrt.runtime.scheduling.policies import PolicyConfig, PolicyName, policy_config
+from agentrt.runtime.scheduling.predictor import ToolLatencyPredictor
 from agentrt.runtime.runner import clock
 from agentrt.runtime.watchdog import current_stall_signal, watch_for_deadlocks
 
+P = ParamSpec("P")
 R = TypeVar("R")
 
 
@@ -156,6 +157,12 @@ class Runtime:
         service_tg.cancel_scope.cancel()
 
     # -- programs -----------------------------------------------------------------------------
+    @overload
+    def submit(self, program: Program[P, R], /, *args: P.args, **kwargs: P.kwargs) -> ProgramHandle[R]: ...
+
+    @overload
+    def submit(self, program: Callable[P, Awaitable[R]], /, *args: P.args, **kwargs: P.kwargs) -> ProgramHandle[R]: ...
+
     def submit(self, program: Program[..., R] | Callable[..., Awaitable[R]], /, *args: Any, **kwargs: Any) -> ProgramHandle[R]:
         """Start a program instance now; returns its handle. Raises NoRuntimeError if the runtime
         is not running, DecorationError if `program` is not an async function/program."""

@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from agentrt.exceptions import ConfigError
-from agentrt.runtime.policies.config import PolicyName
+from agentrt.runtime.scheduling.policies.config import PolicyName
 
 
 def add_parser(sub: Any) -> None:

@@ -26,8 +26,8 @@ from agentrt.engine_adapters.sim.cost_model import CostModel, chunk_pairs
 from agentrt.engine_adapters.sim.kv_cache import KVCache
 from agentrt.engine_adapters.sim.sequence import SeqStatus, SimSequence
 from agentrt.engine_adapters.sim.stats import Counters
-from agentrt.runtime.policies.base import CallState
-from agentrt.runtime.scheduler import ProgramScheduler
+from agentrt.runtime.scheduling.policies.base import CallState
+from agentrt.runtime.scheduling.scheduler import ProgramScheduler
 
 
 @dataclass(slots=True)

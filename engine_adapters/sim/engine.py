@@ -40,13 +40,13 @@ from agentrt.engine_adapters.sim.sequence import SimSequence
 from agentrt.engine_adapters.sim.stats import Counters, IterationRecord, SimStats, snapshot
 from agentrt.exceptions import EngineError, LLMCallError, PromptTooLongError
 from agentrt.programs.tokens import Tokens
-from agentrt.runtime.scheduler import ProgramScheduler
+from agentrt.runtime.scheduling.scheduler import ProgramScheduler
 
 if TYPE_CHECKING:
     from anyio.abc import TaskGroup
 
-    from agentrt.runtime.policies.base import Policy
-    from agentrt.runtime.policies.config import PolicyConfig
+    from agentrt.runtime.scheduling.policies.base import Policy
+    from agentrt.runtime.scheduling.policies.config import PolicyConfig
 
 Responder = Callable[[GenerationRequest], str]
 

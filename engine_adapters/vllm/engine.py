@@ -29,7 +29,7 @@ from agentrt.engine_adapters.vllm.records import META_KEY, CallRecord, StepRecor
 from agentrt.engine_adapters.vllm.stats import VLLMStats
 from agentrt.exceptions import ConfigError, EngineDiedError, EngineError, LLMCallError, PromptTooLongError
 from agentrt.programs.tokens import Tokens
-from agentrt.runtime.policies import PolicyConfig, policy_config
+from agentrt.runtime.scheduling.policies import PolicyConfig, policy_config
 
 if TYPE_CHECKING:
     from anyio.abc import TaskGroup
@@ -178,7 +178,7 @@ class VLLMEngine(Engine):
         plugin = {k: v for k, v in self._snapshot.items() if k in VLLMStats.__dataclass_fields__}
         return VLLMStats(model=self.options.model, policy="stock-fcfs" if self.options.stock else
                          (self.policy.name.value if self.policy else ""), stock=self.options.stock,
-                         **self._counts, **plugin)
+                         **self._counts, **plugin)  # type: ignore[arg-type]  # int counters by field name
 
     async def query_statistics(self) -> VLLMStats:
         """Statistics after every control message sent so far has been applied."""

@@ -21,7 +21,7 @@ from agentrt.engine_adapters.sim.sequence import SeqStatus
 from agentrt.programs.records import ProgramStatus
 from agentrt.replay import make_scaling, replay
 from agentrt.replay.trace import LLMStep, ToolStep, TraceProgram
-from agentrt.runtime.policies import PolicyName, make_policy
+from agentrt.runtime.scheduling.policies import PolicyName, make_policy
 from agentrt.runtime.runner import run
 
 turn = st.tuples(st.integers(1, 4000), st.integers(1, 300), st.sampled_from([None, 0.0, 0.05, 1.0, 7.5, 60.0]))

@@ -34,10 +34,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from operator import attrgetter
 
-from agentrt.engine_adapters.base import SchedHints
-from agentrt.runtime.pinning import PinQuery, PinState, PinTable
-from agentrt.runtime.policies import PolicyConfig, make_policy
-from agentrt.runtime.policies.base import CallPhase, CallState, Policy, ProgramState
+from agentrt.runtime.scheduling.hints import SchedHints
+from agentrt.runtime.scheduling.pinning import PinQuery, PinState, PinTable, SortKey
+from agentrt.runtime.scheduling.policies import PolicyConfig, make_policy
+from agentrt.runtime.scheduling.policies.base import CallPhase, CallState, Policy, ProgramState
 
 _KEY = attrgetter("key")
 _BULK_REKEY = 64  # above this many key changes at once, re-sort instead of moving each
@@ -64,7 +64,7 @@ class _WaitQueue:
     """Waiting calls sorted by their unique key (parallel lists: bisect on keys, memmove on change)."""
 
     def __init__(self) -> None:
-        self._keys: list[tuple] = []
+        self._keys: list[SortKey] = []
         self._calls: list[CallState] = []
 
     def __len__(self) -> int:
@@ -272,7 +272,7 @@ class ProgramScheduler:
                 call.key = self._key(call)
                 self._counts["demotions"] += 1
 
-    def sort_key(self, call: CallState) -> tuple:
+    def sort_key(self, call: CallState) -> SortKey:
         return call.key
 
     # -- pins ---------------------------------------------------------------------------------
@@ -390,7 +390,7 @@ class ProgramScheduler:
         self._live.pop(program_id, None)
         self._ended.discard(program_id)
 
-    def _key(self, call: CallState) -> tuple:
+    def _key(self, call: CallState) -> SortKey:
         program = self.programs[call.program_id]
         return (*self.policy.sort_key(call, program, call.had_pin), call.seq)
 
