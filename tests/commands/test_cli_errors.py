@@ -28,7 +28,12 @@ def cases(tmp: Path) -> list[tuple[list[str], str]]:
     (tmp / "huge.jsonl").write_text(GOOD_LINE[:-2] + ', {"kind": "tool", "name": "bash", "duration_s": 1e15}]}\n')
     (tmp / "prog.py").write_text(PROGRAM)
     (tmp / "folder").mkdir()
+    (tmp / "syntax.py").write_text("import agentrt\ndef broken(:\n")
+    (tmp / "raises.py").write_text("import agentrt\n\nraise RuntimeError('no config')\n")
     return [
+        (["submit", f"{tmp / 'syntax.py'}:broken"], f"{tmp / 'syntax.py'}:2: importing"),
+        (["submit", f"{tmp / 'raises.py'}:x"], f"{tmp / 'raises.py'}:3: importing {tmp / 'raises.py'} raised RuntimeError: no config"),
+        (["submit", f"{tmp / 'prog.py'}:one", "--inputs", str(tmp / "nope.jsonl")], "no inputs file"),
         (["replay", str(tmp / "nope.jsonl")], "no trace at"),
         (["replay", str(tmp / "folder")], "is a folder"),
         (["replay", str(tmp / "binary.jsonl")], "binary.jsonl:1: field '<encoding>'"),
@@ -46,7 +51,7 @@ def cases(tmp: Path) -> list[tuple[list[str], str]]:
     ]
 
 
-@pytest.mark.parametrize("index", range(14))
+@pytest.mark.parametrize("index", range(17))
 def test_a_user_error_is_one_line_naming_it_with_exit_2(index: int, tmp_path: Path,
                                                          capsys: pytest.CaptureFixture[str]) -> None:
     argv, named = cases(tmp_path)[index]
