@@ -105,3 +105,11 @@ def test_submit_deadline_stops_what_runs_and_keeps_what_finished(tmp_path: Path,
     assert "all 2 programs failed; top causes: 2 x RunDeadlineError: program slow (p*) was stopped: the run's " \
            "deadline of 0.5 wall seconds passed" in line
     assert [json.loads(x)["status"] for x in out.read_text().splitlines()] == ["failed", "failed"]
+
+
+def test_bench_deadline_stops_between_runs_keeping_the_finished_ones(tmp_path: Path,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli(["bench", TRACE, "--rates", "0.1", "--deadline", "1e-9", "--output", str(tmp_path)]) == 1
+    line = one_error_line(capsys, "bench")
+    assert "--deadline passed; the bench stopped before" in line and line.endswith("kept 0 finished runs in "
+                                                                                    f"{tmp_path / 'runs.jsonl'}")
