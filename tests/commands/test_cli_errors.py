@@ -77,3 +77,26 @@ def test_a_bench_whose_unloaded_run_fails_names_the_cause_not_a_rate(tmp_path: P
 def test_a_bad_bench_output_fails_before_any_run(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli(["bench", TRACE, "--rates", "0.05,0.1", "--output", "/proc/nope/x"]) == 2
     assert "bench" not in capsys.readouterr().out  # no progress: nothing ran
+
+
+SLOW = '''import agentrt
+from agentrt.tools import bash
+
+
+@agentrt.program
+async def slow() -> int:
+    await bash("exec sleep 1000", timeout=2000)
+    return 2
+'''
+
+
+def test_submit_deadline_stops_what_runs_and_keeps_what_finished(tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "slow.py").write_text(SLOW)
+    out = tmp_path / "r.jsonl"
+    assert cli(["submit", f"{tmp_path / 'slow.py'}:slow", "--n", "2", "--deadline", "0.5", "--output", str(out),
+                "--no-progress"]) == 1
+    line = one_error_line(capsys, "submit")
+    assert "all 2 programs failed; top causes: 2 x RunDeadlineError: program slow (p*) was stopped: the run's " \
+           "deadline of 0.5 wall seconds passed" in line
+    assert [json.loads(x)["status"] for x in out.read_text().splitlines()] == ["failed", "failed"]

@@ -1,5 +1,6 @@
 """Never hang: a deadlock on virtual time fails the stuck programs by name; a program past its
-timeout and programs still running at the run's deadline fail with typed errors; the rest go on."""
+timeout and programs still running at the run's deadline fail with typed errors; the rest go on.
+And a runtime need not hold the records of the programs that finished."""
 
 from __future__ import annotations
 
@@ -108,3 +109,20 @@ def test_limits_must_be_positive(limits: dict[str, float], flag: str) -> None:
 
 def test_deadlock_error_is_exported_typed() -> None:
     assert issubclass(DeadlockError, AgentRTError)
+
+
+def test_without_keep_records_finished_programs_are_not_held() -> None:
+    seen: list[agentrt.ProgramRecord] = []
+
+    class Collect(agentrt.Observer):
+        def program_finished(self, program: agentrt.ProgramRecord) -> None:
+            seen.append(program)
+
+    async def main() -> list[agentrt.ProgramRecord]:
+        async with agentrt.Runtime(engine=RecordingEngine(), observers=[Collect()], keep_records=False) as rt:
+            for n in (1, 2, 3):
+                rt.submit(answers, n)
+        return rt.records
+
+    assert run(main) == []
+    assert sorted(r.program_id for r in seen) == ["p1", "p2", "p3"] and all(r.status is ProgramStatus.OK for r in seen)
