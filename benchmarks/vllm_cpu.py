@@ -1,7 +1,7 @@
 """Real vLLM on the CPU: vLLM's own scheduler against agentrt's plugin under three policies, as
 interleaved repeats, then the simulator calibrated on the same runs' steps replaying the same work.
 
-    .venv/bin/python benchmarks/vllm_cpu.py [--model DIR] [--repeats 3] [--programs 16] [--steps 8]
+    .venv/bin/python benchmarks/vllm_cpu.py [--model DIR] [--repeats 3] [--programs 12] [--steps 8]
         [--rate 4] [--num-gpu-blocks 64] [--max-num-seqs 8] [--omp-threads N] [--output results/vllm_cpu.json]
 
 Workload (memory-bound on purpose): the first `--programs` programs of swebench-lite-deepseek-v3,
@@ -45,7 +45,7 @@ import numpy as np
 from agentrt.engine_adapters.sim import GPUSpec, MeasuredStep, ModelSpec, Profile, SimEngine, calibrate, fit_error
 from agentrt.engine_adapters.sim.cost_model import CostModel
 from agentrt.engine_adapters.vllm import StepRecord, VLLMEngine
-from agentrt.engine_adapters.vllm.tiny_model import SHAPES, VOCAB_SIZE, write_model
+from agentrt.engine_adapters.vllm.tiny_model import SHAPES, write_model
 from agentrt.replay.driver import ReplayResult, replay
 from agentrt.replay.trace import LLMStep, TraceProgram, load_trace
 from agentrt.replay.workload import Scaling, make_scaling, poisson_arrivals
@@ -79,13 +79,15 @@ class Run:
     steps: list[StepRecord]
 
 
-def bench_profile(max_num_seqs: int) -> Profile:
-    """The uncalibrated base profile: the bench Llama (float32) on this CPU, the engine's limits."""
-    shape = SHAPES["bench"]
-    model = ModelSpec(name="agentrt-bench-llama", num_layers=shape.num_layers, hidden_size=shape.hidden_size,
-                      intermediate_size=shape.intermediate_size, num_heads=shape.num_heads,
-                      num_kv_heads=shape.num_heads, vocab_size=VOCAB_SIZE, max_model_len=2048, dtype_bytes=4)
-    return Profile(name="bench-llama-cpu", model=model, gpu=CPU_2_CORES, num_gpus=1,
+def bench_profile(model_folder: str, max_num_seqs: int) -> Profile:
+    """The uncalibrated base profile: the model folder's Llama (float32) on this CPU, with the
+    engine's limits."""
+    config = json.loads((Path(model_folder) / "config.json").read_text())
+    model = ModelSpec(name=Path(model_folder).name, num_layers=config["num_hidden_layers"],
+                      hidden_size=config["hidden_size"], intermediate_size=config["intermediate_size"],
+                      num_heads=config["num_attention_heads"], num_kv_heads=config["num_key_value_heads"],
+                      vocab_size=config["vocab_size"], max_model_len=config["max_position_embeddings"], dtype_bytes=4)
+    return Profile(name="llama-cpu", model=model, gpu=CPU_2_CORES, num_gpus=1,
                    max_num_batched_tokens=MAX_NUM_BATCHED_TOKENS, max_num_seqs=max_num_seqs, non_kv_bytes_per_gpu=0,
                    memory_efficiency=0.5, compute_efficiency=0.5, overhead_s=5e-3, block_size=BLOCK_SIZE)
 
@@ -224,7 +226,7 @@ def main() -> None:
     parser.add_argument("--model", default=None, help="model folder (default: write `agentrt model bench` to a temp dir)")
     parser.add_argument("--configs", default=",".join(CONFIGS), help=f"comma-separated, of {', '.join(CONFIGS)}")
     parser.add_argument("--repeats", type=int, default=3, help="interleaved rounds (each runs every config once)")
-    parser.add_argument("--programs", type=int, default=16)
+    parser.add_argument("--programs", type=int, default=12)
     parser.add_argument("--steps", type=int, default=8, help="LLM calls kept per program")
     parser.add_argument("--rate", type=float, default=4.0, help="Poisson arrivals, programs/s")
     parser.add_argument("--num-gpu-blocks", type=int, default=64, help="KV blocks of 32 tokens (incl. vLLM's null block)")
@@ -252,10 +254,11 @@ def main() -> None:
                 runs[config].append(r)
                 print(f"round {repeat + 1} {config}: mean JCT {r.mean_jct:.2f} s, {r.counts}, {r.wall_s:.0f} s wall",
                       flush=True)
+        base = bench_profile(model, args.max_num_seqs)
     steps = [s for config in configs if config != "stock" for r in runs[config] for s in r.steps]
     measured = [MeasuredStep(s.num_prefill_tokens, s.num_decode_tokens, s.num_context_tokens, s.seconds,
                              s.num_attention_pairs) for s in steps]
-    profile = calibrate(measured, bench_profile(args.max_num_seqs), name="bench-llama-cpu-calibrated")
+    profile = calibrate(measured, base, name="llama-cpu-calibrated")
     fit = fit_error(profile, measured)
     prompts = [scaling.tokens(s.input_tokens) for p in programs for s in p.steps if isinstance(s, LLMStep)]
     cost = step_cost(steps, int(statistics.median(prompts)))
