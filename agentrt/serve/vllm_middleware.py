@@ -119,9 +119,13 @@ class ProgramMiddleware:
             await self.app(scope, _replay(raw, receive), send)
             return
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-        messages = body.get("messages") if isinstance(body.get("messages"), list) else []
+        messages = body.get("messages")
+        if not isinstance(messages, list):
+            messages = []
         call = self.service.open_call(headers, body, [m for m in messages if isinstance(m, dict)])
-        xargs = body.get("vllm_xargs") if isinstance(body.get("vllm_xargs"), dict) else {}
+        xargs = body.get("vllm_xargs")
+        if not isinstance(xargs, dict):
+            xargs = {}
         meta = call_meta(call.call.call_id, call.call.program_id, call.hints)[META_KEY]
         body["vllm_xargs"] = {**xargs, META_KEY: json.dumps(meta)}
         answer = _Answer(bool(body.get("stream")))
