@@ -134,10 +134,6 @@ class Batcher:
         if ttl == 0:
             self.kv.unpin(program_id)
 
-    def next_pin_expiry(self) -> float:
-        pins = self.scheduler.pins.pins
-        return min((p.expires_at for p in pins.values()), default=float("inf"))
-
     def wanted_blocks(self) -> int:
         """Blocks the waiting calls still need (memory demand for the pin decision). O(1): a sum
         over the waiting calls at every call finish and tool hint made 10,000 programs quadratic."""
