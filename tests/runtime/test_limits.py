@@ -126,3 +126,21 @@ def test_without_keep_records_finished_programs_are_not_held() -> None:
 
     assert run(main) == []
     assert sorted(r.program_id for r in seen) == ["p1", "p2", "p3"] and all(r.status is ProgramStatus.OK for r in seen)
+
+
+def test_two_runtimes_on_one_clock_each_fail_their_own_stuck_program() -> None:
+    async def one_runtime(out: list[agentrt.ProgramRecord]) -> None:
+        async with agentrt.Runtime(engine=RecordingEngine()) as rt:
+            ok, stuck = rt.submit(answers, 2), rt.submit(hangs)
+        out += [ok.record, stuck.record]
+
+    async def main() -> list[agentrt.ProgramRecord]:
+        out: list[agentrt.ProgramRecord] = []
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(one_runtime, out)
+            tg.start_soon(one_runtime, out)
+        return out
+
+    records = run(main)
+    assert [r.status for r in records] == [ProgramStatus.OK, ProgramStatus.FAILED] * 2
+    assert all("DeadlockError: deadlock: program hangs (p2) waits on nothing" in (r.error or "") for r in records[1::2])
