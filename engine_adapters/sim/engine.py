@@ -2,7 +2,8 @@
 
 The engine loop is one background task: form a batch (`Batcher.schedule`), sleep for the cost
 model's duration of that iteration on the runtime clock, apply its progress, repeat; when nothing
-is runnable it waits for an arrival (or the next pin expiry) without polling. On trio with
+is runnable it waits, without polling, for an arrival or the scheduler's next timed decision
+(`ProgramScheduler.next_wakeup()`: a pin expiry, a promotion, an idle release). On trio with
 `trio.testing.MockClock(autojump_threshold=0)` the sleeps take no wall time, so an hour of
 serving replays in seconds. On a real clock it paces itself like the GPU would.
 
@@ -198,7 +199,7 @@ class SimEngine(Engine):
                 else:
                     resume = None
                     self._wake = anyio.Event()
-                    with anyio.CancelScope(deadline=batcher.next_pin_expiry()):
+                    with anyio.CancelScope(deadline=batcher.scheduler.next_wakeup()):
                         await self._wake.wait()
 
     def _run(self, batcher: Batcher, now: float, horizon: float) -> tuple[float, list[SimSequence]]:

@@ -81,7 +81,9 @@ class StepRecord:
     """One engine step as `sim.calibrate` takes it: tokens and the step's wall time.
 
     num_context_tokens: KV tokens the step read, summed over its requests (each request's KV
-    length after the step). num_attention_pairs: query-key pairs the step computed."""
+    length after the step). num_attention_pairs: query-key pairs the step computed.
+    cpu_seconds: the engine process's CPU time over the step (`time.process_time()`): unlike the
+    wall time, it does not grow while the process waits for a CPU that co-tenants hold."""
 
     num_prefill_tokens: int
     num_decode_tokens: int
@@ -89,3 +91,4 @@ class StepRecord:
     seconds: float
     num_attention_pairs: int = 0
     num_requests: int = 0
+    cpu_seconds: float = 0.0
