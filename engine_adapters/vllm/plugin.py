@@ -36,9 +36,9 @@ from vllm.v1.request import Request, RequestStatus
 
 from agentrt.engine_adapters.vllm.pins import PinnedBlocks
 from agentrt.engine_adapters.vllm.records import META_KEY, CallRecord, StepRecord, parse_meta
-from agentrt.runtime.policies import PolicyConfig
-from agentrt.runtime.policies.base import CallPhase, CallState
-from agentrt.runtime.scheduler import ProgramScheduler
+from agentrt.runtime.scheduling.policies import PolicyConfig
+from agentrt.runtime.scheduling.policies.base import CallPhase, CallState
+from agentrt.runtime.scheduling.scheduler import ProgramScheduler
 
 _FINISHED_OK = (RequestStatus.FINISHED_STOPPED, RequestStatus.FINISHED_LENGTH_CAPPED)
 _UNRANKED = 1 << 62  # priority of a request until the next schedule() ranks it

@@ -10,6 +10,7 @@ caller's `RequestOutput` unchanged. Only plain JSON-able values cross (msgspec).
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -27,8 +28,14 @@ def call_meta(call_id: str, program_id: str, hints: SchedHints) -> dict[str, Any
 
 def parse_meta(extra_args: dict[str, Any] | None, request_id: str) -> tuple[str, str, SchedHints]:
     """(call_id, program_id, hints) of a request; a request without metadata (not sent by the
-    adapter) is a one-call program named by its request id."""
+    adapter) is a one-call program named by its request id. The metadata is a dict, or its JSON
+    text (vLLM's OpenAI server takes only flat `vllm_xargs` values: `agentrt serve` sends text)."""
     meta = (extra_args or {}).get(META_KEY)
+    if isinstance(meta, str):
+        try:
+            meta = json.loads(meta)
+        except ValueError:
+            meta = None
     if not isinstance(meta, dict):
         return request_id, request_id, SchedHints()
     hints = SchedHints(program_arrival=float(meta.get("program_arrival", 0.0)),
