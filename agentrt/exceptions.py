@@ -40,6 +40,11 @@ class ToolTimeoutError(ToolCallError):
     """A tool ran past its timeout; its process group was killed."""
 
 
+class EngineDiedError(LLMCallError):
+    """The engine's process died while the call was in flight, or before it was sent. Every later
+    call fails the same way at once; results that finished are kept. Restart the run."""
+
+
 class PromptTooLongError(LLMCallError):
     """A prompt does not fit the engine's context length or KV cache. Shorten it or raise the limit."""
 

@@ -100,13 +100,16 @@ class Runtime:
     program_timeout: each program fails with ProgramTimeoutError after this many runtime seconds
         (virtual under the simulator). deadline: wall seconds from entering the runtime after which
         every running or later program fails with RunDeadlineError. ConfigError unless > 0.
+    keep_records=False: `records` holds no program (stream them out with an observer's
+        `program_finished`), so memory stays bounded by the programs running, whatever their number.
     On virtual time (`agentrt.runtime.runner.run`) a deadlock fails the stuck programs with
     DeadlockError (`runtime/watchdog.py`).
     """
 
     def __init__(self, engine: Engine | None = None, policy: str | PolicyName | PolicyConfig = PolicyName.AGENTRT, *,
                  predictor: ToolLatencyPredictor | None = None, observers: Sequence[Observer] = (),
-                 program_timeout: float | None = None, deadline: float | None = None) -> None:
+                 program_timeout: float | None = None, deadline: float | None = None,
+                 keep_records: bool = True) -> None:
         if engine is None:
             from agentrt.engine_adapters.sim import SimEngine
 
@@ -119,6 +122,7 @@ class Runtime:
         self.observers = list(observers)
         self.limits = RunLimits(program_timeout, deadline)
         self.records: list[ProgramRecord] = []
+        self.keep_records = keep_records
         self._num_programs = 0
         self._stack: AsyncExitStack | None = None
         self._programs_tg: TaskGroup | None = None
@@ -189,7 +193,8 @@ class Runtime:
         self._num_programs += 1
         record = ProgramRecord(program_id=f"p{self._num_programs}", name=program.name, start=self.now(),
                                parent_id=parent.program_id if parent else None)
-        self.records.append(record)
+        if self.keep_records:
+            self.records.append(record)
         return ProgramInstance(self, program, record, parent, base_priority)
 
     def running_programs(self) -> list[ProgramInstance]:

@@ -6,9 +6,10 @@ import agentrt
 
 EXPECTED = {
     "AgentRTError", "CallError", "CallFuture", "CallKind", "CallRecord", "CallStatus", "Completion",
-    "ConfigError", "DecorationError", "Engine", "EngineError", "GenerationRequest", "GenerationResult",
+    "ConfigError", "DeadlockError", "DecorationError", "Engine", "EngineDiedError", "EngineError", "GenerationRequest", "GenerationResult",
     "LLMCallError", "NoRuntimeError", "Observer", "PolicyConfig", "PolicyName", "Program",
     "ProgramCancelledError", "ProgramFailedError", "ProgramHandle", "ProgramRecord", "ProgramStatus",
+    "ProgramTimeoutError", "RunDeadlineError",
     "PromptTooLongError", "Runtime", "SandboxError", "SchedHints", "Tokens", "Tool", "ToolCallError",
     "ToolTimeoutError", "TraceFormatError", "UnknownNameError", "gather", "llm", "program", "run", "tool",
     "__version__",

@@ -182,17 +182,26 @@ class SimEngine(Engine):
         batcher = self._batcher
         assert batcher is not None, "the loop starts after the batcher"
         virtual = clock.is_virtual()
+        # On a real clock the loop wakes late (by the event loop's latency, times the clock's
+        # scale under `agentrt serve --time-scale`): a busy engine resumes where its last
+        # iteration ended and runs iterations back to back until it has caught up with the clock,
+        # so the simulated GPU's throughput does not depend on how late the loop wakes.
+        resume: float | None = None
         with scope:
             while True:
                 await clock.settle(virtual)
                 now = anyio.current_time()
                 self._drain()
-                end, finished = self._run(batcher, now, clock.horizon(virtual, now))
-                if end > now:
-                    await anyio.sleep_until(end)
+                start = now if virtual or resume is None else min(resume, now)
+                end, finished = self._run(batcher, start, clock.horizon(virtual, now))
+                if end > start:
+                    resume = end
+                    if end > now:
+                        await anyio.sleep_until(end)
                     for seq in finished:
                         seq.done.set()
                 else:
+                    resume = None
                     self._wake = anyio.Event()
                     with anyio.CancelScope(deadline=batcher.driver.next_wakeup()):
                         await self._wake.wait()

@@ -408,11 +408,6 @@ class ProgramScheduler:
     @property
     def num_waiting(self) -> int:
         return len(self._waiting) + len(self._pending)
-
-    def waiting_calls(self) -> list[CallState]:
-        """Every waiting call, admissible or held back by residency gating (no order)."""
-        return [*self._waiting.ordered(), *self._pending.ordered()]
-
     def statistics(self) -> SchedulerStats:
         c = self._counts
         return SchedulerStats(
