@@ -336,7 +336,7 @@ class ProgramScheduler:
         when the pin ends."""
         self.remove_call(call.call_id, now)
         program = self.programs.get(call.program_id)
-        if not self.policy.pins or program is None or num_blocks <= 0 or total_blocks <= 0:
+        if not self.policy.pins_kv or program is None or num_blocks <= 0 or total_blocks <= 0:
             return 0.0
         query = PinQuery(call.program_id, num_blocks, benefit=reprefill_time + queue_delay,
                          kv_share=num_blocks / total_blocks,

@@ -36,7 +36,7 @@ def test_unknown_policy_lists_valid_names() -> None:
     with pytest.raises(UnknownNameError) as err:
         make_policy("lottery")
     assert isinstance(err.value, ConfigError)
-    assert str(err.value) == ("unknown policy 'lottery'; valid policys: "
+    assert str(err.value) == ("unknown policy 'lottery'; valid policies: "
                               "fcfs, plas, atlas, mlfq, continuum, agentrt, oracle")
 
 

@@ -16,7 +16,7 @@ LONG_TOOL = (30.0, 40.0, 50.0)
 def test_constructor_accepts_name_and_rejects_unknown() -> None:
     assert ProgramScheduler().policy.name == "agentrt"
     assert ProgramScheduler("mlfq").policy.name == "mlfq"
-    with pytest.raises(UnknownNameError, match="valid policys: fcfs"):
+    with pytest.raises(UnknownNameError, match="valid policies: fcfs"):
         ProgramScheduler("sjf")
 
 
