@@ -20,6 +20,7 @@ class PolicyName(str, enum.Enum):
     MLFQ = "mlfq"
     CONTINUUM = "continuum"
     AGENTRT = "agentrt"
+    GITTINS = "gittins"
     ORACLE = "oracle"  # clairvoyant bound (trace replay only): never a default
 
 
@@ -100,6 +101,13 @@ class PolicyConfig(BaseModel):
                     "at 0.05 programs/s (simulator, 8B/H100) an earlier variant of the gate (skipping, no "
                     "priority preemption) gave mean JCT 731 s at 0.4, 692 s at 0.5 and 1047 s at 0.6; "
                     "this gate at 0.5 gave 679 s, fcfs 1904 s. None turns gating off.")
+    residency_backfill_s: float = Field(
+        30.0, ge=0.0,
+        description="agentrt only: a program whose context does not fit the working set's room is "
+                    "skipped, and smaller programs behind it are admitted, until it has waited this long; "
+                    "from then on admission stops at it until it fits (0: strict queue order). Default "
+                    "30 s: about one SWE-bench program's turn under load; short function-calling "
+                    "programs pass a long one whose context does not fit instead of waiting behind it.")
     residency_idle_s: float = Field(
         60.0, gt=0.0,
         description="agentrt only: a resident program with no call in flight and no pin for this long "
