@@ -9,6 +9,7 @@ from typing import Any
 from rich.console import Console
 
 from agentrt.engine_adapters.factory import ENGINES
+from agentrt.commands._checks import check_counts
 from agentrt.exceptions import TraceFormatError
 from agentrt.replay.mix import describe_mix, load_mix, parse_mix
 from agentrt.replay.trace import TraceProgram
@@ -40,6 +41,7 @@ def load_workload(args: argparse.Namespace) -> tuple[list[TraceProgram], Scaling
     def report(exc: TraceFormatError) -> None:
         console.print(f"[yellow]skipped[/yellow] {exc}")
 
+    check_counts(args)
     programs = load_mix(parse_mix(args.trace), programs=args.programs, seed=args.seed, limit=args.limit,
                         skip_bad_lines=args.skip_bad_lines, on_skip=report)
     return programs, make_scaling(programs, args.token_scale, args.max_context)

@@ -20,10 +20,11 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 
 from agentrt.engine_adapters.factory import create_engine, uses_virtual_time
-from agentrt.exceptions import ConfigError
+from agentrt.exceptions import ConfigError, DeadlinePassedError
 from agentrt.replay.driver import ReplayResult, replay
 from agentrt.replay.trace import TraceProgram
 from agentrt.replay.workload import Scaling, poisson_arrivals
+from agentrt.runtime.limits import DeadlineBudget, RunLimits
 from agentrt.runtime.policies.config import PolicyName
 from agentrt.runtime.runner import run
 
@@ -49,6 +50,8 @@ class BenchSpec:
     engine: str = "sim"
     engine_options: dict[str, object] = field(default_factory=dict)
     system_prompt_tokens: int = 0
+    program_timeout: float | None = None
+    deadline: DeadlineBudget = field(default_factory=lambda: DeadlineBudget(None))
     jobs: int = 1  # worker processes for independent runs
     bisect: bool = True  # narrow the knee and capacities to 5% (knee search only)
 
@@ -102,8 +105,9 @@ def replay_once(spec: BenchSpec, policy: str, rate: float | None) -> ReplayResul
 
     async def main() -> ReplayResult:
         engine = create_engine(spec.engine, **spec.engine_options)  # type: ignore[arg-type]
+        limits = RunLimits(spec.program_timeout, spec.deadline.remaining())
         return await replay(spec.programs, engine, policy, arrivals, spec.scaling, rate=rate,
-                            system_prompt_tokens=spec.system_prompt_tokens)
+                            system_prompt_tokens=spec.system_prompt_tokens, limits=limits)
 
     return run(main, virtual_time=uses_virtual_time(spec.engine))
 
@@ -130,7 +134,9 @@ class Runner:
         """The results of `runs`, in their order."""
         runs = list(runs)
         if self._pool is None:
-            return [self._report(replay_once(self.spec, p, r)) for p, r in runs]
+            return [self._report(self._check_deadline(p, r) or replay_once(self.spec, p, r)) for p, r in runs]
+        if runs:
+            self._check_deadline(*runs[0])
         futures = [self._pool.submit(_replay_in_worker, self.spec, p, r) for p, r in runs]
         for fut in as_completed(futures):  # progress in completion order
             self._report(fut.result())
@@ -138,6 +144,12 @@ class Runner:
 
     def one(self, policy: str, rate: float | None) -> ReplayResult:
         return self.many([(policy, rate)])[0]
+
+    def _check_deadline(self, policy: str, rate: float | None) -> None:
+        """Raises DeadlinePassedError once `--deadline` has passed (before starting a run)."""
+        if self.spec.deadline.expired:
+            where = f"rate {rate:.4g}/s" if rate else "unloaded"
+            raise DeadlinePassedError(f"--deadline passed; the bench stopped before {policy} at {where}")
 
     def _report(self, result: ReplayResult) -> ReplayResult:
         if self.on_run is not None:

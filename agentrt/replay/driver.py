@@ -22,6 +22,7 @@ from agentrt.programs.tokens import Tokens
 from agentrt.replay.metrics import ProgramMetrics, Summary, summarize
 from agentrt.replay.trace import LLMStep, TraceProgram
 from agentrt.replay.workload import Scaling
+from agentrt.runtime.limits import RunLimits
 from agentrt.runtime.policies import PolicyConfig, policy_config
 from agentrt.runtime.runtime import ProgramHandle, Runtime
 from agentrt.tools.registry import Tool
@@ -76,14 +77,17 @@ class ReplayResult:
 async def replay(programs: Sequence[TraceProgram], engine: Engine, policy: str | PolicyConfig,
                  arrivals: Sequence[float] | None, scaling: Scaling, *, rate: float | None = None,
                  system_prompt_tokens: int = 0,
-                 on_finish: Callable[[ProgramMetrics], None] | None = None) -> ReplayResult:
+                 on_finish: Callable[[ProgramMetrics], None] | None = None,
+                 limits: RunLimits | None = None) -> ReplayResult:
     """Run `programs` to completion on `engine`. They arrive at `arrivals` (seconds from now);
     with `arrivals=None` they run one at a time, each alone on the engine (the unloaded case)."""
     system = Tokens.synthetic(system_prompt_tokens, key="system-prompt")
     metrics: list[ProgramMetrics] = []
     cfg = policy_config(policy)
 
-    async with Runtime(engine=engine, policy=cfg) as rt:
+    limits = limits or RunLimits()
+    async with Runtime(engine=engine, policy=cfg, program_timeout=limits.program_timeout,
+                       deadline=limits.deadline) as rt:
         t0 = rt.now()
 
         async def one(handle: ProgramHandle[int], trace: TraceProgram) -> None:

@@ -1,0 +1,21 @@
+"""Routing LLM calls across engine replicas: pure decisions on a `RoutingState`."""
+
+from __future__ import annotations
+
+from agentrt.runtime.routing.routers import (
+    ROUTER_CLASSES,
+    AgentRTRouter,
+    AutellixRouter,
+    LeastLoadedRouter,
+    RoundRobinRouter,
+    Route,
+    RouteReason,
+    Router,
+    RouterName,
+    make_router,
+)
+from agentrt.runtime.routing.state import CallInfo, ProgramPlace, ReplicaLoad, RouterConfig, RoutingState
+
+__all__ = ["ROUTER_CLASSES", "AgentRTRouter", "AutellixRouter", "CallInfo", "LeastLoadedRouter", "ProgramPlace",
+           "ReplicaLoad", "RoundRobinRouter", "Route", "RouteReason", "Router", "RouterConfig", "RouterName",
+           "RoutingState", "make_router"]
