@@ -134,7 +134,7 @@ class Runner:
         """The results of `runs`, in their order."""
         runs = list(runs)
         if self._pool is None:
-            return [self._report(self._check_deadline(p, r) or replay_once(self.spec, p, r)) for p, r in runs]
+            return [self._serial(p, r) for p, r in runs]
         if runs:
             self._check_deadline(*runs[0])
         futures = [self._pool.submit(_replay_in_worker, self.spec, p, r) for p, r in runs]
@@ -144,6 +144,10 @@ class Runner:
 
     def one(self, policy: str, rate: float | None) -> ReplayResult:
         return self.many([(policy, rate)])[0]
+
+    def _serial(self, policy: str, rate: float | None) -> ReplayResult:
+        self._check_deadline(policy, rate)
+        return self._report(replay_once(self.spec, policy, rate))
 
     def _check_deadline(self, policy: str, rate: float | None) -> None:
         """Raises DeadlinePassedError once `--deadline` has passed (before starting a run)."""
