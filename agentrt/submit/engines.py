@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from agentrt.engine_adapters.base import Engine, GenerationRequest
 from agentrt.exceptions import UnknownNameError
-from agentrt.runtime.policies.config import PolicyName
+from agentrt.runtime.scheduling.policies.config import PolicyName
 from agentrt.runtime.runner import run
 
 ENGINES = ("sim", "vllm", "recording")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from agentrt.engine_adapters.base import SchedHints
-from agentrt.runtime.policies import PolicyConfig
-from agentrt.runtime.policies.gittins import MIN_SAMPLES, ServiceDistribution
-from agentrt.runtime.scheduler import ProgramScheduler
+from agentrt.runtime.scheduling.policies import PolicyConfig
+from agentrt.runtime.scheduling.policies.gittins import MIN_SAMPLES, ServiceDistribution
+from agentrt.runtime.scheduling.scheduler import ProgramScheduler
 
 
 def test_index_on_a_short_and_long_mix() -> None:

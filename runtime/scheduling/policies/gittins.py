@@ -20,9 +20,10 @@ from __future__ import annotations
 from bisect import insort
 from collections import deque
 
-from agentrt.runtime.policies.agentrt import AgentRTPolicy
-from agentrt.runtime.policies.base import CallState, ProgramState
-from agentrt.runtime.policies.config import PolicyConfig
+from agentrt.runtime.scheduling.pinning import SortKey
+from agentrt.runtime.scheduling.policies.agentrt import AgentRTPolicy
+from agentrt.runtime.scheduling.policies.base import CallState, ProgramState
+from agentrt.runtime.scheduling.policies.config import PolicyConfig
 
 MIN_SAMPLES = 8
 WINDOW = 512  # finished programs remembered (recent ones: workloads drift)
@@ -65,7 +66,7 @@ class GittinsPolicy(AgentRTPolicy):
     def on_program_end(self, program: ProgramState) -> None:
         self.finished.add(program.service)
 
-    def sort_key(self, call: CallState, program: ProgramState, pinned: bool) -> tuple:
+    def sort_key(self, call: CallState, program: ProgramState, pinned: bool) -> SortKey:
         if len(self.finished) < MIN_SAMPLES:
             return super().sort_key(call, program, pinned)
         promoted = call.level == 0 and call.num_promotions > 0
