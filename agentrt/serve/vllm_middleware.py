@@ -24,7 +24,7 @@ from typing import Any
 
 from agentrt.engine_adapters.vllm.control import METHOD, ControlOp
 from agentrt.engine_adapters.vllm.records import META_KEY, CallRecord, call_meta
-from agentrt.runtime.predictor import ToolLatencyPredictor
+from agentrt.runtime.scheduling.predictor import ToolLatencyPredictor
 from agentrt.serve.identity import IdentityResolver
 from agentrt.serve.metrics import ServeMetrics
 from agentrt.serve.programs import EndReason, ProgramTable
@@ -119,13 +119,11 @@ class ProgramMiddleware:
             await self.app(scope, _replay(raw, receive), send)
             return
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-        messages = body.get("messages")
-        if not isinstance(messages, list):
-            messages = []
-        call = self.service.open_call(headers, body, [m for m in messages if isinstance(m, dict)])
-        xargs = body.get("vllm_xargs")
-        if not isinstance(xargs, dict):
-            xargs = {}
+        raw_messages = body.get("messages")
+        messages = [m for m in raw_messages if isinstance(m, dict)] if isinstance(raw_messages, list) else []
+        call = self.service.open_call(headers, body, messages)
+        raw_xargs = body.get("vllm_xargs")
+        xargs: dict[str, Any] = raw_xargs if isinstance(raw_xargs, dict) else {}
         meta = call_meta(call.call.call_id, call.call.program_id, call.hints)[META_KEY]
         body["vllm_xargs"] = {**xargs, META_KEY: json.dumps(meta)}
         answer = _Answer(bool(body.get("stream")))

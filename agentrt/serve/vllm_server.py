@@ -19,7 +19,7 @@ from agentrt.engine_adapters.vllm.config import VLLMOptions
 from agentrt.engine_adapters.vllm.engine import on_cpu
 from agentrt.engine_adapters.vllm.records import META_KEY
 from agentrt.exceptions import ConfigError, EngineError
-from agentrt.runtime.policies import policy_config
+from agentrt.runtime.scheduling.policies import policy_config
 
 MIDDLEWARE = "agentrt.serve.vllm_middleware.ProgramMiddleware"
 _PLUGIN = "agentrt.engine_adapters.vllm.plugin"
