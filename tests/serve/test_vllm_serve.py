@@ -13,7 +13,7 @@ import pytest
 
 from serve_process import programs, running_vllm_server
 
-pytestmark = pytest.mark.vllm
+pytestmark = [pytest.mark.vllm, pytest.mark.timeout(900)]  # the first test also waits for vLLM to start
 MODEL = "tiny"
 
 
