@@ -11,10 +11,17 @@ from agentrt.exceptions import ConfigError, UnknownNameError
 ENGINES = ("sim", "vllm")
 
 
-def create_engine(kind: str = "sim", *, profile: str | None = None, model: str | None = None, **options: Any) -> Engine:
-    """`sim` (profile: a simulator profile name) or `vllm` (model: a model folder).
+def create_engine(kind: str = "sim", *, profile: str | None = None, model: str | None = None, replicas: int = 1,
+                  router: str = "agentrt", **options: Any) -> Engine:
+    """`sim` (profile: a simulator profile name) or `vllm` (model: a model folder); `replicas` > 1
+    puts that many behind `router` (`agentrt.engine_adapters.replicas`; simulated replicas share
+    one virtual clock).
 
-    Raises UnknownNameError for an unknown kind, ConfigError when vllm gets no model."""
+    Raises UnknownNameError for an unknown kind or router, ConfigError when vllm gets no model."""
+    if replicas != 1:
+        from agentrt.engine_adapters.replicas import replicate
+
+        return replicate(kind, replicas, router, profile=profile, model=model, **options)
     if kind == "sim":
         from agentrt.engine_adapters.sim import DEFAULT_PROFILE, SimEngine
 

@@ -51,7 +51,7 @@ def submit(args: argparse.Namespace) -> int:
     module, program = load_program(args.target)
     plan = SubmitPlan(program, tuple(_instances(args, program)), args.rate, args.seed)
     choice = EngineChoice(args.engine, args.policy, args.model, args.profile,
-                          _responder(module, args.responder, args.target))
+                          _responder(module, args.responder, args.target), args.replicas, args.router)
     otel = setup_otel(args.otel)
     writer = ResultsWriter(args.output)
     lines: list[ResultLine] = []
