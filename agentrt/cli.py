@@ -8,9 +8,10 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from agentrt.exceptions import AgentRTError
+from agentrt.commands._exit import exit_status
+from agentrt.commands._signals import sigterm_as_interrupt
 
-COMMANDS = ("replay", "bench", "submit", "model")
+COMMANDS = ("replay", "bench", "submit", "model", "serve")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,15 +29,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one subcommand; returns the exit status (see `agentrt/commands/_exit.py`)."""
     args = build_parser().parse_args(argv)
-    try:
-        return int(args.func(args) or 0)
-    except AgentRTError as exc:
-        print(f"agentrt {args.command}: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"agentrt {args.command}: interrupted", file=sys.stderr)
-        return 130
+    with sigterm_as_interrupt() as received:
+        try:
+            return int(args.func(args) or 0)
+        except BaseException as exc:  # reported in one line, or re-raised when unexpected
+            return exit_status(args.command, exc, received)
 
 
 if __name__ == "__main__":

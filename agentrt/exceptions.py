@@ -122,3 +122,63 @@ class InputsFormatError(ConfigError):
     def __init__(self, path: str, line: int, message: str) -> None:
         self.path, self.line = path, line
         super().__init__(f"{path}:{line}: {message}")
+
+
+class ProgramTimeoutError(AgentRTError, TimeoutError):
+    """A program ran past its timeout (`Runtime(program_timeout=...)`, `--timeout`) and was stopped.
+    `timeout` is in runtime seconds (virtual under the simulator)."""
+
+    def __init__(self, program_id: str, name: str, timeout: float) -> None:
+        self.program_id, self.program_name, self.timeout = program_id, name, timeout
+        super().__init__(f"program {name} ({program_id}) ran past its timeout of {timeout:g} s and was "
+                         "stopped; raise --timeout or make the program finish sooner")
+
+
+class RunDeadlineError(AgentRTError, TimeoutError):
+    """The run's wall-clock deadline (`Runtime(deadline=...)`, `--deadline`) passed while the
+    program was running or before it started."""
+
+    def __init__(self, program_id: str, name: str, deadline: float) -> None:
+        self.program_id, self.program_name, self.deadline = program_id, name, deadline
+        super().__init__(f"program {name} ({program_id}) was stopped: the run's deadline of {deadline:g} wall "
+                         "seconds passed; raise --deadline or run fewer programs")
+
+
+class DeadlockError(AgentRTError, RuntimeError):
+    """On virtual time every task waited with no deadline and no real work in progress: the program
+    waits on something that can never happen. `waiting_on` says what it was waiting for."""
+
+    def __init__(self, program_id: str, name: str, waiting_on: str) -> None:
+        self.program_id, self.program_name, self.waiting_on = program_id, name, waiting_on
+        super().__init__(f"deadlock: program {name} ({program_id}) waits on {waiting_on}, and nothing else can "
+                         "run; it awaits something no task will ever set (an Event, a stream, sleep_forever)")
+
+
+class DeadlinePassedError(AgentRTError, TimeoutError):
+    """`--deadline` passed between the runs of a benchmark; the runs that finished are kept."""
+
+
+class AllProgramsFailedError(AgentRTError):
+    """Every program of a run failed. `causes` maps each distinct error to how many programs it hit."""
+
+    def __init__(self, what: str, causes: dict[str, int]) -> None:
+        self.causes = dict(causes)
+        top = sorted(self.causes.items(), key=lambda kv: -kv[1])[:3]
+        super().__init__(f"{what}: all {sum(self.causes.values())} programs failed; top causes: "
+                         + "; ".join(f"{n} x {cause}" for cause, n in top))
+
+
+class TraceNotFoundError(ConfigError, FileNotFoundError):
+    """No trace file at the path, and no bundled trace of that name; the message lists the bundled ones."""
+
+class ServeError(AgentRTError):
+    """A request to `agentrt serve` cannot be served; sent as an OpenAI-shaped error body.
+
+    status: the HTTP status; kind: OpenAI's error `type`; param: the request field at fault (or
+    None); code: a machine-readable code; retry_after: seconds for a `Retry-After` header (429)."""
+
+    def __init__(self, status: int, message: str, *, kind: str = "invalid_request_error", param: str | None = None,
+                 code: str | None = None, retry_after: int | None = None) -> None:
+        self.status, self.message, self.kind, self.param, self.code = status, message, kind, param, code
+        self.retry_after = retry_after
+        super().__init__(message)

@@ -1,37 +1,51 @@
-"""Real vLLM on the CPU: vLLM's own scheduler against agentrt's plugin, then the simulator
-calibrated from the same engine, on a slice of the SWE trace.
+"""Real vLLM on the CPU: vLLM's own scheduler against agentrt's plugin under three policies, as
+interleaved repeats, then the simulator calibrated on the same runs' steps replaying the same work.
 
-    .venv/bin/python benchmarks/vllm_cpu.py [--model DIR] [--programs 12] [--steps 12] [--rate 1.0]
-        [--num-gpu-blocks 96] [--max-num-seqs 8] [--output results/vllm_cpu.json]
+    .venv/bin/python benchmarks/vllm_cpu.py [--model DIR] [--repeats 3] [--programs 16] [--steps 8]
+        [--rate 4] [--num-gpu-blocks 64] [--max-num-seqs 8] [--omp-threads N] [--output results/vllm_cpu.json]
 
-The slice: the first `--programs` programs of swebench-lite-deepseek-v3, each cut to its first
-`--steps` LLM calls (and the tool calls between them, at their recorded durations), token counts
-scaled so the longest context fits the tiny model's 1024 tokens, Poisson arrivals. The KV cache
-is `--num-gpu-blocks` blocks of 32 tokens, about three full contexts, so programs compete.
+Workload (memory-bound on purpose): the first `--programs` programs of swebench-lite-deepseek-v3,
+each cut to its first `--steps` LLM calls and the tool calls between them at their recorded
+durations, token counts scaled so the longest context fits 1024 tokens, Poisson arrivals. Each
+turn's prompt is the previous context plus the recorded new tokens, so contexts grow; the KV cache
+(`--num-gpu-blocks` x 32 tokens) holds a few contexts, so more programs are live than fit.
 
-Runs, one engine at a time (each loads the model afresh):
-  stock      vLLM's default Scheduler (no scheduler_cls): FCFS, prefix caching on, plain requests
-  agentrt    our plugin, agentrt policy (ATLAS queues + tool-aware TTL pins)
-  continuum  our plugin, continuum policy (FCFS + TTL pins)
-Then: `sim.calibrate` on the plugin runs' measured steps (tokens, context read, seconds), and the
-simulator, with a Profile of the tiny Llama on this CPU, replays the same slice under the same
-policies (stock vLLM against the simulator's fcfs); per-program JCT error sim vs real.
-Without --model, the tiny model is written to a temporary folder first.
+Runs (each on a fresh engine; `--configs`): stock = vLLM's own Scheduler (no scheduler_cls);
+fcfs, continuum, agentrt = the plugin under that policy. Interleaved, A B C D A B C D ..., so slow
+phases of a shared machine hit every config alike; ratios are paired per round. Reported: mean
+JCT median and range over repeats, each round's ratio to stock and whether every round agrees on
+its side of 1, and the counts noise does not touch (prompt tokens computed, prefix-hit tokens,
+tokens recomputed after preemption, preemptions, pin hits). For stock, tokens computed counts
+each call's first admission only (vLLM's Scheduler reports no recomputation to the adapter): a
+lower bound, which makes the agentrt/stock ratio conservative.
+
+The model: `agentrt model bench` (written to a temporary folder without --model), whose prefill
+time grows with its tokens; the step-cost line prints the measured fixed step cost, the cost per
+prefill token and their ratio at the workload's median prompt.
+
+Simulator: `sim.calibrate` on the plugin runs' measured steps (the engine's own step timing), a
+Profile of the bench model, the same slice and arrivals under each policy (stock -> fcfs); counts
+against the median real run and per-program JCT against each program's median real JCT.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import math
+import os
 import statistics
 import tempfile
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from agentrt.engine_adapters.sim import GPUSpec, MeasuredStep, ModelSpec, Profile, SimEngine, calibrate, fit_error
-from agentrt.engine_adapters.vllm import StepRecord, VLLMEngine, write_tiny_model
+from agentrt.engine_adapters.sim.cost_model import CostModel
+from agentrt.engine_adapters.vllm import StepRecord, VLLMEngine
+from agentrt.engine_adapters.vllm.tiny_model import SHAPES, VOCAB_SIZE, write_model
 from agentrt.replay.driver import ReplayResult, replay
 from agentrt.replay.trace import LLMStep, TraceProgram, load_trace
 from agentrt.replay.workload import Scaling, make_scaling, poisson_arrivals
@@ -41,25 +55,42 @@ TRACE = "swebench-lite-deepseek-v3"
 BLOCK_SIZE = 32
 MAX_MODEL_LEN = 1024
 MAX_NUM_BATCHED_TOKENS = 2048
-RUNS = (("stock", "fcfs", True), ("agentrt", "agentrt", False), ("continuum", "continuum", False))
-
-# The tiny Llama of `agentrt model tiny` (config.json), served in float32.
-TINY_LLAMA = ModelSpec(name="agentrt-tiny-llama", num_layers=2, hidden_size=128, intermediate_size=256,
-                       num_heads=2, num_kv_heads=2, vocab_size=512, max_model_len=2048, dtype_bytes=4)
+CONFIGS = {"stock": ("fcfs", True), "fcfs": ("fcfs", False), "continuum": ("continuum", False),
+           "agentrt": ("agentrt", False)}
+COUNTS = ("computed", "prefix_hits", "recomputed", "preemptions", "pin_hits")
+WARMUP_STEPS = 5  # each engine's first steps build its CPU kernels
 # A 2-core x86 slice as a "GPU": peaks are generous upper bounds (calibrate fits the efficiencies
 # below them): ~20 GB/s of DRAM bandwidth, 2 cores x 2.5 GHz x 32 fp32 FLOP/cycle (AVX-512 FMA).
 CPU_2_CORES = GPUSpec(name="cpu-2-cores", memory_bytes=8 << 30, memory_bandwidth=20e9, peak_flops=160e9,
                       link_bandwidth=1e9, host_bandwidth=10e9)
+Work = tuple[list[TraceProgram], Scaling, list[float]]
 
 
-def tiny_cpu_profile(max_num_seqs: int) -> Profile:
-    """The uncalibrated base profile: the tiny Llama on this CPU, with the engine's limits."""
-    return Profile(name="tiny-llama-cpu", model=TINY_LLAMA, gpu=CPU_2_CORES, num_gpus=1,
+@dataclass(frozen=True, slots=True)
+class Run:
+    """One engine run: its replay, its counts and its measured steps."""
+
+    config: str
+    repeat: int
+    wall_s: float
+    mean_jct: float
+    jct: dict[str, float]
+    counts: dict[str, int]
+    steps: list[StepRecord]
+
+
+def bench_profile(max_num_seqs: int) -> Profile:
+    """The uncalibrated base profile: the bench Llama (float32) on this CPU, the engine's limits."""
+    shape = SHAPES["bench"]
+    model = ModelSpec(name="agentrt-bench-llama", num_layers=shape.num_layers, hidden_size=shape.hidden_size,
+                      intermediate_size=shape.intermediate_size, num_heads=shape.num_heads,
+                      num_kv_heads=shape.num_heads, vocab_size=VOCAB_SIZE, max_model_len=2048, dtype_bytes=4)
+    return Profile(name="bench-llama-cpu", model=model, gpu=CPU_2_CORES, num_gpus=1,
                    max_num_batched_tokens=MAX_NUM_BATCHED_TOKENS, max_num_seqs=max_num_seqs, non_kv_bytes_per_gpu=0,
                    memory_efficiency=0.5, compute_efficiency=0.5, overhead_s=5e-3, block_size=BLOCK_SIZE)
 
 
-def workload(args: argparse.Namespace) -> tuple[list[TraceProgram], Scaling, list[float]]:
+def workload(args: argparse.Namespace) -> Work:
     programs = []
     for program in load_trace(TRACE, limit=args.programs):
         steps, num_llm = [], 0
@@ -73,24 +104,35 @@ def workload(args: argparse.Namespace) -> tuple[list[TraceProgram], Scaling, lis
     return programs, scaling, poisson_arrivals(len(programs), args.rate, args.seed)
 
 
-def real_run(args: argparse.Namespace, model: str, policy: str, stock: bool,
-             work: tuple[list[TraceProgram], Scaling, list[float]]) -> tuple[ReplayResult, list[StepRecord]]:
+def counts_of(result: ReplayResult) -> dict[str, int]:
+    m = result.metrics
+    return {"computed": sum(x.prompt_tokens - x.prefix_hit_tokens + x.recomputed_tokens for x in m),
+            "prefix_hits": sum(x.prefix_hit_tokens for x in m), "recomputed": sum(x.recomputed_tokens for x in m),
+            "preemptions": sum(x.preemptions for x in m),
+            "pin_hits": int(getattr(result.engine_stats, "num_pin_hits", 0))}
+
+
+def real_run(args: argparse.Namespace, model: str, config: str, repeat: int, work: Work) -> Run:
     programs, scaling, arrivals = work
+    policy, stock = CONFIGS[config]
+    steps: list[StepRecord] = []
 
     async def main() -> ReplayResult:
         engine = VLLMEngine(model, stock=stock, dtype="float32", num_gpu_blocks_override=args.num_gpu_blocks,
+                            block_size=BLOCK_SIZE,
                             max_model_len=MAX_MODEL_LEN, max_num_seqs=args.max_num_seqs,
                             max_num_batched_tokens=MAX_NUM_BATCHED_TOKENS, record_steps=200_000)
         result = await replay(programs, engine, policy, arrivals, scaling)
-        steps.extend(engine.measured_steps)
+        steps.extend(engine.measured_steps[WARMUP_STEPS:])
         return result
 
-    steps: list[StepRecord] = []
-    return run(main, virtual_time=False), steps
+    start = time.perf_counter()
+    result = run(main, virtual_time=False)
+    return Run(config, repeat, time.perf_counter() - start, result.summary.mean_jct,
+               {m.trace_id: m.jct for m in result.metrics if m.status == "ok"}, counts_of(result), steps)
 
 
-def sim_run(args: argparse.Namespace, profile: Profile, policy: str,
-            work: tuple[list[TraceProgram], Scaling, list[float]]) -> ReplayResult:
+def sim_run(args: argparse.Namespace, profile: Profile, policy: str, work: Work) -> ReplayResult:
     programs, scaling, arrivals = work
 
     async def main() -> ReplayResult:
@@ -102,85 +144,144 @@ def sim_run(args: argparse.Namespace, profile: Profile, policy: str,
     return run(main, virtual_time=True)
 
 
-def jct_errors(sim: ReplayResult, real: ReplayResult) -> list[float]:
-    real_jct = {m.trace_id: m.jct for m in real.metrics if m.status == "ok"}
-    return [abs(m.jct - real_jct[m.trace_id]) / real_jct[m.trace_id]
-            for m in sim.metrics if m.status == "ok" and m.trace_id in real_jct]
+# -- statistics -------------------------------------------------------------------------------
+def spread(values: list[float], fmt: str = ".3g") -> str:
+    return f"{statistics.median(values):{fmt}} [{min(values):{fmt}}-{max(values):{fmt}}]"
 
 
-def calibration_steps(steps: list[StepRecord]) -> list[MeasuredStep]:
-    """Drop each engine's first steps (the first prefills build CPU kernels)."""
-    return [MeasuredStep(s.num_prefill_tokens, s.num_decode_tokens, s.num_context_tokens, s.seconds,
-                         s.num_attention_pairs) for s in steps[5:]]
+def step_cost(steps: list[StepRecord], typical_prompt: int) -> dict[str, float]:
+    """Fixed cost of a step (median one-request decode step) and seconds per prefill token (least
+    squares over prefill steps), measured on the engine's own clock."""
+    decode = [s.seconds for s in steps if s.num_prefill_tokens == 0 and s.num_decode_tokens == 1]
+    prefill = [s for s in steps if s.num_prefill_tokens > 0]
+    x = np.array([s.num_prefill_tokens for s in prefill], dtype=float)
+    y = np.array([s.seconds for s in prefill])
+    slope, _ = np.polyfit(x, y, 1)
+    fixed = statistics.median(decode) if decode else float("nan")
+    return {"fixed_s": fixed, "per_prefill_token_s": float(slope), "typical_prompt": typical_prompt,
+            "ratio": float(slope) * typical_prompt / fixed}
 
 
-def real_table(real: dict[str, ReplayResult]) -> str:
-    base = real["stock"].summary
-    rows = ["| run | mean JCT (s) | p95 JCT (s) | mean vs stock | p95 vs stock | prefix-hit tokens | preemptions "
-            "| pins (hits) | failed |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    for label, r in real.items():
-        s, st = r.summary, r.engine_stats
-        pins = "-" if st.stock else f"{st.num_pins_created} ({st.num_pin_hits})"
-        preempt = "-" if st.stock else str(st.num_preemptions)
-        rows.append(f"| {label} | {s.mean_jct:.2f} | {s.p95_jct:.2f} | {s.mean_jct / base.mean_jct:.3f} | "
-                    f"{s.p95_jct / base.p95_jct:.3f} | {st.num_prefix_hit_tokens} | {preempt} | {pins} | {s.num_failed} |")
+def residuals(profile: Profile, steps: list[StepRecord]) -> dict[str, float]:
+    """Where the step-time model misses: median measured/predicted by step kind, and the share
+    of steps over 2x their prediction (stalls the model cannot know about)."""
+    cost = CostModel(profile)
+    out: dict[str, float] = {}
+    kinds = {"decode": [s for s in steps if s.num_prefill_tokens == 0],
+             "prefill": [s for s in steps if s.num_prefill_tokens > 0]}
+    for kind, group in kinds.items():
+        ratio = [s.seconds / cost.iteration_time(s.num_prefill_tokens, s.num_decode_tokens, s.num_context_tokens,
+                                                 s.num_attention_pairs) for s in group]
+        out[f"{kind}_median_ratio"] = statistics.median(ratio) if ratio else float("nan")
+        out[f"{kind}_over_2x"] = sum(r > 2 for r in ratio) / len(ratio) if ratio else float("nan")
+        out[f"{kind}_steps"] = len(group)
+    return out
+
+
+def real_table(runs: dict[str, list[Run]]) -> str:
+    base = runs["stock"]
+    rows = ["| run | mean JCT (s), median [range] | vs stock, per round | every round < 1 | "
+            + " | ".join(COUNTS) + " |", "|---|---:|---:|:---:|" + "---:|" * len(COUNTS)]
+    for config, rs in runs.items():
+        ratios = [r.mean_jct / b.mean_jct for r, b in zip(rs, base)]
+        agree = "-" if config == "stock" else ("yes" if all(x < 1 for x in ratios) else
+                                               "no (all > 1)" if all(x > 1 for x in ratios) else "no")
+        counts = " | ".join(spread([float(r.counts[c]) for r in rs], ".0f") for c in COUNTS)
+        rows.append(f"| {config} | {spread([r.mean_jct for r in rs])} | {' '.join(f'{x:.2f}' for x in ratios)} | "
+                    f"{agree} | {counts} |")
     return "\n".join(rows)
 
 
-def sim_table(pairs: dict[str, tuple[ReplayResult, ReplayResult]]) -> str:
-    rows = ["| real run | sim policy | real mean JCT (s) | sim mean JCT (s) | median JCT error | mean JCT error "
-            "| max JCT error |", "|---|---|---:|---:|---:|---:|---:|"]
-    for label, (real, sim) in pairs.items():
-        errors = jct_errors(sim, real)
-        rows.append(f"| {label} | {sim.policy} | {real.summary.mean_jct:.2f} | {sim.summary.mean_jct:.2f} | "
-                    f"{statistics.median(errors):.1%} | {statistics.mean(errors):.1%} | {max(errors):.1%} |")
-    return "\n".join(rows)
+def median_jct(rs: list[Run]) -> dict[str, float]:
+    return {p: statistics.median(r.jct[p] for r in rs if p in r.jct) for p in rs[0].jct}
+
+
+def sim_rows(runs: dict[str, list[Run]], sims: dict[str, ReplayResult]) -> tuple[str, dict[str, Any]]:
+    rows = ["| real run | sim mean JCT (s) | real median mean JCT (s) | median per-program JCT error | "
+            + " | ".join(f"{c} sim/real" for c in COUNTS) + " |", "|---|---:|---:|---:|" + "---:|" * len(COUNTS)]
+    out: dict[str, Any] = {}
+    for config, sim in sims.items():
+        real = median_jct(runs[config])
+        errors = [abs(m.jct - real[m.trace_id]) / real[m.trace_id] for m in sim.metrics
+                  if m.status == "ok" and m.trace_id in real]
+        sim_counts = counts_of(sim)
+        real_counts = {c: statistics.median(r.counts[c] for r in runs[config]) for c in COUNTS}
+        ratio = {c: sim_counts[c] / real_counts[c] if real_counts[c] else float("nan") for c in COUNTS}
+        out[config] = {"median_jct_error": statistics.median(errors), "sim_counts": sim_counts,
+                       "real_counts": real_counts, "sim_mean_jct": sim.summary.mean_jct}
+        rows.append(f"| {config} | {sim.summary.mean_jct:.2f} | {statistics.median(r.mean_jct for r in runs[config]):.2f}"
+                    f" | {statistics.median(errors):.1%} | "
+                    + " | ".join(f"{sim_counts[c]}/{real_counts[c]:g}" + (f" ({ratio[c]:.2f})" if real_counts[c] else "")
+                                 for c in COUNTS) + " |")
+    return "\n".join(rows), out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", default=None, help="model folder (default: write the tiny model to a temp dir)")
-    parser.add_argument("--programs", type=int, default=12)
-    parser.add_argument("--steps", type=int, default=12, help="LLM calls kept per program")
-    parser.add_argument("--rate", type=float, default=1.0, help="Poisson arrivals, programs/s")
-    parser.add_argument("--num-gpu-blocks", type=int, default=96)
+    parser.add_argument("--model", default=None, help="model folder (default: write `agentrt model bench` to a temp dir)")
+    parser.add_argument("--configs", default=",".join(CONFIGS), help=f"comma-separated, of {', '.join(CONFIGS)}")
+    parser.add_argument("--repeats", type=int, default=3, help="interleaved rounds (each runs every config once)")
+    parser.add_argument("--programs", type=int, default=16)
+    parser.add_argument("--steps", type=int, default=8, help="LLM calls kept per program")
+    parser.add_argument("--rate", type=float, default=4.0, help="Poisson arrivals, programs/s")
+    parser.add_argument("--num-gpu-blocks", type=int, default=64, help="KV blocks of 32 tokens (incl. vLLM's null block)")
     parser.add_argument("--max-num-seqs", type=int, default=8)
+    parser.add_argument("--omp-threads", default=None,
+                        help="vLLM's VLLM_CPU_OMP_THREADS_BIND for the engine (e.g. '0', '0-1'; default: vLLM's auto)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", type=Path, default=Path("results/vllm_cpu.json"))
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        model = args.model or str(write_tiny_model(Path(tmp) / "tiny-llama"))
-        work = workload(args)
-        real: dict[str, ReplayResult] = {}
-        steps: list[MeasuredStep] = []
-        for label, policy, stock in RUNS:
-            start = time.perf_counter()
-            real[label], measured = real_run(args, model, policy, stock, work)
-            steps += calibration_steps(measured)
-            print(f"{label}: mean JCT {real[label].summary.mean_jct:.2f} s ({time.perf_counter() - start:.0f} s wall)")
-    base = tiny_cpu_profile(args.max_num_seqs)
-    profile = calibrate(steps, base, name="tiny-llama-cpu-calibrated")
-    fit = fit_error(profile, steps)
-    pairs = {label: (real[label], sim_run(args, profile, policy, work)) for label, policy, _ in RUNS}
+    configs = [c for c in args.configs.split(",") if c]
+    unknown = sorted(set(configs) - set(CONFIGS))
+    if unknown or "stock" not in configs or args.repeats < 1:
+        parser.error(f"--configs must include stock and name only {', '.join(CONFIGS)} (got {unknown or configs}); "
+                     f"--repeats >= 1 (got {args.repeats})")
+    if args.omp_threads is not None:
+        os.environ["VLLM_CPU_OMP_THREADS_BIND"] = args.omp_threads
+    work = workload(args)
     programs, scaling, _ = work
+    runs: dict[str, list[Run]] = {c: [] for c in configs}
+    with tempfile.TemporaryDirectory() as tmp:
+        model = args.model or str(write_model(Path(tmp) / "bench-llama", SHAPES["bench"]))
+        for repeat in range(args.repeats):
+            for config in configs:
+                r = real_run(args, model, config, repeat, work)
+                runs[config].append(r)
+                print(f"round {repeat + 1} {config}: mean JCT {r.mean_jct:.2f} s, {r.counts}, {r.wall_s:.0f} s wall",
+                      flush=True)
+    steps = [s for config in configs if config != "stock" for r in runs[config] for s in r.steps]
+    measured = [MeasuredStep(s.num_prefill_tokens, s.num_decode_tokens, s.num_context_tokens, s.seconds,
+                             s.num_attention_pairs) for s in steps]
+    profile = calibrate(measured, bench_profile(args.max_num_seqs), name="bench-llama-cpu-calibrated")
+    fit = fit_error(profile, measured)
+    prompts = [scaling.tokens(s.input_tokens) for p in programs for s in p.steps if isinstance(s, LLMStep)]
+    cost = step_cost(steps, int(statistics.median(prompts)))
+    misses = residuals(profile, steps)
+    sims = {config: sim_run(args, profile, CONFIGS[config][0], work) for config in configs}
+    table, sim_out = sim_rows(runs, sims)
     title = (f"{TRACE}: {len(programs)} programs x first {args.steps} LLM calls, token scale {scaling.scale:.4f}, "
              f"rate {args.rate}/s, seed {args.seed}, KV {args.num_gpu_blocks} x {BLOCK_SIZE} tokens, "
-             f"max_num_seqs {args.max_num_seqs}")
-    print(f"\n{title}\n\nReal vLLM (vllm-cpu 0.32.0, tiny Llama, float32):\n\n{real_table(real)}")
-    print(f"\nCalibrated from {fit.num_steps} steps: overhead {profile.overhead_s * 1e3:.2f} ms, memory efficiency "
-          f"{profile.memory_efficiency:.3g}, compute efficiency {profile.compute_efficiency:.3g}; step-time fit: "
-          f"mean |error| {fit.mean_abs_rel_error:.1%}, RMSE {fit.rmse_s * 1e3:.2f} ms")
-    print(f"\nSimulator vs real vLLM, per-program JCT:\n\n{sim_table(pairs)}")
+             f"max_num_seqs {args.max_num_seqs}, {args.repeats} interleaved rounds, "
+             f"VLLM_CPU_OMP_THREADS_BIND={os.environ.get('VLLM_CPU_OMP_THREADS_BIND', 'auto')}")
+    print(f"\n{title}\n\nReal vLLM (vllm-cpu, `agentrt model bench`, float32):\n\n{real_table(runs)}")
+    print(f"\nStep cost (engine clock, {len(steps)} plugin steps): fixed {cost['fixed_s'] * 1e3:.2f} ms, "
+          f"{cost['per_prefill_token_s'] * 1e6:.1f} us per prefill token; x median prompt {cost['typical_prompt']} "
+          f"tokens = {cost['ratio']:.1f}x the fixed cost")
+    print(f"\nCalibrated: overhead {profile.overhead_s * 1e3:.2f} ms, memory efficiency {profile.memory_efficiency:.3g}, "
+          f"compute efficiency {profile.compute_efficiency:.3g}; fit: mean |error| {fit.mean_abs_rel_error:.1%}, "
+          f"RMSE {fit.rmse_s * 1e3:.2f} ms; measured/predicted median: decode {misses['decode_median_ratio']:.2f}, "
+          f"prefill {misses['prefill_median_ratio']:.2f}; steps over 2x prediction: decode "
+          f"{misses['decode_over_2x']:.1%}, prefill {misses['prefill_over_2x']:.1%}")
+    print(f"\nSimulator vs real vLLM (counts: sim/real median (ratio)):\n\n{table}")
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps({
-        "title": title, "steps": [asdict(s) for s in steps], "profile": {"overhead_s": profile.overhead_s, "memory_efficiency": profile.memory_efficiency,
-                                    "compute_efficiency": profile.compute_efficiency, "fit": asdict(fit)},
-        "real": {k: {"summary": r.summary.as_dict(), "engine": asdict(r.engine_stats),
-                     "jct": {m.trace_id: m.jct for m in r.metrics}} for k, r in real.items()},
-        "sim": {k: {"summary": s.summary.as_dict(), "jct": {m.trace_id: m.jct for m in s.metrics},
-                    "median_jct_error": statistics.median(jct_errors(s, r)) if jct_errors(s, r) else math.nan}
-                for k, (r, s) in pairs.items()},
-    }, indent=2, default=str))
+        "title": title, "step_cost": cost, "residuals": misses,
+        "profile": {"overhead_s": profile.overhead_s, "memory_efficiency": profile.memory_efficiency,
+                    "compute_efficiency": profile.compute_efficiency, "fit": asdict(fit)},
+        "real": {c: [{"repeat": r.repeat, "wall_s": r.wall_s, "mean_jct": r.mean_jct, "counts": r.counts, "jct": r.jct}
+                     for r in rs] for c, rs in runs.items()},
+        "sim": sim_out, "steps": [asdict(s) for s in steps],
+    }, indent=1, default=str))
     print(f"\nwrote {args.output}")
 
 

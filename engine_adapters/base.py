@@ -39,12 +39,16 @@ class SchedHints:
     priority: critical-path service of the call's parents, max over parents of p(k) + t(k) (ATLAS).
     gap_samples: recent observed gaps (s) between a call's finish and this program's next call,
         or the durations of the tool expected next; the TTL decision's distribution.
+    remaining_work: clairvoyant, known only in trace replay: the program's output tokens still to
+        generate from this call on (this call's included). Only the `oracle` policy (a bound, not a
+        deployable policy) reads it; None elsewhere.
     """
 
     program_arrival: float = 0.0
     program_service: float = 0.0
     priority: float = 0.0
     gap_samples: tuple[float, ...] = ()
+    remaining_work: float | None = None
 
 
 @dataclass(slots=True)

@@ -84,11 +84,14 @@ def program(fn: Any = None, /, **options: Any) -> Any:
 
 
 def llm(prompt: str | Sequence[dict[str, str]] | Tokens, *, max_tokens: int, temperature: float = 0.0,
-        stop: str | Sequence[str] | None = None, ignore_eos: bool = False, name: str = "llm") -> CallFuture[Completion]:
+        stop: str | Sequence[str] | None = None, ignore_eos: bool = False, name: str = "llm",
+        remaining_work: float | None = None) -> CallFuture[Completion]:
     """Issue an LLM call from inside a program; await the returned future for a `Completion`.
 
     `prompt` is a string, a list of chat messages ({"role", "content"}), or `Tokens`.
     `ignore_eos=True` generates exactly `max_tokens` tokens (trace replay).
+    `remaining_work`: trace replay only, the program's output tokens still to generate from this
+    call on, for the clairvoyant `oracle` policy (`SchedHints.remaining_work`).
     Raises NoRuntimeError outside a program, ConfigError for max_tokens <= 0 or a bad prompt.
     """
     scope = require_program("llm()")
@@ -100,7 +103,7 @@ def llm(prompt: str | Sequence[dict[str, str]] | Tokens, *, max_tokens: int, tem
         prompt = _check_messages(prompt)
     stops = (stop,) if isinstance(stop, str) else tuple(stop or ())
     return scope.issue_llm(prompt, {"max_tokens": max_tokens, "temperature": temperature, "stop": stops,
-                                    "ignore_eos": ignore_eos, "name": name})
+                                    "ignore_eos": ignore_eos, "name": name, "remaining_work": remaining_work})
 
 
 def _check_messages(messages: Any) -> tuple[dict[str, str], ...]:

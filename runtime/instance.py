@@ -24,7 +24,7 @@ from anyio.abc import TaskGroup
 
 from agentrt.engine_adapters.base import GenerationRequest, GenerationResult, SchedHints
 from agentrt.exceptions import (CallError, LLMCallError, ProgramCancelledError, ProgramFailedError,
-                                PromptTooLongError, ToolCallError, ToolTimeoutError)
+                                ProgramTimeoutError, PromptTooLongError, ToolCallError, ToolTimeoutError)
 from agentrt.programs import context, dag
 from agentrt.programs.decorators import Completion, Program
 from agentrt.programs.futures import CallFuture
@@ -55,6 +55,7 @@ class ProgramInstance:
         self._last_llm_finish: float | None = None
         self._llm_calls: dict[str, tuple[CallFuture[Completion], Any]] = {}  # in flight
         self._drained: anyio.Event | None = None
+        self._forced_error: BaseException | None = None
 
     @property
     def program_id(self) -> str:
@@ -71,6 +72,8 @@ class ProgramInstance:
         context.current_program.set(self)
         context.frontier.set(frozenset())
         rt._notify("program_started", self.record)
+        rt._running[self.program_id] = self
+        self._arm_limits()
         error: BaseException | None = None
         result: Any = None
         cancelled = False
@@ -89,6 +92,8 @@ class ProgramInstance:
             raise
         finally:
             self._tg = None
+            rt._running.pop(self.program_id, None)
+            error = error or self._limit_error()
             with anyio.CancelScope(shield=True):
                 await self._abort_llm_calls()
                 await rt.engine.release_program(self.program_id)
@@ -98,6 +103,28 @@ class ProgramInstance:
         if self.record.status is ProgramStatus.CANCELLED:
             raise ProgramCancelledError(self.program_id, self.record.name)
         return result
+
+    def fail(self, error: BaseException) -> None:
+        """Stop the program from outside; it ends FAILED with `error` (a deadlock, the run's deadline)."""
+        if self._forced_error is None:
+            self._forced_error = error
+            self.cancel_scope.cancel()
+
+    def _arm_limits(self) -> None:
+        limits = self.runtime.limits
+        if (late := limits.deadline_error(self)) is not None:
+            self.fail(late)
+        elif limits.program_timeout is not None and self.parent is None:
+            self.cancel_scope.deadline = self.runtime.now() + limits.program_timeout
+
+    def _limit_error(self) -> BaseException | None:
+        """Why the program was stopped from outside, if it was: forced, or past its timeout."""
+        if self._forced_error is not None:
+            return self._forced_error
+        timeout = self.runtime.limits.program_timeout
+        if timeout is not None and self.cancel_scope.cancelled_caught and self.runtime.now() >= self.cancel_scope.deadline:
+            return ProgramTimeoutError(self.program_id, self.record.name, timeout)
+        return None
 
     def _finish(self, error: BaseException | None, cancelled: bool) -> None:
         rec = self.record
@@ -168,7 +195,8 @@ class ProgramInstance:
         rec = fut.record
         rt = self.runtime
         hints = SchedHints(program_arrival=self.root.record.start, program_service=self.root.record.attained_service,
-                           priority=rec.priority, gap_samples=rt.predictor.gap_samples(self.program_id))
+                           priority=rec.priority, gap_samples=rt.predictor.gap_samples(self.program_id),
+                           remaining_work=options.pop("remaining_work", None))
         request = GenerationRequest(call_id=rec.call_id, program_id=self.program_id, prompt=prompt,
                                     arrival=rec.arrival, hints=hints, **options)
         rec.status = CallStatus.RUNNING
@@ -254,8 +282,9 @@ class ProgramInstance:
                 if tool.is_async:
                     result = await tool.fn(*args, **kwargs)
                 else:  # in a thread; a virtual clock runs at wall speed meanwhile (tools/clock.py)
-                    with real_time():
-                        result = await anyio.to_thread.run_sync(functools.partial(tool.fn, *args, **kwargs))
+                    with real_time():  # on timeout the thread is abandoned (threads cannot be killed)
+                        result = await anyio.to_thread.run_sync(functools.partial(tool.fn, *args, **kwargs),
+                                                                abandon_on_cancel=tool.timeout is not None)
         except anyio.get_cancelled_exc_class():
             fut._finish(CallStatus.CANCELLED, error=ToolCallError("cancelled", call_id=rec.call_id, call_name=rec.name))
             rt._notify("call_finished", rec)

@@ -1,7 +1,8 @@
 """`run`: start an async main function on the right event loop.
 
 The simulated engine runs on virtual time: trio with `MockClock(autojump_threshold=0)`, which jumps
-the clock whenever every task is blocked, so an hour of simulated serving takes seconds. Real
+the clock whenever every task is blocked, so an hour of simulated serving takes seconds (and reports
+a deadlock when there is no deadline to jump to: `watchdog.py`). Real
 engines (vLLM) need asyncio and the wall clock.
 """
 
@@ -21,9 +22,9 @@ def run(main: Callable[..., Awaitable[T]], *args: Any, virtual_time: bool = True
     virtual_time=True: trio with a virtual clock (for the simulator and the recording engine).
     virtual_time=False: asyncio on the wall clock (for vLLM)."""
     if virtual_time:
-        from trio.testing import MockClock
+        from agentrt.runtime.watchdog import virtual_clock
 
-        return anyio.run(main, *args, backend="trio", backend_options={"clock": MockClock(autojump_threshold=0)})
+        return anyio.run(main, *args, backend="trio", backend_options={"clock": virtual_clock()})
     return anyio.run(main, *args, backend="asyncio")
 
 

@@ -26,7 +26,9 @@ from agentrt.runtime.instance import ProgramInstance
 from agentrt.runtime.observer import Observer
 from agentrt.runtime.policies import PolicyConfig, PolicyName, policy_config
 from agentrt.runtime.predictor import ToolLatencyPredictor
+from agentrt.runtime.limits import RunLimits
 from agentrt.runtime.runner import clock
+from agentrt.runtime.watchdog import current_stall_signal, watch_for_deadlocks
 
 R = TypeVar("R")
 
@@ -94,10 +96,16 @@ class Runtime:
     engine: defaults to the simulated engine (`SimEngine()`, Llama-3.1-8B on one H100).
     policy: a policy name (`fcfs`, `plas`, `atlas`, `mlfq`, `continuum`, `agentrt`) or a
         `PolicyConfig`. Raises UnknownNameError for an unknown name.
+    program_timeout: each program fails with ProgramTimeoutError after this many runtime seconds
+        (virtual under the simulator). deadline: wall seconds from entering the runtime after which
+        every running or later program fails with RunDeadlineError. ConfigError unless > 0.
+    On virtual time (`agentrt.runtime.runner.run`) a deadlock fails the stuck programs with
+    DeadlockError (`runtime/watchdog.py`).
     """
 
     def __init__(self, engine: Engine | None = None, policy: str | PolicyName | PolicyConfig = PolicyName.AGENTRT, *,
-                 predictor: ToolLatencyPredictor | None = None, observers: Sequence[Observer] = ()) -> None:
+                 predictor: ToolLatencyPredictor | None = None, observers: Sequence[Observer] = (),
+                 program_timeout: float | None = None, deadline: float | None = None) -> None:
         if engine is None:
             from agentrt.engine_adapters.sim import SimEngine
 
@@ -108,10 +116,12 @@ class Runtime:
         self.policy = policy_config(policy)
         self.predictor = predictor or ToolLatencyPredictor()
         self.observers = list(observers)
+        self.limits = RunLimits(program_timeout, deadline)
         self.records: list[ProgramRecord] = []
         self._num_programs = 0
         self._stack: AsyncExitStack | None = None
         self._programs_tg: TaskGroup | None = None
+        self._running: dict[str, ProgramInstance] = {}
         self.now: Callable[[], float] = anyio.current_time
 
     async def __aenter__(self) -> Runtime:
@@ -119,6 +129,10 @@ class Runtime:
         async with AsyncExitStack() as stack:
             service_tg = await stack.enter_async_context(anyio.create_task_group())
             await self.engine.start(self.policy, service_tg)
+            if (stalls := current_stall_signal()) is not None:
+                service_tg.start_soon(watch_for_deadlocks, self, stalls, name="agentrt:deadlocks")
+            self.limits.start(self._fail_running)
+            stack.callback(self.limits.stop)
             stack.push_async_callback(self._stop_engine, service_tg)
             self._programs_tg = await stack.enter_async_context(anyio.create_task_group())
             self._stack = stack.pop_all()
@@ -170,6 +184,13 @@ class Runtime:
                                parent_id=parent.program_id if parent else None)
         self.records.append(record)
         return ProgramInstance(self, program, record, parent, base_priority)
+
+    def running_programs(self) -> list[ProgramInstance]:
+        return list(self._running.values())
+
+    def _fail_running(self, make_error: Callable[[ProgramInstance], BaseException]) -> None:
+        for instance in self.running_programs():
+            instance.fail(make_error(instance))
 
     def _notify(self, event: str, record: Any) -> None:
         for obs in self.observers:

@@ -147,6 +147,7 @@ class ProgramScheduler:
                          priority=_finite(hints.priority), num_prompt_tokens=num_prompt_tokens,
                          num_new_tokens=num_new_tokens, prefill_time=_finite(prefill_time),
                          gap_samples=hints.gap_samples, had_pin=had_pin, seq=next(self._seq),
+                         remaining_work=_finite_or_inf(hints.remaining_work),
                          waiting_since=now, ratio_from=now)
         self.policy.on_arrival(call, program)
         self.calls[call_id] = call
@@ -440,6 +441,11 @@ class ProgramScheduler:
         self.policy.promote(call, now)
         call.key = self._key(call)
         self._counts["promotions"] += 1
+
+
+def _finite_or_inf(x: float | None) -> float:
+    """An absent or non-finite clairvoyant hint sorts last."""
+    return x if x is not None and math.isfinite(x) else math.inf
 
 
 def _finite(x: float) -> float:

@@ -18,6 +18,7 @@ from agentrt.submit.results import read_results
 PROGRAMS = '''
 import anyio
 import agentrt
+from agentrt.tools import bash
 
 
 @agentrt.program
@@ -35,10 +36,12 @@ async def flaky(x: int) -> int:
 
 
 @agentrt.program
-async def hang_from(x: int, first_hanging: int = 2) -> int:
+async def hang_from(x: int, pid_dir: str = "", first_hanging: int = 2) -> int:
+    """From `first_hanging` on, runs a `sleep` that never ends; its pid goes to PID_DIR/X."""
     await agentrt.llm("hi", max_tokens=2)
     if x >= first_hanging:
-        await anyio.sleep_forever()
+        await bash(f"echo $$ > {pid_dir}/{x}.tmp && mv {pid_dir}/{x}.tmp {pid_dir}/{x} && exec sleep 100000",
+                   timeout=200000)
     return x
 
 
@@ -145,19 +148,38 @@ def test_otel_console_exports_the_spans(programs: Path, tmp_path: Path, capsys: 
         assert f'"name": "{name}"' in shown, name
 
 
-def test_an_interrupted_run_keeps_the_finished_results(programs: Path, tmp_path: Path) -> None:
-    out = tmp_path / "results.jsonl"
-    lines = inputs(tmp_path, *(f'{{"x": {i}}}' for i in range(5)))
+@pytest.mark.parametrize(("sig", "status", "said"), [(signal.SIGINT, 130, "interrupted"),
+                                                     (signal.SIGTERM, 143, "terminated (SIGTERM)")])
+def test_a_stopped_run_keeps_the_finished_results_and_kills_its_tools(
+        programs: Path, tmp_path: Path, sig: signal.Signals, status: int, said: str) -> None:
+    out, pid_dir = tmp_path / "results.jsonl", tmp_path / "pids"
+    pid_dir.mkdir()
+    lines = inputs(tmp_path, *(f'{{"x": {i}, "pid_dir": "{pid_dir}"}}' for i in range(5)))
     proc = subprocess.Popen([sys.executable, "-m", "agentrt", "submit", f"{programs}:hang_from", "--inputs", lines,
                              "--output", str(out), "--no-progress"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and (not out.exists() or out.read_text().count("\n") < 2):
+    while time.monotonic() < deadline and not (out.exists() and out.read_text().count("\n") == 2
+                                               and len(list(pid_dir.iterdir())) == 3):
         time.sleep(0.05)
-    time.sleep(0.2)  # the hanging ones are blocked for good: nothing more will finish
-    proc.send_signal(signal.SIGINT)
+    sleeps = [int(p.read_text()) for p in pid_dir.iterdir()]
+    assert len(sleeps) == 3 and all(_running(pid) for pid in sleeps)  # the hanging ones sleep in bash
+    proc.send_signal(sig)
     stdout, stderr = proc.communicate(timeout=30)
-    assert proc.returncode == 130, stderr
-    assert "agentrt submit: interrupted" in stderr
+    assert proc.returncode == status, stderr
+    assert stderr.strip().splitlines()[-1] == f"agentrt submit: {said}"
+    assert "Traceback" not in stderr
     assert "interrupted" in stdout and "2 / 5" in stdout  # the summary of what finished
     assert sorted(json.loads(line)["inputs"]["x"] for line in out.read_text().splitlines()) == [0, 1]
+    gone_by = time.monotonic() + 10
+    while time.monotonic() < gone_by and any(_running(pid) for pid in sleeps):
+        time.sleep(0.05)
+    assert not any(_running(pid) for pid in sleeps), "a tool's sleep outlived the run"
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False

@@ -2,7 +2,8 @@
 
 Guarantee: when `run_command` returns, raises or is cancelled, every process of the command's
 process group has been sent SIGKILL, grandchildren included (`sleep 300 &` does not survive).
-Only a process that deliberately leaves the group (`setsid`) escapes.
+Only a process that deliberately leaves the group (`setsid`) escapes. On SIGTERM the CLI cancels
+like on SIGINT (`agentrt/commands/_signals.py`), and an `atexit` hook kills any group left over.
 
 Why a worker thread on the wall clock: the runtime's clock may be virtual (trio's MockClock under
 the simulator), and a virtual clock jumps ahead whenever every task waits, so a timeout on it would
@@ -16,6 +17,7 @@ and hold the output pipe open, so the output would never end.
 
 from __future__ import annotations
 
+import atexit
 import os
 import select
 import signal
@@ -110,10 +112,12 @@ async def run_command(argv: Sequence[str], *, cwd: str | os.PathLike[str] = ".",
         proc = subprocess.Popen(list(argv), cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, start_new_session=True,
                                 env={**os.environ, **QUIET_ENV, **(env or {})})
+        _live_groups.add(proc.pid)
         try:
             timed_out = await anyio.to_thread.run_sync(_collect, proc, timeout, cap, owner, abandon_on_cancel=True)
         finally:
             kill_group(proc.pid)  # also on cancellation: a running thread then reaps the command
+            _live_groups.discard(proc.pid)
             if owner.claim():  # cancelled before the thread started: reap here (SIGKILLed, so at once)
                 proc.wait()
                 _close(proc)
@@ -126,6 +130,19 @@ async def run_command(argv: Sequence[str], *, cwd: str | os.PathLike[str] = ".",
     assert proc.returncode is not None
     annotate_call(exit_code=proc.returncode)
     return CommandResult(proc.returncode, cap.text(), cap.truncated, time.monotonic() - start)
+
+
+# Groups started and not yet killed: the backstop for exits that skip `finally` (sys.exit from a
+# thread, an unhandled error in the event loop); atexit kills them.
+_live_groups: set[int] = set()
+
+
+@atexit.register
+def kill_live_groups() -> None:
+    """SIGKILL every command group still running (at interpreter exit)."""
+    for pgid in list(_live_groups):
+        kill_group(pgid)
+    _live_groups.clear()
 
 
 def kill_group(pgid: int) -> None:

@@ -58,10 +58,13 @@ class Sandbox:
         """Read a text file (path relative to the sandbox root). Long files are cut, with a note.
 
         Raises SandboxError for a path outside the sandbox, FileNotFoundError if it is missing."""
-        text = self.resolve(path).read_text(errors="replace")
+        full = self.resolve(path)
+        with full.open(encoding="utf-8", errors="replace") as f:  # reads at most the cap, whatever the size
+            text = f.read(self.max_read_chars + 1)
         if len(text) > self.max_read_chars:
-            omitted = len(text) - self.max_read_chars
-            text = f"{text[:self.max_read_chars]}\n[... {omitted} more characters not shown ...]"
+            shown = text[:self.max_read_chars]
+            omitted = full.stat().st_size - len(shown.encode("utf-8", errors="replace"))
+            text = f"{shown}\n[... about {max(1, omitted)} more bytes not shown ...]"
         return text
 
     def write_text(self, path: str, content: str) -> str:

@@ -10,10 +10,14 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from agentrt.commands._common import add_workload_args, config_json, default_output, engine_options, load_workload
+from agentrt.commands._failures import check_not_all_failed
+from agentrt.commands._limits import add_limit_args, run_limits
+from agentrt.commands._outputs import JsonLines, kept_on_exit, output_dir
 from agentrt.exceptions import ConfigError
 from agentrt.replay.bench import ALL_POLICIES, BenchSpec, run_bench
 from agentrt.replay.driver import ReplayResult
-from agentrt.replay.report import bench_table, policies_arg, write_bench
+from agentrt.replay.report import bench_table, policies_arg, run_json, write_bench
+from agentrt.runtime.limits import DeadlineBudget
 
 
 def add_parser(sub: Any) -> None:
@@ -24,7 +28,9 @@ def add_parser(sub: Any) -> None:
     add_workload_args(p)
     p.add_argument("--policies", default=",".join(ALL_POLICIES), help="comma-separated (default: all)")
     p.add_argument("--rates", default=None, help="comma-separated programs/s (default: find the knee)")
-    p.add_argument("--output", type=Path, default=None, help="output folder (default: results/bench-<time>)")
+    p.add_argument("--output", type=Path, default=None,
+                   help="output folder (default: results/bench-<time>); runs.jsonl there gets each run as it ends")
+    add_limit_args(p)
     p.set_defaults(func=main)
 
 
@@ -40,23 +46,29 @@ def _rates(text: str | None) -> list[float] | None:
 def main(args: argparse.Namespace) -> int:
     programs, scaling = load_workload(args)
     opts = engine_options(args)
+    limits = run_limits(args)
     spec = BenchSpec(programs=programs, scaling=scaling, policies=policies_arg(args.policies), rates=_rates(args.rates),
                      seed=args.seed, engine=args.engine, engine_options=opts,
-                     system_prompt_tokens=args.system_prompt_tokens)
-    out = args.output or default_output("bench")
+                     system_prompt_tokens=args.system_prompt_tokens, program_timeout=limits.program_timeout,
+                     deadline=DeadlineBudget(limits.deadline))
+    out = output_dir(args.output or default_output("bench"))
     console = Console()
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=console) as progress:
+    with JsonLines(out / "runs.jsonl") as stream, \
+            Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                     console=console) as progress:
         task = progress.add_task("bench", total=0)
 
         def planned(n: int) -> None:
             progress.update(task, total=(progress.tasks[0].total or 0) + n)
 
         def done(policy: str, r: ReplayResult) -> None:
+            stream.write(run_json(r))
             rate = f"{r.rate:.4g}/s" if r.rate else "unloaded"
             progress.update(task, advance=1, description=f"bench {policy} @ {rate}: mean JCT {r.summary.mean_jct:.1f} s")
+            check_not_all_failed(r, f"bench {policy} @ {rate}")
 
-        bench = run_bench(spec, on_run=done, on_plan=planned)
+        with kept_on_exit(stream, "finished runs"):
+            bench = run_bench(spec, on_run=done, on_plan=planned)
     title = (f"{Path(args.trace).name}: {len(programs)} programs, engine {args.engine} "
              f"{args.profile or args.model or ''}, token scale {scaling.scale:.4g}, seed {args.seed}")
     console.print(bench_table(bench, title))

@@ -2,22 +2,27 @@
 
     agentrt submit examples/swe_agent.py:swe_agent --inputs tasks.jsonl --rate 2 --output out.jsonl
 
-Exit status: 0 when every instance finished ok, 1 when some failed, 2 for bad input, 130 when
-interrupted (the results file keeps every instance that finished).
+Exit status: 0 when every instance finished ok, 1 when some failed (the top causes are named),
+2 for bad input, 130 when interrupted, 143 on SIGTERM (the results file keeps every instance that
+finished). --timeout and --deadline bound how long a program and the run may take.
 """
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Awaitable, Callable
 from functools import partial
 from itertools import cycle, islice
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 from rich.console import Console
 
-from agentrt.exceptions import AgentRTError, ConfigError
+from agentrt.commands._exit import expected
+from agentrt.commands._failures import failure_causes, top_causes
+from agentrt.commands._limits import add_limit_args, run_limits
+from agentrt.commands._outputs import output_file
+from agentrt.exceptions import AllProgramsFailedError, ConfigError
 from agentrt.runtime.runner import run
 from agentrt.runtime.tracing import OTEL_EXPORTERS, setup_otel
 from agentrt.submit.driver import SubmitPlan, run_plan
@@ -43,6 +48,7 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--output", metavar="FILE", help="JSON Lines results, one line per finished instance")
     p.add_argument("--otel", default="none", choices=OTEL_EXPORTERS,
                    help="OpenTelemetry export of spans and metrics (otlp: set OTEL_EXPORTER_OTLP_ENDPOINT)")
+    add_limit_args(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=submit)
 
@@ -52,8 +58,9 @@ def submit(args: argparse.Namespace) -> int:
     plan = SubmitPlan(program, tuple(_instances(args, program)), args.rate, args.seed)
     choice = EngineChoice(args.engine, args.policy, args.model, args.profile,
                           _responder(module, args.responder, args.target), args.replicas, args.router)
+    limits = run_limits(args)
+    writer = ResultsWriter(output_file(Path(args.output)) if args.output else None)
     otel = setup_otel(args.otel)
-    writer = ResultsWriter(args.output)
     lines: list[ResultLine] = []
 
     def on_result(line: ResultLine) -> None:
@@ -64,10 +71,11 @@ def submit(args: argparse.Namespace) -> int:
     title = f"{program.name} on {args.engine} ({args.policy})"
     try:
         with ProgressReporter(len(plan.inputs), enabled=not args.no_progress) as progress:
-            _run_unwrapped(partial(run_plan, plan, choice.create, args.policy, observers=otel.observers,
-                                   on_result=on_result), choice.virtual_time)
-    except KeyboardInterrupt:
-        title += ": interrupted"
+            run(partial(run_plan, plan, choice.create, args.policy, observers=otel.observers,
+                        on_result=on_result, limits=limits), virtual_time=choice.virtual_time)
+    except BaseException as exc:  # the summary says the run was stopped; the CLI reports why
+        if isinstance(expected(exc), KeyboardInterrupt):
+            title += ": interrupted"
         raise
     finally:
         writer.close()
@@ -75,24 +83,13 @@ def submit(args: argparse.Namespace) -> int:
         Console().print(summary_table(summarize(lines, len(plan.inputs)), title))
         if args.output:
             Console().print(f"results: {args.output}")
-    return 0 if all(r.status == "ok" for r in lines) else 1
-
-
-def _run_unwrapped(main: Callable[[], Awaitable[None]], virtual_time: bool) -> None:
-    """Run `main`; an interrupt or an agentrt error arrives wrapped in the task groups' exception
-    groups, and is raised as itself so the CLI reports it plainly."""
-    try:
-        run(main, virtual_time=virtual_time)
-    except BaseExceptionGroup as group:
-        for kind in (KeyboardInterrupt, AgentRTError):
-            if (found := group.subgroup(kind)) is not None:
-                raise _first_leaf(found) from None
-        raise
-
-
-def _first_leaf(group: BaseExceptionGroup[BaseException]) -> BaseException:
-    first = group.exceptions[0]
-    return _first_leaf(first) if isinstance(first, BaseExceptionGroup) else first
+    failed = [r for r in lines if r.status != "ok"]
+    if failed and len(failed) == len(lines):
+        raise AllProgramsFailedError(title, failure_causes(r.error or r.status for r in failed))
+    if failed:
+        Console(stderr=True).print(f"{len(failed)} programs failed; top causes: {top_causes(r.error or r.status for r in failed)}",
+                                   markup=False, highlight=False)
+    return 1 if failed else 0
 
 
 def _instances(args: argparse.Namespace, program: Any) -> list[dict[str, Any]]:

@@ -14,10 +14,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from agentrt.engine_adapters.factory import create_engine, uses_virtual_time
-from agentrt.exceptions import ConfigError
+from agentrt.exceptions import ConfigError, DeadlinePassedError
 from agentrt.replay.driver import ReplayResult, replay
 from agentrt.replay.trace import TraceProgram
 from agentrt.replay.workload import Scaling, poisson_arrivals
+from agentrt.runtime.limits import DeadlineBudget, RunLimits
 from agentrt.runtime.policies.config import PolicyName
 from agentrt.runtime.runner import run
 
@@ -39,6 +40,8 @@ class BenchSpec:
     engine: str = "sim"
     engine_options: dict[str, object] = field(default_factory=dict)
     system_prompt_tokens: int = 0
+    program_timeout: float | None = None
+    deadline: DeadlineBudget = field(default_factory=lambda: DeadlineBudget(None))
 
     def __post_init__(self) -> None:
         unknown = [p for p in self.policies if p not in ALL_POLICIES]
@@ -80,8 +83,9 @@ def replay_once(spec: BenchSpec, policy: str, rate: float | None) -> ReplayResul
 
     async def main() -> ReplayResult:
         engine = create_engine(spec.engine, **spec.engine_options)  # type: ignore[arg-type]
+        limits = RunLimits(spec.program_timeout, spec.deadline.remaining())
         return await replay(spec.programs, engine, policy, arrivals, spec.scaling, rate=rate,
-                            system_prompt_tokens=spec.system_prompt_tokens)
+                            system_prompt_tokens=spec.system_prompt_tokens, limits=limits)
 
     return run(main, virtual_time=uses_virtual_time(spec.engine))
 
@@ -90,6 +94,9 @@ def run_bench(spec: BenchSpec, *, on_run: Callable[[str, ReplayResult], None] | 
               on_plan: Callable[[int], None] | None = None) -> BenchResult:
     """Run the matrix. `on_plan(n)` announces how many more runs are planned; `on_run` reports each."""
     def do(policy: str, rate: float | None) -> ReplayResult:
+        if spec.deadline.expired:
+            where = f"rate {rate:.4g}/s" if rate else "unloaded"
+            raise DeadlinePassedError(f"--deadline passed; the bench stopped before {policy} at {where}")
         result = replay_once(spec, policy, rate)
         if on_run is not None:
             on_run(policy, result)

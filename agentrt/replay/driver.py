@@ -22,6 +22,7 @@ from agentrt.programs.tokens import Tokens
 from agentrt.replay.metrics import ProgramMetrics, Summary, summarize
 from agentrt.replay.trace import LLMStep, TraceProgram
 from agentrt.replay.workload import Scaling
+from agentrt.runtime.limits import RunLimits
 from agentrt.runtime.policies import PolicyConfig, policy_config
 from agentrt.runtime.runtime import ProgramHandle, Runtime
 from agentrt.tools.registry import Tool
@@ -44,6 +45,7 @@ async def trace_program(trace: TraceProgram, scaling: Scaling, system: Tokens) -
     """Replay one trace program; returns the number of tokens it generated."""
     context: Tokens | None = None
     generated = 0
+    remaining = sum(scaling.tokens(s.output_tokens, at_least=1) for s in trace.llm_steps)
     for i, step in enumerate(trace.steps):
         if not isinstance(step, LLMStep):
             await recorded_tool(step.name)(step.duration_s or 0.0)
@@ -54,7 +56,9 @@ async def trace_program(trace: TraceProgram, scaling: Scaling, system: Tokens) -
             prompt = system + Tokens.synthetic(max(1, target - len(system)), key=key)
         else:
             prompt = context + Tokens.synthetic(target - len(context), key=key)
-        done = await llm(prompt, max_tokens=scaling.tokens(step.output_tokens, at_least=1), ignore_eos=True)
+        max_tokens = scaling.tokens(step.output_tokens, at_least=1)
+        done = await llm(prompt, max_tokens=max_tokens, ignore_eos=True, remaining_work=remaining)
+        remaining -= max_tokens
         context = done.context
         generated += done.output_tokens
     return generated
@@ -73,14 +77,17 @@ class ReplayResult:
 async def replay(programs: Sequence[TraceProgram], engine: Engine, policy: str | PolicyConfig,
                  arrivals: Sequence[float] | None, scaling: Scaling, *, rate: float | None = None,
                  system_prompt_tokens: int = 0,
-                 on_finish: Callable[[ProgramMetrics], None] | None = None) -> ReplayResult:
+                 on_finish: Callable[[ProgramMetrics], None] | None = None,
+                 limits: RunLimits | None = None) -> ReplayResult:
     """Run `programs` to completion on `engine`. They arrive at `arrivals` (seconds from now);
     with `arrivals=None` they run one at a time, each alone on the engine (the unloaded case)."""
     system = Tokens.synthetic(system_prompt_tokens, key="system-prompt")
     metrics: list[ProgramMetrics] = []
     cfg = policy_config(policy)
 
-    async with Runtime(engine=engine, policy=cfg) as rt:
+    limits = limits or RunLimits()
+    async with Runtime(engine=engine, policy=cfg, program_timeout=limits.program_timeout,
+                       deadline=limits.deadline) as rt:
         t0 = rt.now()
 
         async def one(handle: ProgramHandle[int], trace: TraceProgram) -> None:

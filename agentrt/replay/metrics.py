@@ -33,6 +33,7 @@ class ProgramMetrics:
     num_llm_calls: int
     pinned_calls: int
     service: float
+    error: str | None = None  # `Type: message` of what stopped a failed program
 
     @classmethod
     def of(cls, trace_id: str, rec: ProgramRecord) -> ProgramMetrics:
@@ -46,7 +47,7 @@ class ProgramMetrics:
                    prefix_hit_tokens=sum(c.cached_tokens for c in llm),
                    recomputed_tokens=sum(c.recomputed_tokens for c in llm),
                    preemptions=sum(c.preemptions for c in llm), num_llm_calls=len(llm),
-                   pinned_calls=sum(c.pinned for c in llm), service=rec.attained_service)
+                   pinned_calls=sum(c.pinned for c in llm), service=rec.attained_service, error=rec.error)
 
 
 @dataclass(slots=True, frozen=True)

@@ -14,9 +14,12 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from agentrt.exceptions import TraceFormatError
+from agentrt.exceptions import ConfigError, TraceFormatError, TraceNotFoundError
 
 BUNDLED = Path(__file__).parent / "traces"
+# Longest tool call a trace may hold (11.6 days). A virtual clock pushed to 1e15 s has a resolution
+# (float spacing) of 0.125 s, coarser than an engine step, so the simulation could not advance.
+MAX_TOOL_SECONDS = 1e6
 
 
 class LLMStep(BaseModel):
@@ -35,7 +38,8 @@ class ToolStep(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
     kind: Literal["tool"]
     name: str = Field(min_length=1, description="Tool name.")
-    duration_s: float | None = Field(None, ge=0, allow_inf_nan=False, description="Wall seconds.")
+    duration_s: float | None = Field(None, ge=0, le=MAX_TOOL_SECONDS, allow_inf_nan=False,
+                                     description="Wall seconds, at most MAX_TOOL_SECONDS.")
 
 
 Step = Annotated[LLMStep | ToolStep, Field(discriminator="kind")]
@@ -56,15 +60,18 @@ class TraceProgram(BaseModel):
 
 
 def resolve(path: str | Path) -> Path:
-    """A trace path, or the name of a bundled trace (e.g. `swebench-lite-deepseek-v3`)."""
+    """A trace path, or the name of a bundled trace (e.g. `swebench-lite-deepseek-v3`). Raises
+    ConfigError when it is neither, or is a folder."""
     p = Path(path)
+    if p.is_dir():
+        raise ConfigError(f"trace {path}: is a folder; give a JSON Lines file or a bundled trace name")
     if p.exists():
         return p
     for candidate in (BUNDLED / p.name, BUNDLED / f"{p.name}.jsonl"):
         if candidate.exists():
             return candidate
     bundled = sorted(f.stem for f in BUNDLED.glob("*.jsonl"))
-    raise FileNotFoundError(f"no trace at {path}; bundled traces: {', '.join(bundled)}")
+    raise TraceNotFoundError(f"no trace at {path}; give a JSON Lines file or a bundled trace: {', '.join(bundled)}")
 
 
 def iter_trace(path: str | Path, *, skip_bad_lines: bool = False,
@@ -74,8 +81,17 @@ def iter_trace(path: str | Path, *, skip_bad_lines: bool = False,
     Raises TraceFormatError (file, line, field) on the first malformed line, unless
     `skip_bad_lines`: then the error goes to `on_skip` and the line is skipped."""
     p = resolve(path)
-    with p.open(encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
+    with p.open("rb") as f:
+        for lineno, raw in enumerate(f, 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                error = TraceFormatError(str(p), lineno, "<encoding>", f"not UTF-8 text (byte {exc.start + 1})")
+                if not skip_bad_lines:
+                    raise error from None
+                if on_skip is not None:
+                    on_skip(error)
+                continue
             if not line.strip():
                 continue
             try:

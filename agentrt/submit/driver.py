@@ -12,6 +12,7 @@ import anyio
 from agentrt.engine_adapters.base import Engine
 from agentrt.exceptions import ConfigError, ProgramCancelledError, ProgramFailedError
 from agentrt.programs.decorators import Program
+from agentrt.runtime.limits import RunLimits
 from agentrt.runtime.observer import Observer
 from agentrt.runtime.runtime import ProgramHandle, Runtime
 from agentrt.submit.results import ResultLine, jsonable
@@ -45,11 +46,14 @@ class SubmitPlan:
 
 async def run_plan(plan: SubmitPlan, make_engine: Callable[[], Engine], policy: str, *, observers: Sequence[Observer] = (),
                    on_submit: Callable[[int], None] = lambda i: None,
-                   on_result: Callable[[ResultLine], None] = lambda r: None) -> None:
+                   on_result: Callable[[ResultLine], None] = lambda r: None,
+                   limits: RunLimits | None = None) -> None:
     """Run every instance of the plan; `on_result` gets each ResultLine as its program ends.
     A failing program is reported as failed; the others go on. The engine is built here, inside
-    the event loop."""
-    async with Runtime(engine=make_engine(), policy=policy, observers=observers) as rt:
+    the event loop. `limits`: the per-program timeout and the run's deadline."""
+    limits = limits or RunLimits()
+    async with Runtime(engine=make_engine(), policy=policy, observers=observers,
+                       program_timeout=limits.program_timeout, deadline=limits.deadline) as rt:
         async with anyio.create_task_group() as tg:
             start = anyio.current_time()
             for i, (at, kwargs) in enumerate(zip(plan.arrival_times(), plan.inputs)):

@@ -133,7 +133,8 @@ class SimEngine(Engine):
         if batcher is None:
             return
         pending = [e[4] for e in self._inbox if e[3] == _ARRIVE]
-        self._inbox.clear()
+        self._inbox[:] = [e for e in self._inbox if e[3] != _ARRIVE]
+        self._drain()  # the releases of programs that just ended: their pins and blocks go back
         for seq in [*batcher.seqs.values(), *pending]:
             batcher.abort(seq.request.call_id, anyio.current_time())
             seq.error = EngineError("the SimEngine was stopped while this call was in flight")

@@ -71,7 +71,7 @@ class VLLMEngine(Engine):
         self._vocab_size = self._low_id = self.max_model_len = 0
         self._counts = dict.fromkeys(_COUNTERS, 0)
         self._snapshot: dict[str, Any] = {}
-        self._live: set[str] = set()  # ids of the calls in flight
+        self._emitted: dict[str, int] = {}  # call id -> output tokens received so far, for calls in flight
         self._outbox: Any = None
         self._scope: anyio.CancelScope | None = None
 
@@ -135,10 +135,11 @@ class VLLMEngine(Engine):
         self._counts["num_prompt_tokens"] += len(ids)
         (engine_input,) = await llm.renderer.render_cmpl_async([{"prompt_token_ids": ids}])
         final, first_output = None, None
-        self._live.add(request.call_id)
+        self._emitted[request.call_id] = 0
         try:
             async for output in llm.generate(engine_input, params, request.call_id):
                 final = output
+                self._emitted[request.call_id] = len(output.outputs[0].token_ids)
                 if first_output is None:
                     first_output = self.now()
         except anyio.get_cancelled_exc_class():  # vLLM's generate aborts the request itself
@@ -148,7 +149,7 @@ class VLLMEngine(Engine):
             self._counts["num_failed"] += 1
             raise self._call_error(request, exc) from exc
         finally:
-            self._live.discard(request.call_id)
+            self._emitted.pop(request.call_id, None)
         if final is None or final.outputs[0].finish_reason == "abort":
             self._counts["num_aborted"] += 1
             raise LLMCallError("aborted", call_id=request.call_id, call_name="llm")
@@ -156,7 +157,7 @@ class VLLMEngine(Engine):
 
     async def abort(self, call_id: str) -> None:
         """Abort a queued or running call (its `generate` raises LLMCallError); no-op otherwise."""
-        if self._llm is not None and call_id in self._live:
+        if self._llm is not None and call_id in self._emitted:
             await self._llm.abort(call_id)
 
     async def release_program(self, program_id: str) -> None:
@@ -166,6 +167,11 @@ class VLLMEngine(Engine):
     async def hint_tool(self, program_id: str, tool_name: str, gap_samples: tuple[float, ...]) -> None:
         """Re-decide the program's pin TTL from the running tool's durations (not awaited)."""
         self._post(ControlOp.UPDATE_PIN, {"program_id": program_id, "gap_samples": list(gap_samples)})
+
+    def in_flight(self) -> dict[str, int]:
+        """The calls in flight now: call id -> output tokens received so far (0 until the engine
+        has scheduled the call and returned its first token)."""
+        return dict(self._emitted)
 
     def statistics(self) -> VLLMStats:
         """Counters as of now (adapter) and as of the last control message (plugin)."""

@@ -345,7 +345,9 @@ class _AgentMixin:
                 "num_pins_created": stats.num_pins_created, "num_pin_hits": stats.num_pin_hits,
                 "num_pin_expiries": stats.num_pins_expired, "num_pins_released": stats.num_pins_released,
                 "num_preemptions": stats.num_preemptions, "num_promotions": stats.num_promotions,
-                "num_steps": self.num_steps, "busy_time": self.busy_time, "num_held": len(self.held)}
+                "num_steps": self.num_steps, "busy_time": self.busy_time, "num_held": len(self.held),
+                "num_waiting": stats.num_waiting, "num_running": stats.num_running,
+                "scheduler_cls": type(self).__name__}
 
     def take_steps(self) -> list[StepRecord]:
         steps = list(self.steps)

@@ -15,6 +15,8 @@ class VLLMStats:
     num_pinned_blocks: blocks pinned now, including those handed to a program's next call.
     num_pin_hits: calls that arrived while their program's KV was pinned.
     num_held: calls held out of vLLM's waiting queue by residency gating (agentrt), now.
+    num_waiting, num_running: calls the plugin knows as waiting (held ones included) and running, now.
+    scheduler_cls: the plugin class vLLM runs (AgentScheduler, or AgentAsyncScheduler with async scheduling).
     """
 
     model: str
@@ -41,3 +43,6 @@ class VLLMStats:
     num_steps: int = 0
     busy_time: float = 0.0
     num_held: int = 0
+    num_waiting: int = 0
+    num_running: int = 0
+    scheduler_cls: str = ""

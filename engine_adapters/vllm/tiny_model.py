@@ -1,9 +1,14 @@
-"""`write_tiny_model(folder)`: a tiny random-weight Llama with a byte-level BPE tokenizer.
+"""`write_model(folder, shape)`: a random-weight Llama with a byte-level BPE tokenizer.
 
 For tests and CPU benchmarks: it loads in vLLM in seconds and needs no download. The tokenizer
-is trained locally on generated text (vocabulary 512, six special tokens); the model has 2 layers,
-hidden size 128 and head_dim 64 (vLLM's CPU attention kernels reject smaller heads). The weights
-are random, so the text it writes is noise; token counts, timing and caching are real.
+is trained locally on generated text (vocabulary 512, six special tokens). Two shapes (`SHAPES`):
+- `tiny` (tests): 2 layers, hidden size 128, head_dim 64 (vLLM's CPU attention kernels reject
+  smaller heads). A step costs its fixed overhead whatever its tokens: on a CPU, re-prefilling a
+  context costs almost nothing, so scheduling that saves re-prefill is invisible with it.
+- `bench` (CPU benchmarks): wide enough that a prefill's time grows with its tokens and a typical
+  prompt's prefill costs at least 10x a step's fixed overhead on a 2-core CPU (measured: see
+  docs/vllm.md), small enough that a benchmark run takes minutes.
+The weights are random, so the text it writes is noise; token counts, timing and caching are real.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +35,36 @@ _WORDS = (
 ).split()
 
 
+@dataclass(frozen=True, slots=True)
+class LlamaShape:
+    """The sizes of a Llama written by `write_model` (head_dim is 64 throughout)."""
+
+    num_layers: int
+    hidden_size: int
+    intermediate_size: int
+
+    def __post_init__(self) -> None:
+        if self.num_layers < 1 or self.intermediate_size < 1 or self.hidden_size < 64 or self.hidden_size % 64:
+            raise ValueError(f"{self}: needs num_layers >= 1, intermediate_size >= 1 and hidden_size a "
+                             "multiple of 64 (head_dim 64)")
+
+    @property
+    def num_heads(self) -> int:
+        return self.hidden_size // 64
+
+
+SHAPES = {"tiny": LlamaShape(num_layers=2, hidden_size=128, intermediate_size=256),
+          "bench": LlamaShape(num_layers=4, hidden_size=512, intermediate_size=1536)}
+
+
 def write_tiny_model(folder: str | Path, *, seed: int = 0) -> Path:
-    """Write the model and tokenizer into `folder` (created if needed); returns its path.
-    Raises OSError if the folder cannot be written."""
+    """`write_model(folder, SHAPES["tiny"])`: the test model."""
+    return write_model(folder, SHAPES["tiny"], seed=seed)
+
+
+def write_model(folder: str | Path, shape: LlamaShape, *, seed: int = 0) -> Path:
+    """Write a random-weight Llama of `shape` and its tokenizer into `folder` (created if needed);
+    returns its path. Raises OSError if the folder cannot be written."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
@@ -42,8 +75,9 @@ def write_tiny_model(folder: str | Path, *, seed: int = 0) -> Path:
     ids = {name: tokenizer.token_to_id(f"<|{name}|>") for name in ("bos", "eos", "pad")}
     torch.manual_seed(seed)
     config = LlamaConfig(
-        vocab_size=VOCAB_SIZE, hidden_size=128, intermediate_size=256, num_hidden_layers=2,
-        num_attention_heads=2, num_key_value_heads=2, head_dim=64, max_position_embeddings=MAX_POSITIONS,
+        vocab_size=VOCAB_SIZE, hidden_size=shape.hidden_size, intermediate_size=shape.intermediate_size,
+        num_hidden_layers=shape.num_layers, num_attention_heads=shape.num_heads, num_key_value_heads=shape.num_heads,
+        head_dim=64, max_position_embeddings=MAX_POSITIONS,
         rms_norm_eps=1e-5, tie_word_embeddings=False, bos_token_id=ids["bos"], eos_token_id=ids["eos"],
         pad_token_id=ids["pad"], dtype="float32")
     LlamaForCausalLM(config).save_pretrained(out, safe_serialization=True)

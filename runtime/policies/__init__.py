@@ -10,6 +10,7 @@ from agentrt.runtime.policies.config import PolicyConfig, PolicyName
 from agentrt.runtime.policies.continuum import ContinuumPolicy
 from agentrt.runtime.policies.fcfs import FCFSPolicy
 from agentrt.runtime.policies.mlfq import MLFQPolicy
+from agentrt.runtime.policies.oracle import OraclePolicy
 from agentrt.runtime.policies.plas import PLASPolicy
 
 POLICY_CLASSES: dict[PolicyName, type[Policy]] = {
@@ -19,6 +20,7 @@ POLICY_CLASSES: dict[PolicyName, type[Policy]] = {
     PolicyName.MLFQ: MLFQPolicy,
     PolicyName.CONTINUUM: ContinuumPolicy,
     PolicyName.AGENTRT: AgentRTPolicy,
+    PolicyName.ORACLE: OraclePolicy,
 }
 
 
@@ -41,5 +43,5 @@ def make_policy(config: PolicyConfig | PolicyName | str) -> Policy:
 
 
 __all__ = ["POLICY_CLASSES", "AgentRTPolicy", "ATLASPolicy", "CallPhase", "CallState", "ContinuumPolicy",
-           "FCFSPolicy", "MLFQPolicy", "PLASPolicy", "PinQuery", "PinState", "Policy", "PolicyConfig",
+           "FCFSPolicy", "MLFQPolicy", "OraclePolicy", "PLASPolicy", "PinQuery", "PinState", "Policy", "PolicyConfig",
            "PolicyName", "ProgramState", "make_policy", "policy_config"]

@@ -66,6 +66,7 @@ class CallState:
     num_new_tokens: int = 0  # prompt tokens not in the prefix cache at arrival
     prefill_time: float = 0.0  # cost-model estimate of the prefill, for skip-join MLFQ
     gap_samples: tuple[float, ...] = ()
+    remaining_work: float = math.inf  # clairvoyant hint (trace replay only; read by the oracle)
     had_pin: bool = False  # its program's KV was pinned when it arrived
     pending: bool = False  # held back by residency gating (ProgramScheduler._pending)
     seq: int = 0  # arrival order at the scheduler: the final tie-break of every key

@@ -20,6 +20,7 @@ class PolicyName(str, enum.Enum):
     MLFQ = "mlfq"
     CONTINUUM = "continuum"
     AGENTRT = "agentrt"
+    ORACLE = "oracle"  # clairvoyant bound (trace replay only): never a default
 
 
 class PolicyConfig(BaseModel):

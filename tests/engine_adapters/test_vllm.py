@@ -5,6 +5,13 @@ vLLM takes ~25 s to load even the tiny model, and AsyncLLM binds to one event lo
 scenario runs on ONE engine inside one `agentrt.run(...)` in a module-scoped fixture, and each
 test function asserts on its scenario's observations. The engine is constrained on purpose:
 64 KV blocks of 32 tokens and one request per step, so programs compete.
+
+Two rules keep the result independent of the machine's speed and of the other scenarios:
+- every wait is on an observation (`until`: the engine reports the call in flight, its tokens
+  emitted, its calls waiting or held, a pin expired), never a sleep sized to a guess of how fast
+  the engine is; a wait that observes nothing for WAIT_LIMIT_S fails its scenario as a hang;
+- a scenario's exception (whatever its kind: a timeout, an assertion, pytest's `Failed`) is
+  recorded as its result and raised by its own test only; the next scenario still runs.
 """
 
 from __future__ import annotations
@@ -15,21 +22,25 @@ from typing import Any
 
 import anyio
 import pytest
+from trio.testing import MockClock
 
 import agentrt
 from agentrt.engine_adapters.base import GenerationRequest, GenerationResult, SchedHints
-from agentrt.engine_adapters.vllm import VLLMEngine, VLLMStats
+from agentrt.engine_adapters.vllm import VLLMEngine, VLLMStats, on_cpu
 from agentrt.runtime.scheduler import ProgramScheduler
 
 # vLLM's and torch's imports warn about their own internals, and vLLM leaves a ZMQ context for the
 # garbage collector at shutdown; anything else stays an error
-pytestmark = [pytest.mark.vllm, pytest.mark.timeout(600),
+pytestmark = [pytest.mark.vllm, pytest.mark.timeout(1200),
               pytest.mark.filterwarnings("ignore::DeprecationWarning:torch", "ignore::FutureWarning:vllm",
                                          "ignore::DeprecationWarning:vllm", "ignore::FutureWarning:torch",
                                          "ignore:Exception ignored in. <function Context.__del__"
                                          ":pytest.PytestUnraisableExceptionWarning")]
 # residency gating at 90% of the 63 usable blocks x 32 tokens: only `residency_gating` fills it
 POLICY = agentrt.PolicyConfig(name="agentrt", residency_fraction=0.9)
+POLL_S = 0.02  # how often `until` looks again
+WAIT_LIMIT_S = 120.0  # an observation this late means a hang, not a slow machine
+SCENARIO_LIMIT_S = 240.0
 Scenario = Callable[[agentrt.Runtime, VLLMEngine], Awaitable[dict[str, Any]]]
 SCENARIOS: dict[str, Scenario] = {}
 
@@ -39,20 +50,30 @@ def scenario(fn: Scenario) -> Scenario:
     return fn
 
 
+async def run_scenarios(scenarios: dict[str, Scenario], rt: Any, engine: Any) -> dict[str, Any]:
+    """Run each scenario in turn; name -> its observations, or the exception it ended with."""
+    results: dict[str, Any] = {}
+    for name, fn in scenarios.items():
+        try:
+            with anyio.fail_after(SCENARIO_LIMIT_S):
+                results[name] = await fn(rt, engine)
+        except (KeyboardInterrupt, SystemExit, anyio.get_cancelled_exc_class()):
+            raise
+        except BaseException as exc:  # pytest's outcomes are BaseExceptions: still this scenario's only
+            results[name] = exc
+    return results
+
+
 @pytest.fixture(scope="module")
 def seen(tiny_model: Path) -> dict[str, Any]:
     """Run every scenario on one engine; scenario name -> its observations (or its exception)."""
     results: dict[str, Any] = {}
 
     async def main() -> None:
-        engine = VLLMEngine(str(tiny_model), num_gpu_blocks_override=64, max_model_len=1024, max_num_seqs=1,
-                            dtype="float32")
+        engine = VLLMEngine(str(tiny_model), num_gpu_blocks_override=64, block_size=32, max_model_len=1024,
+                            max_num_seqs=1, dtype="float32")
         async with agentrt.Runtime(engine=engine, policy=POLICY) as rt:
-            for name, fn in SCENARIOS.items():
-                try:
-                    results[name] = await fn(rt, engine)
-                except Exception as exc:  # reported by the scenario's own test
-                    results[name] = exc
+            results.update(await run_scenarios(SCENARIOS, rt, engine))
 
     agentrt.run(main, virtual_time=False)
     return results
@@ -60,9 +81,51 @@ def seen(tiny_model: Path) -> dict[str, Any]:
 
 def observed(seen: dict[str, Any], name: str) -> dict[str, Any]:
     result = seen[name]
-    if isinstance(result, Exception):
+    if isinstance(result, BaseException):
         raise result
     return result
+
+
+async def until(check: Callable[[], bool], what: str) -> None:
+    """Return once `check()` holds. Raises TimeoutError naming `what` after WAIT_LIMIT_S."""
+    try:
+        with anyio.fail_after(WAIT_LIMIT_S):
+            while not check():
+                await anyio.sleep(POLL_S)
+    except TimeoutError as exc:
+        raise TimeoutError(f"never observed: {what}") from exc
+
+
+async def until_engine(engine: VLLMEngine, check: Callable[[VLLMStats], bool], what: str) -> VLLMStats:
+    """The first statistics the plugin answers with that satisfy `check` (see `until`)."""
+    stats = await engine.query_statistics()
+    try:
+        with anyio.fail_after(WAIT_LIMIT_S):
+            while not check(stats):
+                await anyio.sleep(POLL_S)
+                stats = await engine.query_statistics()
+    except TimeoutError as exc:
+        raise TimeoutError(f"never observed: {what} (last: {stats})") from exc
+    return stats
+
+
+def emitted(engine: VLLMEngine, call_ids: Any) -> int:
+    """Output tokens the engine has returned so far for those of `call_ids` in flight."""
+    in_flight = engine.in_flight()
+    return sum(in_flight.get(call_id, 0) for call_id in call_ids)
+
+
+def knows(num_calls: int) -> Callable[[VLLMStats], bool]:
+    """Does the plugin know (waiting, held or running) at least `num_calls` calls?"""
+    return lambda stats: stats.num_waiting + stats.num_running >= num_calls
+
+
+async def outcome(handle: agentrt.ProgramHandle[Any]) -> Any:
+    """The program's result, or the exception it ended with."""
+    try:
+        return await handle
+    except Exception as exc:
+        return exc
 
 
 async def call(engine: VLLMEngine, program_id: str, prompt: Any, max_tokens: int, *, n: int = 1,
@@ -78,6 +141,33 @@ async def noise(engine: VLLMEngine, tag: str, count: int = 8) -> None:
     for i in range(count):
         await call(engine, f"noise-{tag}-{i}", agentrt.Tokens.synthetic(400, key=f"noise/{tag}/{i}"), 4)
         await engine.release_program(f"noise-{tag}-{i}")
+
+
+# -- the harness itself ----------------------------------------------------------------------------
+def test_a_failing_scenario_fails_only_its_own_test() -> None:
+    async def fails(rt: Any, engine: Any) -> dict[str, Any]:
+        pytest.fail("this scenario's assertion")  # a BaseException, not an Exception
+
+    async def hangs(rt: Any, engine: Any) -> dict[str, Any]:
+        await until(lambda: False, "something that never happens")
+        return {}
+
+    async def runs(rt: Any, engine: Any) -> dict[str, Any]:
+        return {"ran": True}
+
+    async def main(scenarios: dict[str, Scenario]) -> dict[str, Any]:
+        return await run_scenarios(scenarios, None, None)
+
+    failing: dict[str, Scenario] = {"fails": fails, "runs": runs}
+    hanging: dict[str, Scenario] = {"hangs": hangs}
+    got = anyio.run(main, failing)
+    assert isinstance(got["fails"], pytest.fail.Exception) and got["runs"] == {"ran": True}
+    with pytest.raises(pytest.fail.Exception, match="this scenario's assertion"):
+        observed(got, "fails")
+    assert observed(got, "runs") == {"ran": True}
+    hung = anyio.run(main, hanging, backend="trio",
+                     backend_options={"clock": MockClock(autojump_threshold=0)})
+    assert isinstance(hung["hangs"], TimeoutError) and "never observed: something" in str(hung["hangs"])
 
 
 # -- programs end to end -----------------------------------------------------------------------
@@ -111,11 +201,13 @@ async def end_to_end(rt: agentrt.Runtime, engine: VLLMEngine) -> dict[str, Any]:
     handles = [rt.submit(chat_program, "search"), rt.submit(replay_like_program, "e2e-a"),
                rt.submit(replay_like_program, "e2e-b")]
     results = await rt.wait(handles)
-    return {"results": results, "records": [h.record for h in handles]}
+    return {"results": results, "records": [h.record for h in handles], "stats": await engine.query_statistics()}
 
 
 def test_programs_run_end_to_end_through_the_runtime(seen: dict[str, Any]) -> None:
     got = observed(seen, "end_to_end")
+    # the plugin class vLLM runs: the synchronous one on CPU, the async-scheduling one on CUDA
+    assert got["stats"].scheduler_cls == ("AgentScheduler" if on_cpu() else "AgentAsyncScheduler")
     (text, num_out), first, second = got["results"]
     assert isinstance(text, str) and num_out >= 1
     for cached in (first, second):
@@ -149,47 +241,52 @@ def test_over_long_prompt_fails_its_call_only(seen: dict[str, Any]) -> None:
     assert got["good"][1] >= 1  # the engine kept serving the other program
 
 
+PINNED_FIRST_TOOL_S = 4.0  # the program's observed tool gap: its pin's TTL, far longer than one poll
+
+
 @agentrt.program
 async def pinned_then_long_tool(key: str) -> None:
     first = await agentrt.llm(agentrt.Tokens.synthetic(300, key=key), max_tokens=8, ignore_eos=True)
-    await vllm_test_wait(2.0)
+    await vllm_test_wait(PINNED_FIRST_TOOL_S)
     assert first.context is not None
     await agentrt.llm(first.context + agentrt.Tokens.synthetic(32, key=key + "/2"), max_tokens=8, ignore_eos=True)
-    await vllm_test_wait(60.0)  # cancelled in here, while its KV is pinned
+    await vllm_test_wait(600.0)  # cancelled in here, while its KV is pinned
+
+
+LONG_GENERATION = 700  # output tokens: 300 + 700 fill the 1024-token context; cancelled after the first
 
 
 @agentrt.program
 async def long_generation(key: str) -> None:
-    await agentrt.llm(agentrt.Tokens.synthetic(300, key=key), max_tokens=600, ignore_eos=True)
+    await agentrt.llm(agentrt.Tokens.synthetic(300, key=key), max_tokens=LONG_GENERATION, ignore_eos=True)
 
 
 @scenario
 async def cancellation(rt: agentrt.Runtime, engine: VLLMEngine) -> dict[str, Any]:
     before = await engine.query_statistics()
     running = rt.submit(long_generation, "cancel-running")
-    await anyio.sleep(1.0)
+    await until(lambda: emitted(engine, running.record.calls) > 0, "the long generation's first token")
     running.cancel()
-    with pytest.raises(agentrt.ProgramCancelledError):
-        await running
+    running_outcome = await outcome(running)
     after_running = await engine.query_statistics()
     pinned = rt.submit(pinned_then_long_tool, "cancel-pinned")
-    with anyio.fail_after(60):
-        while len(pinned.record.calls) < 4:  # its second LLM call is done, the long tool runs
-            await anyio.sleep(0.05)
-    await anyio.sleep(0.3)
+    await until(lambda: len(pinned.record.calls) >= 4, "the second LLM call done, the long tool started")
     during = await engine.query_statistics()
     pinned.cancel()
-    with pytest.raises(agentrt.ProgramCancelledError):
-        await pinned
+    pinned_outcome = await outcome(pinned)
     after_pinned = await engine.query_statistics()
     return {"before": before, "after_running": after_running, "during": during, "after_pinned": after_pinned,
-            "running_calls": list(running.record.calls.values())}
+            "running": running_outcome, "pinned": pinned_outcome, "record": running.record}
 
 
 def test_cancelling_a_program_aborts_its_requests_and_releases_its_pins(seen: dict[str, Any]) -> None:
     got = observed(seen, "cancellation")
+    assert isinstance(got["running"], agentrt.ProgramCancelledError)
+    assert isinstance(got["pinned"], agentrt.ProgramCancelledError)
+    assert got["record"].status is agentrt.ProgramStatus.CANCELLED
     before: VLLMStats = got["before"]
     assert got["after_running"].num_aborted == before.num_aborted + 1
+    assert got["after_running"].num_output_tokens == before.num_output_tokens  # it never finished
     assert got["after_running"].num_free_blocks == before.num_free_blocks
     assert got["during"].num_pinned_blocks > 0
     assert got["after_pinned"].num_pinned_blocks == 0
@@ -224,22 +321,32 @@ def test_pinned_program_hits_the_prefix_cache_after_a_gap_that_evicts_it_unpinne
     assert got["stats"].num_pin_hits >= 1 and got["stats"].num_pinned_blocks == 0
 
 
+PIN_TTL_S = 3.0
+
+
 @scenario
 async def pin_expiry(rt: agentrt.Runtime, engine: VLLMEngine) -> dict[str, Any]:
     before = await engine.query_statistics()
     first = await call(engine, "expiring", agentrt.Tokens.synthetic(320, key="expiring"), 8,
-                       hints=SchedHints(gap_samples=(1.0,)))
+                       hints=SchedHints(gap_samples=(PIN_TTL_S,)))
     pinned = await engine.query_statistics()
-    await anyio.sleep(max(first.finish + first.pin_ttl - anyio.current_time(), 0) + 0.3)
-    expired = await engine.query_statistics()
+    pinned_at = anyio.current_time()  # the snapshot was taken before this
+    expired = await until_engine(engine, lambda s: s.num_pin_expiries > before.num_pin_expiries, "the pin expires")
+    expired_at = anyio.current_time()
     await engine.release_program("expiring")
-    return {"first": first, "before": before, "pinned": pinned, "expired": expired}
+    return {"first": first, "before": before, "pinned": pinned, "pinned_at": pinned_at, "expired": expired,
+            "expired_at": expired_at}
 
 
 def test_pin_expires_at_its_ttl(seen: dict[str, Any]) -> None:
     got = observed(seen, "pin_expiry")
-    assert got["first"].pin_ttl == 1.0
-    assert got["pinned"].num_pinned_blocks == 10 and got["pinned"].num_free_blocks == got["before"].num_free_blocks - 10
+    first = got["first"]
+    assert first.pin_ttl == PIN_TTL_S
+    if got["pinned_at"] < first.finish + first.pin_ttl:  # always, unless this process stalled for the TTL
+        assert got["pinned"].num_pinned_blocks == 10
+        assert got["pinned"].num_free_blocks == got["before"].num_free_blocks - 10
+    # not before its TTL (counted from the call's first step, before its finish in the engine)
+    assert got["expired_at"] >= first.first_scheduled + first.pin_ttl
     assert got["expired"].num_pin_expiries == got["before"].num_pin_expiries + 1
     assert got["expired"].num_pinned_blocks == 0 and got["expired"].num_free_blocks == got["before"].num_free_blocks
 
@@ -247,6 +354,9 @@ def test_pin_expires_at_its_ttl(seen: dict[str, Any]) -> None:
 # -- policy order under contention -------------------------------------------------------------
 # agentrt's queues are ATLAS's: by the critical-path service of the call's parents (the priority hint)
 PRIORITIES = {"p8": 8.0, "p0": 0.0, "p32": 32.0, "p2": 2.0}  # in arrival order
+
+
+BLOCKER_TOKENS = 600
 
 
 @scenario
@@ -259,14 +369,16 @@ async def policy_order(rt: agentrt.Runtime, engine: VLLMEngine) -> dict[str, Any
         done.append(program_id)
 
     async with anyio.create_task_group() as tg:
-        tg.start_soon(one, "blocker", 0.0, 600)
-        await anyio.sleep(0.3)
-        for program_id, priority in PRIORITIES.items():  # all arrive while the blocker runs
+        tg.start_soon(one, "blocker", 0.0, BLOCKER_TOKENS)
+        await until(lambda: emitted(engine, ["blocker.1"]) > 0, "the blocker running")
+        for n, (program_id, priority) in enumerate(PRIORITIES.items(), 2):  # one at a time, in this order
             tg.start_soon(one, program_id, priority, 16)
-            await anyio.sleep(0.01)
+            await until_engine(engine, knows(n), f"{program_id} in the engine")
+        queued = await engine.query_statistics()
+        blocker_running = "blocker.1" in engine.in_flight()
     for program_id in done:
         await engine.release_program(program_id)
-    return {"done": done, "stats": await engine.query_statistics()}
+    return {"done": done, "queued": queued, "blocker_running": blocker_running}
 
 
 def expected_order() -> list[str]:
@@ -278,7 +390,10 @@ def expected_order() -> list[str]:
 
 
 def test_completion_order_under_contention_follows_the_policy(seen: dict[str, Any]) -> None:
-    done = [p for p in observed(seen, "policy_order")["done"] if p != "blocker"]
+    got = observed(seen, "policy_order")
+    # all four waited together behind the running blocker
+    assert got["queued"].num_waiting == 4 and got["blocker_running"]
+    done = [p for p in got["done"] if p != "blocker"]
     assert expected_order() == ["p0", "p2", "p8", "p32"] != list(PRIORITIES)
     assert done == expected_order()
 
@@ -296,17 +411,18 @@ async def residency_gating(rt: agentrt.Runtime, engine: VLLMEngine) -> dict[str,
         out[program_id + "/released"] = anyio.current_time()
 
     async with anyio.create_task_group() as tg:
-        for program_id in ("gate-1", "gate-2", "gate-3"):
+        for n, program_id in enumerate(("gate-1", "gate-2", "gate-3"), 1):  # one at a time, in this order
             tg.start_soon(one, program_id)
-            await anyio.sleep(0.05)
-        await anyio.sleep(0.4)
-        out["held"] = (await engine.query_statistics()).num_held
+            arrived = await until_engine(engine, knows(n), f"{program_id} in the engine")
+        out["held"] = arrived.num_held  # as gate-3 arrived
+        out["gate-1 running"] = "gate-1.1" in engine.in_flight()
     out["held_after"] = (await engine.query_statistics()).num_held
     return out
 
 
 def test_residency_gating_holds_a_new_program_until_the_working_set_has_room(seen: dict[str, Any]) -> None:
     o = observed(seen, "residency_gating")
+    assert o["gate-1 running"]  # gate-3 arrived while gate-1 still ran
     assert o["held"] == 1 and o["held_after"] == 0
     first_release = min(o["gate-1/released"], o["gate-2/released"])
     assert o["gate-3"].first_scheduled >= first_release - 0.05

@@ -12,6 +12,7 @@ from agentrt.engine_adapters.base import SchedHints
 from agentrt.engine_adapters.factory import create_engine
 from agentrt.engine_adapters.vllm import CallRecord, VLLMEngine
 from agentrt.engine_adapters.vllm.records import call_meta, parse_meta
+from agentrt.engine_adapters.vllm.tiny_model import SHAPES, LlamaShape
 from agentrt.exceptions import ConfigError, EngineError
 
 pytestmark = pytest.mark.vllm
@@ -28,6 +29,21 @@ def test_tiny_model_is_a_llama_with_a_chat_tokenizer(tiny_model: Path) -> None:
     text = tokenizer.apply_chat_template([{"role": "user", "content": "hi"}], tokenize=False,
                                          add_generation_prompt=True)
     assert text == "<|bos|><|user|>hi<|eos|><|assistant|>"
+
+
+def test_bench_model_is_the_wider_llama_with_the_same_tokenizer(tmp_path: Path, tiny_model: Path) -> None:
+    from agentrt.cli import main as cli_main
+
+    assert cli_main(["model", "bench", str(tmp_path)]) == 0
+    config = json.loads((tmp_path / "config.json").read_text())
+    shape = SHAPES["bench"]
+    assert (config["num_hidden_layers"], config["hidden_size"], config["intermediate_size"]) == (
+        shape.num_layers, shape.hidden_size, shape.intermediate_size)
+    assert config["head_dim"] == 64 and config["num_attention_heads"] == shape.hidden_size // 64
+    assert shape.hidden_size * shape.intermediate_size > 10 * 128 * 256  # wider than tiny's MLP
+    assert (tmp_path / "tokenizer.json").read_text() == (tiny_model / "tokenizer.json").read_text()
+    with pytest.raises(ValueError, match="multiple of 64"):
+        LlamaShape(num_layers=2, hidden_size=100, intermediate_size=256)
 
 
 def test_missing_model_folder_fails_before_the_engine_starts(tmp_path: Path) -> None:

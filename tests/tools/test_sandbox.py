@@ -69,7 +69,7 @@ def test_str_replace_needs_exactly_one_occurrence(box: Sandbox) -> None:
 
 def test_long_files_are_cut_with_a_note(tmp_path: Path) -> None:
     (tmp_path / "big.txt").write_text("z" * 500)
-    assert Sandbox(tmp_path, max_read_chars=100).read_text("big.txt") == "z" * 100 + "\n[... 400 more characters not shown ...]"
+    assert Sandbox(tmp_path, max_read_chars=100).read_text("big.txt") == "z" * 100 + "\n[... about 400 more bytes not shown ...]"
 
 
 def test_root_must_exist(tmp_path: Path) -> None:

@@ -1,0 +1,85 @@
+"""`agentrt serve`: an OpenAI-compatible, program-aware server (simulator or vLLM)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from agentrt.exceptions import ConfigError
+from agentrt.runtime.policies.config import PolicyName
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser("serve", help="serve an OpenAI-compatible API with program-level scheduling",
+                       description="Serve /v1/chat/completions, /v1/completions, /v1/models, /health, /metrics and "
+                                   "/v1/programs. Programs are named by the X-Agentrt-Program header (or X-Session-ID, "
+                                   "x-fairness-id, prompt_cache_key, vllm_xargs.program_id, agent_hint.session_id) "
+                                   "or inferred from the conversation.")
+    p.add_argument("--engine", choices=("sim", "vllm"), default="sim",
+                   help="sim: simulated GPU on the wall clock (default); vllm: real vLLM (needs --model)")
+    p.add_argument("--model", default=None, metavar="DIR", help="model folder for --engine vllm")
+    p.add_argument("--profile", default=None, help="simulator profile (default llama-3.1-8b-h100)")
+    p.add_argument("--policy", default=PolicyName.AGENTRT.value, choices=[x.value for x in PolicyName],
+                   help="scheduling policy (default: agentrt)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000; 0: any free port, printed)")
+    p.add_argument("--time-scale", type=float, default=1.0,
+                   help="sim: the simulated GPU runs this many times faster than real time (default 1)")
+    p.add_argument("--responder", default=None, metavar="FILE:FUNCTION",
+                   help="sim: responder(messages, tools) -> str | {content, tool_calls} writes the answers "
+                        "(default: filler text of max_tokens words)")
+    p.add_argument("--served-model-name", action="append", default=None, metavar="NAME",
+                   help="model id clients use (repeatable; default: the profile or model folder name)")
+    p.add_argument("--num-gpu-blocks", type=int, default=None, help="KV cache size in blocks (override)")
+    p.add_argument("--max-in-flight", type=int, default=4096, help="sim: requests admitted at once; more get 429")
+    p.add_argument("--idle-timeout", type=float, default=60.0,
+                   help="a program idle this long (s, server clock) may end; longer when its gaps are (default 60)")
+    p.add_argument("--log-level", default="warning", help="uvicorn log level (default warning)")
+    p.set_defaults(func=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    if args.time_scale <= 0:
+        raise ConfigError(f"--time-scale {args.time_scale}: give a positive factor (e.g. 10: ten times real time)")
+    if not 0 <= args.port <= 65535:
+        raise ConfigError(f"--port {args.port}: give a port in 0..65535 (0: any free port)")
+    if args.engine == "vllm":
+        from agentrt.serve.vllm_server import run_vllm_server
+
+        return run_vllm_server(args)
+    return _serve_sim(args)
+
+
+def _serve_sim(args: argparse.Namespace) -> int:
+    from agentrt.engine_adapters.factory import create_engine
+    from agentrt.engine_adapters.sim import DEFAULT_PROFILE
+    from agentrt.serve.app import ServeOptions
+    from agentrt.serve.responses import engine_text
+    from agentrt.serve.server import run_sim_server
+
+    responder = _load_responder(args.responder) if args.responder else None
+    profile = args.profile or DEFAULT_PROFILE
+    opts: dict[str, Any] = {"num_gpu_blocks": args.num_gpu_blocks} if args.num_gpu_blocks else {}
+    try:
+        options = ServeOptions(model_names=args.served_model_name or [profile], policy=args.policy,
+                               max_in_flight=args.max_in_flight, min_idle_timeout=args.idle_timeout)
+    except ValueError as exc:
+        raise ConfigError(f"invalid serve options: {exc}") from None
+    create_engine("sim", profile=profile, responder=engine_text, **opts)  # fail here on bad options, not in the loop
+    run_sim_server(lambda: create_engine("sim", profile=profile, responder=engine_text, **opts), options,
+                   host=args.host, port=args.port, time_scale=args.time_scale, responder=responder,
+                   log_level=args.log_level)
+    return 0
+
+
+def _load_responder(spec: str) -> Any:
+    from agentrt.submit.loader import load_module
+
+    path, _, name = spec.rpartition(":")
+    if not path or not name:
+        raise ConfigError(f"--responder {spec!r}: give FILE:FUNCTION, e.g. responders.py:respond")
+    module = load_module(path)
+    fn = getattr(module, name, None)
+    if not callable(fn):
+        raise ConfigError(f"--responder {spec!r}: no function {name!r} in {path}")
+    return fn

@@ -1,0 +1,333 @@
+"""The simulator's OpenAI-compatible server: a FastAPI app over agentrt's engine protocol.
+
+Routes: `POST /v1/chat/completions`, `POST /v1/completions` (JSON or SSE), `GET /v1/models`,
+`GET /health`, `GET /metrics`, and agentrt's `GET /v1/programs[/{id}]`, `DELETE /v1/programs/{id}`.
+Each call goes to `Engine.generate` with the policy's inputs (service.py); a request whose client
+disconnects is aborted in the engine (its KV freed) and fails only itself. Admission is bounded:
+beyond `max_in_flight` requests the server answers 429 with `Retry-After`.
+
+The engine answers a call only when it finishes, so a stream sends its role chunk at once and the
+rest when the call finishes.
+
+Prompts are token sequences, as in trace replay: a request that continues a call (identity.py)
+is that call's context (prompt + output tokens) plus the tokens of its new messages, so a
+program's next turn hits the prefix cache as it would on a real engine.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from pydantic import BaseModel, Field
+
+from agentrt.engine_adapters.base import Engine, GenerationRequest, GenerationResult, filler_text, text_to_tokens
+from agentrt.exceptions import EngineError, LLMCallError, PromptTooLongError, ServeError
+from agentrt.programs.tokens import Tokens
+from agentrt.runtime.predictor import ToolLatencyPredictor
+from agentrt.serve import errors, responses
+from agentrt.serve.identity import IdentityResolver
+from agentrt.serve.metrics import ServeMetrics
+from agentrt.serve.programs import EndReason, ProgramTable
+from agentrt.serve.protocol import ChatCompletionRequest, CompletionRequest
+from agentrt.serve.responses import Reply, Responder
+from agentrt.serve.service import OpenCall, ProgramService
+
+
+class ServeOptions(BaseModel):
+    """Options of `agentrt serve` that are not the engine's."""
+
+    model_names: list[str] = Field(min_length=1, description="Model ids the server answers to (/v1/models).")
+    policy: str = Field(default="agentrt", description="Scheduling policy.")
+    max_in_flight: int = Field(default=4096, ge=1, description="Requests admitted at once; more get 429.")
+    min_idle_timeout: float = Field(default=60.0, ge=0, description="A program idle this long (server clock, "
+                                    "s) may end; longer when its predicted gaps are longer.")
+    idle_factor: float = Field(default=4.0, ge=1, description="Idle timeout = max(min_idle_timeout, "
+                               "idle_factor x its longest predicted gap).")
+    reap_period: float = Field(default=5.0, gt=0, description="How often idle programs are looked for (s).")
+
+
+class _Admission:
+    """At most `limit` requests in flight; the next gets 429 with a Retry-After from the mean
+    recent latency (wall seconds, at least 1)."""
+
+    def __init__(self, limit: int, metrics: ServeMetrics, scale: float) -> None:
+        self.limit, self.metrics, self.scale = limit, metrics, scale
+        self.num_in_flight = 0
+        self.mean_latency = 1.0  # server clock, exponentially weighted
+
+    def enter(self) -> None:
+        if self.num_in_flight >= self.limit:
+            retry = max(1, math.ceil(self.mean_latency / self.scale))
+            raise ServeError(429, f"the server is at its limit of {self.limit} requests in flight "
+                             f"(--max-in-flight); retry after {retry} s", kind="rate_limit_error",
+                             code="too_many_requests", retry_after=retry)
+        self.num_in_flight += 1
+        self.metrics.requests_in_flight.set(self.num_in_flight)
+
+    def leave(self, latency: float) -> None:
+        self.num_in_flight -= 1
+        self.metrics.requests_in_flight.set(self.num_in_flight)
+        self.mean_latency = 0.9 * self.mean_latency + 0.1 * latency
+
+
+class SimServer:
+    """The app's state: engine, programs, metrics. `app` is the FastAPI application."""
+
+    def __init__(self, engine: Engine, options: ServeOptions, responder: Responder | None = None,
+                 time_scale: float = 1.0) -> None:
+        self.engine, self.options, self.responder = engine, options, responder
+        self.metrics = ServeMetrics()
+        self.table = ProgramTable(ToolLatencyPredictor(), min_idle_timeout=options.min_idle_timeout,
+                                  idle_factor=options.idle_factor)
+        self.service = ProgramService(self.table, IdentityResolver(), self.metrics, now=anyio.current_time,
+                                      abort=engine.abort, release=engine.release_program, hint_tool=engine.hint_tool)
+        self.admission = _Admission(options.max_in_flight, self.metrics, time_scale)
+        self.app = self._build()
+
+    # -- the app ----------------------------------------------------------------------------------
+    def _build(self) -> FastAPI:
+        @asynccontextmanager
+        async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+            async with anyio.create_task_group() as tg:
+                await self.engine.start(self.options.policy, tg)
+                tg.start_soon(self.service.reap_idle, self.options.reap_period)
+                yield
+                await self.service.shutdown()
+                await self.engine.stop()
+                tg.cancel_scope.cancel()
+
+        app = FastAPI(title="agentrt serve (simulator)", lifespan=lifespan)
+        errors.install(app)
+        app.get("/health")(self.health)
+        app.get("/v1/models")(self.models)
+        app.get("/metrics")(self.render_metrics)
+        app.get("/v1/programs")(self.list_programs)
+        app.get("/v1/programs/{program_id}")(self.get_program)
+        app.delete("/v1/programs/{program_id}")(self.delete_program)
+        app.post("/v1/chat/completions", response_model=None)(self.chat)
+        app.post("/v1/completions", response_model=None)(self.completions)
+        return app
+
+    async def health(self) -> dict[str, str]:
+        return {"status": "ok"}
+
+    async def models(self) -> dict[str, Any]:
+        return {"object": "list", "data": [{"id": name, "object": "model", "created": 0, "owned_by": "agentrt"}
+                                           for name in self.options.model_names]}
+
+    async def render_metrics(self) -> Response:
+        stats = self.engine.statistics()
+        waiting = getattr(stats, "iterations", ())
+        num_waiting = waiting[-1].num_waiting if waiting else None
+        body = self.metrics.render(stats, len(self.table.active), num_waiting)
+        return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    async def list_programs(self, state: str = "all") -> dict[str, Any]:
+        """Programs: `state=active`, `ended` or `all` (default)."""
+        if state not in ("active", "ended", "all"):
+            raise ServeError(400, f"state must be active, ended or all, got {state!r}", param="state")
+        programs = [*(self.table.ended if state != "active" else ()),
+                    *(self.table.active.values() if state != "ended" else ())]
+        return {"object": "list", "data": [p.summary() for p in programs]}
+
+    async def get_program(self, program_id: str) -> dict[str, Any]:
+        program = self.table.find(program_id)
+        if program is None:
+            raise ServeError(404, f"no program {program_id!r}; GET /v1/programs lists them", param="program_id",
+                             code="program_not_found")
+        return program.summary()
+
+    async def delete_program(self, program_id: str) -> dict[str, Any]:
+        """End a program: abort its calls in flight and release its KV."""
+        program = await self.service.end_program(program_id, EndReason.DELETED)
+        if program is None:
+            raise ServeError(404, f"no active program {program_id!r}; GET /v1/programs?state=active lists them",
+                             param="program_id", code="program_not_found")
+        return program.summary() | {"deleted": True}
+
+    # -- completions ------------------------------------------------------------------------------
+    async def chat(self, body: ChatCompletionRequest, request: Request) -> Response:
+        self._check_model(body.model)
+        messages = [m.model_dump(exclude_none=True) for m in body.messages]
+        reply = self._reply(messages, body.tools, body.output_limit())
+        exchange = self._open(request, body, messages, reply.text)
+        call_id = exchange.call.call.call_id
+        message = reply.message(call_id)
+        tools = tuple(name for name, _ in reply.tool_calls)
+        if body.stream:
+            first = responses.sse(responses.chat_chunk(call_id, body.model, {"role": "assistant", "content": ""}))
+            return self._stream(exchange, request, message, tools, first, lambda r: responses.chat_chunks(
+                call_id, body.model, reply, message, r, _include_usage(body)))
+        result = await self._respond(exchange, request, message, tools)
+        return JSONResponse(responses.chat_body(call_id, body.model, reply, message, result),
+                            headers=_headers(exchange.call, result))
+
+    async def completions(self, body: CompletionRequest, request: Request) -> Response:
+        self._check_model(body.model)
+        text = body.prompt_text()
+        reply = Reply(self._reply([{"role": "user", "content": text}], None, body.output_limit()).text)
+        exchange = self._open(request, body, [], reply.text, prompt=text_to_tokens(text))
+        call_id = exchange.call.call.call_id
+        out = (text if body.echo else "") + (reply.content or "")
+        if body.stream:
+            return self._stream(exchange, request, None, (), None, lambda r: responses.completion_chunks(
+                call_id, body.model, out, r, _include_usage(body)))
+        result = await self._respond(exchange, request, None, ())
+        return JSONResponse(responses.completion_body(call_id, body.model, out, result),
+                            headers=_headers(exchange.call, result))
+
+    def _open(self, request: Request, body: ChatCompletionRequest | CompletionRequest,
+              messages: list[dict[str, Any]], text: str, prompt: Tokens | None = None) -> _Exchange:
+        """Admit the request (or raise 429) and register its call."""
+        self.admission.enter()
+        try:
+            call = self.service.open_call(request.headers, _naming_fields(body), messages)
+        except BaseException:
+            self.admission.leave(0.0)
+            raise
+        if prompt is None:
+            new = text_to_tokens(responses.messages_text(call.new_messages))
+            prompt = new if call.parent_context is None else call.parent_context + new
+        call.call.prompt = prompt
+        gen = GenerationRequest(
+            call_id=call.call.call_id, program_id=call.call.program_id, prompt=prompt,
+            max_tokens=body.output_limit(), arrival=call.call.arrival, temperature=body.temperature or 0.0,
+            stop=body.stop_strings(), ignore_eos=body.ignore_eos, hints=call.hints, extra={"text": text})
+        endpoint = "chat" if isinstance(body, ChatCompletionRequest) else "completions"
+        return _Exchange(call, gen, endpoint)
+
+    async def _respond(self, exchange: _Exchange, request: Request, answer: dict[str, Any] | None,
+                       tools: tuple[str, ...]) -> GenerationResult:
+        """Run the call in the engine, aborting it if the client disconnects; close the exchange.
+        Raises ServeError for what the engine refused."""
+        call, gen = exchange.call, exchange.gen
+        outcome: GenerationResult | BaseException | None = None
+        try:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(_cancel_on_disconnect, request, tg.cancel_scope)
+                try:
+                    outcome = await self.engine.generate(gen)
+                except Exception as exc:  # sent to the client as an OpenAI error below
+                    outcome = exc
+                tg.cancel_scope.cancel()
+        finally:
+            if outcome is None:  # the client went away
+                await self._close(exchange, "499")
+                await self.service.fail_call(call, abort=True)
+        if outcome is None:
+            raise ServeError(499, "the client disconnected; the call was aborted", code="client_disconnected")
+        if isinstance(outcome, BaseException):
+            await self.service.fail_call(call, abort=False)
+            error = _engine_error(outcome)
+            await self._close(exchange, str(error.status))
+            raise error from outcome
+        await self.service.close_call(call, answer, outcome.service_time, gen.prompt + outcome.output, tools)
+        await self._close(exchange, "200")
+        return outcome
+
+    def _stream(self, exchange: _Exchange, request: Request, answer: dict[str, Any] | None, tools: tuple[str, ...],
+                first: str | None, chunks: Any) -> StreamingResponse:
+        async def events() -> AsyncIterator[str]:
+            if first is not None:
+                yield first
+            try:
+                result = await self._respond(exchange, request, answer, tools)
+            except ServeError as exc:
+                yield responses.sse(errors.error_body(exc.message, exc.kind, exc.param, exc.code))
+                yield responses.sse("[DONE]")
+                return
+            for chunk in chunks(result):
+                yield chunk
+
+        async def on_close() -> None:  # the stream ended before the call did: the client went away
+            if not exchange.closed:
+                await self._close(exchange, "499")
+                await self.service.fail_call(exchange.call, abort=True)
+
+        return _Stream(events(), on_close, media_type="text/event-stream",
+                       headers={"X-Agentrt-Program": exchange.call.call.program_id,
+                                "X-Agentrt-Call": exchange.call.call.call_id})
+
+    async def _close(self, exchange: _Exchange, status: str) -> None:
+        if exchange.closed:
+            return
+        exchange.closed = True
+        self.admission.leave(anyio.current_time() - exchange.gen.arrival)
+        self.metrics.requests.labels(exchange.endpoint, status).inc()
+
+    # -- helpers ----------------------------------------------------------------------------------
+    def _check_model(self, model: str) -> None:
+        if model not in self.options.model_names:
+            raise ServeError(404, f"the model {model!r} does not exist; this server serves "
+                             f"{', '.join(self.options.model_names)} (GET /v1/models)", param="model",
+                             code="model_not_found")
+
+    def _reply(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None, max_tokens: int) -> Reply:
+        if self.responder is None:
+            return Reply(filler_text(max_tokens))
+        return responses.make_reply(self.responder(messages, tools))
+
+
+@dataclass(slots=True)
+class _Exchange:
+    """One admitted request: its call, the engine request, and whether it has been closed."""
+
+    call: OpenCall
+    gen: GenerationRequest
+    endpoint: str
+    closed: bool = False
+
+
+class _Stream(StreamingResponse):
+    """A StreamingResponse that runs `on_close` however the stream ends (even before it starts)."""
+
+    def __init__(self, content: AsyncIterator[str], on_close: Callable[[], Awaitable[None]], **kwargs: Any) -> None:
+        super().__init__(content, **kwargs)
+        self._on_close = on_close
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self._on_close()
+
+
+async def _cancel_on_disconnect(request: Request, scope: anyio.CancelScope) -> None:
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+    scope.cancel()
+
+
+def _engine_error(exc: BaseException) -> ServeError:
+    if isinstance(exc, PromptTooLongError):
+        return ServeError(400, exc.reason, param="messages", code="context_length_exceeded")
+    if isinstance(exc, LLMCallError) and exc.reason == "aborted":
+        return ServeError(409, "the call was aborted: its program was ended (DELETE /v1/programs or a "
+                          "last-call header) while it ran", code="program_ended")
+    if isinstance(exc, LLMCallError):
+        return ServeError(400, exc.reason, code="invalid_request")
+    if isinstance(exc, EngineError):
+        return ServeError(503, str(exc), kind="server_error", code="engine_unavailable")
+    return ServeError(500, f"{type(exc).__name__}: {exc}", kind="server_error", code="internal_error")
+
+
+def _naming_fields(body: ChatCompletionRequest | CompletionRequest) -> dict[str, Any]:
+    return {"prompt_cache_key": body.prompt_cache_key, "vllm_xargs": body.vllm_xargs, "agent_hint": body.agent_hint}
+
+
+def _include_usage(body: ChatCompletionRequest | CompletionRequest) -> bool:
+    return bool(body.stream_options and body.stream_options.include_usage)
+
+
+def _headers(call: OpenCall, result: GenerationResult) -> dict[str, str]:
+    """The program and call ids, and the engine's time for the call (server clock, s)."""
+    return {"X-Agentrt-Program": call.call.program_id, "X-Agentrt-Call": call.call.call_id,
+            "X-Agentrt-Engine-Time": f"{result.finish - call.call.arrival:.6f}"}

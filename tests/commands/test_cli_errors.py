@@ -1,0 +1,79 @@
+"""No traceback for a user error: each bad flag, file, line or field is one line naming it, exit 2;
+a run whose programs all fail exits 1 naming the cause; outputs are checked before the run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from agentrt.cli import main as cli
+
+TRACE = "swesmith-claude37"  # bundled: 5 programs
+GOOD_LINE = '{"program_id": "a", "steps": [{"kind": "llm", "input_tokens": 10, "output_tokens": 2}]}'
+PROGRAM = "import agentrt\n\n@agentrt.program\nasync def one() -> int:\n    return 1\n"
+
+
+def one_error_line(capsys: pytest.CaptureFixture[str], command: str) -> str:
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"agentrt {command}: error: "), err
+    return lines[0]
+
+
+def cases(tmp: Path) -> list[tuple[list[str], str]]:
+    (tmp / "binary.jsonl").write_bytes(b'{"program_id": "\xff\xfe"}\n')
+    (tmp / "huge.jsonl").write_text(GOOD_LINE[:-2] + ', {"kind": "tool", "name": "bash", "duration_s": 1e15}]}\n')
+    (tmp / "prog.py").write_text(PROGRAM)
+    (tmp / "folder").mkdir()
+    return [
+        (["replay", str(tmp / "nope.jsonl")], "no trace at"),
+        (["replay", str(tmp / "folder")], "is a folder"),
+        (["replay", str(tmp / "binary.jsonl")], "binary.jsonl:1: field '<encoding>'"),
+        (["replay", str(tmp / "huge.jsonl")], "huge.jsonl:1: field 'steps.1.tool.duration_s'"),
+        (["replay", TRACE, "--system-prompt-tokens", "-5"], "--system-prompt-tokens -5"),
+        (["replay", TRACE, "--num-gpu-blocks", "-3"], "--num-gpu-blocks -3"),
+        (["replay", TRACE, "--limit", "0"], "--limit 0"),
+        (["replay", TRACE, "--token-scale", "1e308"], "--token-scale 1e+308"),
+        (["replay", TRACE, "--output", str(tmp / "folder")], f"--output {tmp / 'folder'}: is a folder"),
+        (["replay", TRACE, "--timeout", "0"], "--timeout 0"),
+        (["bench", TRACE, "--rates", "0.1", "--output", "/proc/nope/x"], "--output /proc/nope/x"),
+        (["bench", TRACE, "--rates", "0.1", "--deadline", "-1"], "--deadline -1"),
+        (["submit", f"{tmp / 'prog.py'}:one", "--output", str(tmp / "folder")], "is a folder"),
+        (["submit", f"{tmp / 'prog.py'}:one", "--timeout", "nan"], "--timeout nan"),
+    ]
+
+
+@pytest.mark.parametrize("index", range(14))
+def test_a_user_error_is_one_line_naming_it_with_exit_2(index: int, tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    argv, named = cases(tmp_path)[index]
+    assert cli(argv) == 2
+    assert named in one_error_line(capsys, argv[0])
+
+
+def test_a_replay_whose_programs_all_fail_exits_1_naming_the_cause(tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "r.json"
+    assert cli(["replay", TRACE, "--num-gpu-blocks", "1", "--output", str(out)]) == 1
+    line = one_error_line(capsys, "replay")
+    assert "all 5 programs failed; top causes: 5 x PromptTooLongError" in line
+    records = [json.loads(x) for x in out.with_suffix(".programs.jsonl").read_text().splitlines()]
+    assert len(records) == 5 and all(r["error"].startswith("PromptTooLongError: ") for r in records)
+    assert all(p["error"] for p in json.loads(out.read_text())["programs"])
+
+
+def test_a_bench_whose_unloaded_run_fails_names_the_cause_not_a_rate(tmp_path: Path,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli(["bench", TRACE, "--num-gpu-blocks", "1", "--output", str(tmp_path)]) == 1
+    line = one_error_line(capsys, "bench")
+    assert "bench fcfs @ unloaded: all 5 programs failed; top causes: 5 x PromptTooLongError" in line
+    assert line.endswith(f"; kept 1 finished runs in {tmp_path / 'runs.jsonl'}")
+    assert len((tmp_path / "runs.jsonl").read_text().splitlines()) == 1  # the run that finished is kept
+
+
+def test_a_bad_bench_output_fails_before_any_run(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli(["bench", TRACE, "--rates", "0.05,0.1", "--output", "/proc/nope/x"]) == 2
+    assert "bench" not in capsys.readouterr().out  # no progress: nothing ran

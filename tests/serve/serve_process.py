@@ -1,0 +1,71 @@
+"""Start `agentrt serve` in a subprocess on a free loopback port, for tests with real clients.
+
+The server prints its URL once bound; the test waits for that line (bounded), and the server is
+stopped (SIGTERM, then SIGKILL) when the block ends. `timeout` bounds its life in any case.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+HERE = Path(__file__).parent
+STARTUP_SECONDS = 120
+MAX_LIFE_SECONDS = 900
+
+
+@contextmanager
+def running_server(*args: str) -> Iterator[str]:
+    """`agentrt serve --port 0 *args`; yields its base URL (without /v1)."""
+    cmd = ["timeout", str(MAX_LIFE_SECONDS), sys.executable, "-m", "agentrt", "serve", "--port", "0", *args]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            cwd=HERE.parent.parent, env=os.environ | {"PYTHONUNBUFFERED": "1"})
+    lines: list[str] = []
+    found = threading.Event()
+
+    def read() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line)
+            if "listening on" in line:
+                found.set()
+        found.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        if not found.wait(STARTUP_SECONDS) or not any("listening on" in x for x in lines):
+            raise RuntimeError("agentrt serve did not start:\n" + "".join(lines))
+        url = next(x for x in lines if "listening on" in x).split("listening on ")[1].strip()
+        yield url
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        reader.join(5)
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+
+def programs(url: str, state: str = "all") -> dict[str, dict[str, object]]:
+    data = httpx.get(f"{url}/v1/programs", params={"state": state}).json()["data"]
+    return {p["id"]: p for p in data}
+
+
+def metric(url: str, name: str) -> float:
+    """The value of an unlabelled or fully named sample in /metrics (0 if absent)."""
+    for line in httpx.get(f"{url}/metrics").text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[-1])
+    return 0.0
