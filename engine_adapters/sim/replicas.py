@@ -31,14 +31,15 @@ def router_config(profile: str | Profile = DEFAULT_PROFILE) -> RouterConfig:
 
 
 def sim_replicas(num_replicas: int, router: Router | str = "agentrt", profile: str | Profile | None = None,
-                 *, config: RouterConfig | None = None, **options: Any) -> ReplicatedEngine:
+                 *, config: RouterConfig | None = None, lookahead: bool = True, **options: Any) -> ReplicatedEngine:
     """`num_replicas` `SimEngine(profile, **options)` sharing one loop, behind `router`.
+    `lookahead=False`: one iteration per step (the exactness reference, see `lockstep.py`).
 
     Raises ConfigError for num_replicas < 1, and what SimEngine raises for bad options."""
     if num_replicas < 1:
         raise ConfigError(f"--replicas must be >= 1, got {num_replicas}")
     profile = profile or DEFAULT_PROFILE
-    lockstep = Lockstep()
+    lockstep = Lockstep(lookahead=lookahead)
     engines = [SimEngine(profile, lockstep=lockstep, **options) for _ in range(num_replicas)]
     return ReplicatedEngine(engines, router, config=config or router_config(profile),
                             kv_capacity_tokens=[e.kv_capacity_tokens for e in engines])

@@ -42,6 +42,15 @@ def test_one_replica_in_lockstep_is_bit_identical_to_a_plain_engine() -> None:
     assert one.summary.prefix_hit_tokens == plain.summary.prefix_hit_tokens
 
 
+def test_lookahead_is_bit_identical_to_one_iteration_per_step() -> None:
+    """Replicas run ahead only as far as no other replica can finish a call (and so send them
+    one); the result must equal stepping every replica one iteration at a time."""
+    fast = replay_on(lambda: sim_replicas(2, "round-robin"), 8, 0.1)
+    slow = replay_on(lambda: sim_replicas(2, "round-robin", lookahead=False), 8, 0.1)
+    assert [m.jct for m in fast.metrics] == [m.jct for m in slow.metrics]
+    assert fast.engine_stats.totals()["num_iterations"] == slow.engine_stats.totals()["num_iterations"]
+
+
 def test_calls_sent_across_replicas_start_within_one_iteration() -> None:
     """A call issued the instant another replica finishes a call must not wait for a replica that
     simulated ahead: every call is admitted at the first iteration boundary after it arrives."""
