@@ -15,13 +15,13 @@ next call is routed as a new program's, to a live replica) and the others keep s
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from agentrt.engine_adapters.base import Engine, GenerationRequest, GenerationResult, prompt_to_tokens
 from agentrt.exceptions import ConfigError, EngineError, LLMCallError, ReplicaDiedError
-from agentrt.runtime.routing import CallInfo, Router, RouterConfig, RoutingState, make_router
+from agentrt.runtime.routing import CallInfo, Route, Router, RouterConfig, RoutingState, make_router
 
 if TYPE_CHECKING:
     from anyio.abc import TaskGroup
@@ -64,13 +64,14 @@ def _numeric(stats: Any) -> dict[str, float]:
 class ReplicatedEngine(Engine):
     """`engines` behind `router` (a `Router` or its name: round-robin, least-loaded, autellix,
     agentrt). `kv_capacity_tokens`: each replica's KV cache size (default: the engine's
-    `kv_capacity_tokens` attribute). Raises ConfigError without engines, UnknownNameError for an
+    `kv_capacity_tokens` attribute). `on_route(request, route)` is told each decision. Raises ConfigError without engines, UnknownNameError for an
     unknown router."""
 
     name = "replicas"
 
     def __init__(self, engines: Sequence[Engine], router: Router | str = "agentrt", *,
-                 config: RouterConfig | None = None, kv_capacity_tokens: Sequence[int] | None = None) -> None:
+                 config: RouterConfig | None = None, kv_capacity_tokens: Sequence[int] | None = None,
+                 on_route: Callable[[GenerationRequest, Route], None] | None = None) -> None:
         if not engines:
             raise ConfigError("ReplicatedEngine needs at least one engine replica")
         self.engines = list(engines)
@@ -81,6 +82,7 @@ class ReplicatedEngine(Engine):
         self._calls_per_replica = [0] * len(self.engines)
         self._moves = 0
         self._program_replicas: dict[str, set[int]] = {}
+        self.on_route = on_route
 
     async def start(self, policy: PolicyConfig, task_group: TaskGroup) -> None:
         for engine in self.engines:
@@ -146,6 +148,8 @@ class ReplicatedEngine(Engine):
         self._routes[route.reason.value] += 1
         self._calls_per_replica[route.replica] += 1
         self._program_replicas.setdefault(request.program_id, set()).add(route.replica)
+        if self.on_route is not None:
+            self.on_route(request, route)
         return route.replica
 
 
