@@ -55,6 +55,16 @@ class ReplicaStats:
         return out
 
 
+    def __getattr__(self, name: str) -> Any:
+        """A replica statistic by name (e.g. `num_prompt_tokens`), summed over the replicas, so
+        readers of one engine's statistics (the server's /metrics) read the fleet's."""
+        if not name.startswith("_"):
+            totals = self.totals()
+            if name in totals:
+                return totals[name]
+        raise AttributeError(f"{type(self).__name__} has no attribute {name!r}")
+
+
 def _numeric(stats: Any) -> dict[str, float]:
     fields = getattr(stats, "__dataclass_fields__", {})
     values = {k: getattr(stats, k) for k in fields}

@@ -24,14 +24,20 @@ T = TypeVar("T")
 
 
 def make_engine(name: str, *, model: str | None = None, profile: str | None = None,
-                responder: Responder | None = None, replicas: int = 1, router: str = "agentrt") -> Engine:
+                responder: Responder | None = None, replicas: int = 1, router: str = "agentrt",
+                ray: str | None = None) -> Engine:
     """The engine called `name`; call it inside the event loop. `responder` writes the answers of
     `sim` and `recording` (default: filler text); vLLM's model writes its own. `profile` is the
     simulator's model and GPU (default: Llama-3.1-8B on one H100). `replicas` > 1 puts that many
-    behind `router`.
+    behind `router`; `ray` (a cluster address, or "local") hosts each in a Ray actor.
 
     Raises UnknownNameError for an unknown engine, ConfigError for vllm without a model, and
     ImportError when vllm is not installed."""
+    if ray is not None:
+        from agentrt.engine_adapters.ray import ray_replicas
+
+        opts = {"model": model} if name == "vllm" else {"profile": profile, "responder": responder}
+        return ray_replicas(replicas, name, router, address=None if ray == "local" else ray, **opts)
     if name == "recording":
         from agentrt.engine_adapters.testing import RecordingEngine
 
@@ -63,7 +69,7 @@ def add_engine_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profile", default=None, help="simulator profile (default llama-3.1-8b-h100)")
     parser.add_argument("--policy", default=PolicyName.AGENTRT.value, choices=[p.value for p in PolicyName],
                         help="scheduling policy (default: agentrt)")
-    add_replica_args(parser)
+    add_replica_args(parser, ray=True)
 
 
 @dataclass(slots=True, frozen=True)
@@ -77,15 +83,16 @@ class EngineChoice:
     responder: Responder | None = None
     replicas: int = 1
     router: str = "agentrt"
+    ray: str | None = None
 
     @property
     def virtual_time(self) -> bool:
-        return uses_virtual_time(self.engine)
+        return uses_virtual_time(self.engine) and self.ray is None
 
     def create(self) -> Engine:
         """Build the engine (inside the event loop). Raises like make_engine."""
         return make_engine(self.engine, model=self.model, profile=self.profile, responder=self.responder,
-                           replicas=self.replicas, router=self.router)
+                           replicas=self.replicas, router=self.router, ray=self.ray)
 
     def run(self, main: Callable[[Engine, str], Awaitable[T]]) -> T:
         """`main(engine, policy)` on the right event loop and clock; returns its result."""
@@ -104,4 +111,4 @@ def engine_from_argv(argv: Sequence[str] | None, *, responder: Responder | None 
     parser.add_argument("--no-responder", action="store_true", help="let the simulator answer with filler text")
     args: Any = parser.parse_args(argv)
     return EngineChoice(args.engine, args.policy, args.model, args.profile, None if args.no_responder else responder,
-                        args.replicas, args.router)
+                        args.replicas, args.router, args.ray)

@@ -19,13 +19,17 @@ def _positive(text: str) -> int:
     return value
 
 
-def add_replica_args(parser: argparse.ArgumentParser) -> None:
-    """Register --replicas and --router."""
+def add_replica_args(parser: argparse.ArgumentParser, *, ray: bool = False) -> None:
+    """Register --replicas and --router (and --ray, for commands that run on the wall clock)."""
     parser.add_argument("--replicas", type=_positive, default=1, metavar="N",
                         help="engine replicas behind a router (default 1; simulated replicas share one virtual clock)")
     parser.add_argument("--router", default=RouterName.AGENTRT.value, choices=[r.value for r in RouterName],
                         help="how calls are routed across replicas (default agentrt: KV affinity with a "
                              "re-prefill-cost escape, global attained-service priorities)")
+    if ray:
+        parser.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
+                            help="host each replica in a Ray actor (the simulator then runs on the wall clock); "
+                                 "without ADDRESS: $RAY_ADDRESS, else a local Ray instance")
 
 
 def replica_options(args: argparse.Namespace) -> dict[str, Any]:

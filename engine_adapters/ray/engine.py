@@ -70,4 +70,4 @@ def remote_host() -> Any:
     """`EngineHost` as a Ray actor class (many concurrent calls, one asyncio loop)."""
     from agentrt.engine_adapters.ray.host import EngineHost
 
-    return ray.remote(max_concurrency=10_000)(EngineHost)
+    return ray.remote(max_concurrency=10_000)(EngineHost)  # type: ignore[call-overload]

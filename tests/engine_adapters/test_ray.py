@@ -44,8 +44,6 @@ async def turns(name: str, n: int, out: int) -> int:
 errors: list[LLMCallError] = []
 
 
-def run_on(engine_factory: object, main: object) -> object:
-    return agentrt.run(main, virtual_time=False)  # type: ignore[arg-type]
 
 
 def test_two_simulated_replicas_on_ray_run_programs_end_to_end() -> None:
