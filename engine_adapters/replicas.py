@@ -7,6 +7,11 @@ every replica that ran one of its calls. Program priorities are global: the one 
 computes each call's `SchedHints` (attained service, critical path) from everything the program
 attained on any replica, and every replica's scheduler orders by them.
 
+A program that moves is released on the replica it leaves (as if it had ended there): each
+replica's scheduler gates admission on the contexts of the programs it holds (residency gating),
+and a program that has moved on would otherwise hold its place there until its end; two replicas
+each holding a place for a program whose next call waits on the other would never admit either.
+
 Failure: a replica whose call raises `EngineError` (process or actor gone, stopped) is marked
 dead. Its in-flight calls fail with `ReplicaDiedError`, its programs lose their placement (their
 next call is routed as a new program's, to a live replica) and the others keep serving.
@@ -105,7 +110,10 @@ class ReplicatedEngine(Engine):
     async def generate(self, request: GenerationRequest) -> GenerationResult:
         """Route the call and run it there. Raises what the replica raises, and ReplicaDiedError
         when the replica fails with EngineError (it is then marked dead) or is already dead."""
-        index = self._route(request)
+        index, left = self._route(request)
+        if left is not None:  # the program moved: its old replica stops counting it as resident
+            self._program_replicas[request.program_id].discard(left)
+            await self.engines[left].release_program(request.program_id)
         try:
             result = await self.engines[index].generate(request)
         except LLMCallError:
@@ -148,19 +156,21 @@ class ReplicatedEngine(Engine):
                             routes=dict(sorted(self._routes.items())), calls_per_replica=tuple(self._calls_per_replica),
                             moves=self._moves, replicas=tuple(e.statistics() for e in self.engines))
 
-    def _route(self, request: GenerationRequest) -> int:
+    def _route(self, request: GenerationRequest) -> tuple[int, int | None]:
+        """The replica for the call, and the live replica its program leaves (or None)."""
         info = CallInfo(request.call_id, request.program_id, len(prompt_to_tokens(request.prompt)),
                         request.max_tokens, request.hints.program_service)
         route = self.router.route(self.state, info)
         holder = self.state.holder(request.program_id)
-        self._moves += holder is not None and holder.index != route.replica
+        left = holder.index if holder is not None and holder.index != route.replica else None
+        self._moves += left is not None
         self.state.add_call(info, route.replica)
         self._routes[route.reason.value] += 1
         self._calls_per_replica[route.replica] += 1
         self._program_replicas.setdefault(request.program_id, set()).add(route.replica)
         if self.on_route is not None:
             self.on_route(request, route)
-        return route.replica
+        return route.replica, left
 
 
 def replicate(kind: str, num_replicas: int, router: str, **options: Any) -> ReplicatedEngine:

@@ -153,3 +153,27 @@ def test_replicated_engine_needs_an_engine() -> None:
         ReplicatedEngine([])
     with pytest.raises(agentrt.ConfigError, match="--replicas must be >= 1"):
         sim_replicas(0)
+
+
+def test_a_program_that_moves_is_released_where_it_was() -> None:
+    """Each replica gates admission on the programs it holds; one that moved on must not keep
+    its place there (two replicas each waiting for the other's programs would never admit)."""
+    from agentrt.engine_adapters.testing import RecordingEngine
+
+    engines = [RecordingEngine(latency=0.1), RecordingEngine(latency=0.1)]
+    engine = ReplicatedEngine(engines, "round-robin", kv_capacity_tokens=[10_000, 10_000])
+
+    @agentrt.program
+    async def three_calls() -> None:
+        for i in range(3):
+            await agentrt.llm(f"turn {i}", max_tokens=4)
+
+    async def main() -> None:
+        async with agentrt.Runtime(engine=engine, policy="agentrt") as rt:
+            await rt.wait([rt.submit(three_calls)])
+
+    agentrt.run(main)
+    assert [len(e.requests) for e in engines] == [2, 1]  # replicas 0, 1, 0
+    assert engines[1].released == ["p1"]  # left for replica 0 at the third call
+    assert engines[0].released == ["p1", "p1"]  # left at the second call; the program's end
+    assert engine.statistics().moves == 2
