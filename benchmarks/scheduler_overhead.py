@@ -23,8 +23,8 @@ from rich.console import Console
 from rich.table import Table
 
 from agentrt.engine_adapters.base import SchedHints
-from agentrt.runtime.policies import PolicyName
-from agentrt.runtime.scheduler import ProgramScheduler
+from agentrt.runtime.scheduling.policies import PolicyName
+from agentrt.runtime.scheduling.scheduler import ProgramScheduler
 
 NUM_CALLS, NUM_PROGRAMS, NUM_RUNNING = 10_000, 1_000, 256
 

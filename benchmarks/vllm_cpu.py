@@ -1,7 +1,7 @@
 """Real vLLM on the CPU: vLLM's own scheduler against agentrt's plugin under three policies, as
 interleaved repeats, then the simulator calibrated on the same runs' steps replaying the same work.
 
-    .venv/bin/python benchmarks/vllm_cpu.py [--model DIR] [--repeats 3] [--programs 16] [--steps 8]
+    .venv/bin/python benchmarks/vllm_cpu.py [--model DIR] [--repeats 3] [--programs 12] [--steps 8]
         [--rate 4] [--num-gpu-blocks 64] [--max-num-seqs 8] [--omp-threads N] [--output results/vllm_cpu.json]
 
 Workload (memory-bound on purpose): the first `--programs` programs of swebench-lite-deepseek-v3,
@@ -45,7 +45,7 @@ import numpy as np
 from agentrt.engine_adapters.sim import GPUSpec, MeasuredStep, ModelSpec, Profile, SimEngine, calibrate, fit_error
 from agentrt.engine_adapters.sim.cost_model import CostModel
 from agentrt.engine_adapters.vllm import StepRecord, VLLMEngine
-from agentrt.engine_adapters.vllm.tiny_model import SHAPES, VOCAB_SIZE, write_model
+from agentrt.engine_adapters.vllm.tiny_model import SHAPES, write_model
 from agentrt.replay.driver import ReplayResult, replay
 from agentrt.replay.trace import LLMStep, TraceProgram, load_trace
 from agentrt.replay.workload import Scaling, make_scaling, poisson_arrivals
@@ -79,13 +79,15 @@ class Run:
     steps: list[StepRecord]
 
 
-def bench_profile(max_num_seqs: int) -> Profile:
-    """The uncalibrated base profile: the bench Llama (float32) on this CPU, the engine's limits."""
-    shape = SHAPES["bench"]
-    model = ModelSpec(name="agentrt-bench-llama", num_layers=shape.num_layers, hidden_size=shape.hidden_size,
-                      intermediate_size=shape.intermediate_size, num_heads=shape.num_heads,
-                      num_kv_heads=shape.num_heads, vocab_size=VOCAB_SIZE, max_model_len=2048, dtype_bytes=4)
-    return Profile(name="bench-llama-cpu", model=model, gpu=CPU_2_CORES, num_gpus=1,
+def bench_profile(model_folder: str, max_num_seqs: int) -> Profile:
+    """The uncalibrated base profile: the model folder's Llama (float32) on this CPU, with the
+    engine's limits."""
+    config = json.loads((Path(model_folder) / "config.json").read_text())
+    model = ModelSpec(name=Path(model_folder).name, num_layers=config["num_hidden_layers"],
+                      hidden_size=config["hidden_size"], intermediate_size=config["intermediate_size"],
+                      num_heads=config["num_attention_heads"], num_kv_heads=config["num_key_value_heads"],
+                      vocab_size=config["vocab_size"], max_model_len=config["max_position_embeddings"], dtype_bytes=4)
+    return Profile(name="llama-cpu", model=model, gpu=CPU_2_CORES, num_gpus=1,
                    max_num_batched_tokens=MAX_NUM_BATCHED_TOKENS, max_num_seqs=max_num_seqs, non_kv_bytes_per_gpu=0,
                    memory_efficiency=0.5, compute_efficiency=0.5, overhead_s=5e-3, block_size=BLOCK_SIZE)
 
@@ -151,20 +153,20 @@ def spread(values: list[float], fmt: str = ".3g") -> str:
 
 def step_cost(steps: list[StepRecord], typical_prompt: int) -> dict[str, float]:
     """Fixed cost of a step (median one-request decode step) and seconds per prefill token (least
-    squares over prefill steps), measured on the engine's own clock."""
-    decode = [s.seconds for s in steps if s.num_prefill_tokens == 0 and s.num_decode_tokens == 1]
+    squares over prefill steps), in the engine process's CPU time: what the model costs, without
+    the waits for a CPU that co-tenants hold."""
+    decode = [s.cpu_seconds for s in steps if s.num_prefill_tokens == 0 and s.num_decode_tokens == 1]
     prefill = [s for s in steps if s.num_prefill_tokens > 0]
-    x = np.array([s.num_prefill_tokens for s in prefill], dtype=float)
-    y = np.array([s.seconds for s in prefill])
-    slope, _ = np.polyfit(x, y, 1)
-    fixed = statistics.median(decode) if decode else float("nan")
+    slope, _ = np.polyfit([s.num_prefill_tokens for s in prefill], [s.cpu_seconds for s in prefill], 1)
+    fixed = statistics.median(decode)
     return {"fixed_s": fixed, "per_prefill_token_s": float(slope), "typical_prompt": typical_prompt,
             "ratio": float(slope) * typical_prompt / fixed}
 
 
 def residuals(profile: Profile, steps: list[StepRecord]) -> dict[str, float]:
-    """Where the step-time model misses: median measured/predicted by step kind, and the share
-    of steps over 2x their prediction (stalls the model cannot know about)."""
+    """Where the step-time model misses: median measured/predicted wall time by step kind, the
+    share of steps over 2x their prediction, and how much of the steps' wall time the engine
+    spent waiting for a CPU (wall - CPU time), which no model of tokens can predict."""
     cost = CostModel(profile)
     out: dict[str, float] = {}
     kinds = {"decode": [s for s in steps if s.num_prefill_tokens == 0],
@@ -175,6 +177,9 @@ def residuals(profile: Profile, steps: list[StepRecord]) -> dict[str, float]:
         out[f"{kind}_median_ratio"] = statistics.median(ratio) if ratio else float("nan")
         out[f"{kind}_over_2x"] = sum(r > 2 for r in ratio) / len(ratio) if ratio else float("nan")
         out[f"{kind}_steps"] = len(group)
+    wall = sum(s.seconds for s in steps)
+    out["waiting_share"] = 1 - sum(s.cpu_seconds for s in steps) / wall
+    out["steps_waiting_over_half"] = sum(s.seconds > 2 * s.cpu_seconds for s in steps) / len(steps)
     return out
 
 
@@ -221,7 +226,7 @@ def main() -> None:
     parser.add_argument("--model", default=None, help="model folder (default: write `agentrt model bench` to a temp dir)")
     parser.add_argument("--configs", default=",".join(CONFIGS), help=f"comma-separated, of {', '.join(CONFIGS)}")
     parser.add_argument("--repeats", type=int, default=3, help="interleaved rounds (each runs every config once)")
-    parser.add_argument("--programs", type=int, default=16)
+    parser.add_argument("--programs", type=int, default=12)
     parser.add_argument("--steps", type=int, default=8, help="LLM calls kept per program")
     parser.add_argument("--rate", type=float, default=4.0, help="Poisson arrivals, programs/s")
     parser.add_argument("--num-gpu-blocks", type=int, default=64, help="KV blocks of 32 tokens (incl. vLLM's null block)")
@@ -249,10 +254,11 @@ def main() -> None:
                 runs[config].append(r)
                 print(f"round {repeat + 1} {config}: mean JCT {r.mean_jct:.2f} s, {r.counts}, {r.wall_s:.0f} s wall",
                       flush=True)
+        base = bench_profile(model, args.max_num_seqs)
     steps = [s for config in configs if config != "stock" for r in runs[config] for s in r.steps]
     measured = [MeasuredStep(s.num_prefill_tokens, s.num_decode_tokens, s.num_context_tokens, s.seconds,
                              s.num_attention_pairs) for s in steps]
-    profile = calibrate(measured, bench_profile(args.max_num_seqs), name="bench-llama-cpu-calibrated")
+    profile = calibrate(measured, base, name="llama-cpu-calibrated")
     fit = fit_error(profile, measured)
     prompts = [scaling.tokens(s.input_tokens) for p in programs for s in p.steps if isinstance(s, LLMStep)]
     cost = step_cost(steps, int(statistics.median(prompts)))
@@ -264,14 +270,16 @@ def main() -> None:
              f"max_num_seqs {args.max_num_seqs}, {args.repeats} interleaved rounds, "
              f"VLLM_CPU_OMP_THREADS_BIND={os.environ.get('VLLM_CPU_OMP_THREADS_BIND', 'auto')}")
     print(f"\n{title}\n\nReal vLLM (vllm-cpu, `agentrt model bench`, float32):\n\n{real_table(runs)}")
-    print(f"\nStep cost (engine clock, {len(steps)} plugin steps): fixed {cost['fixed_s'] * 1e3:.2f} ms, "
+    print(f"\nStep cost (engine process CPU time, {len(steps)} plugin steps): fixed {cost['fixed_s'] * 1e3:.2f} ms, "
           f"{cost['per_prefill_token_s'] * 1e6:.1f} us per prefill token; x median prompt {cost['typical_prompt']} "
           f"tokens = {cost['ratio']:.1f}x the fixed cost")
     print(f"\nCalibrated: overhead {profile.overhead_s * 1e3:.2f} ms, memory efficiency {profile.memory_efficiency:.3g}, "
           f"compute efficiency {profile.compute_efficiency:.3g}; fit: mean |error| {fit.mean_abs_rel_error:.1%}, "
           f"RMSE {fit.rmse_s * 1e3:.2f} ms; measured/predicted median: decode {misses['decode_median_ratio']:.2f}, "
           f"prefill {misses['prefill_median_ratio']:.2f}; steps over 2x prediction: decode "
-          f"{misses['decode_over_2x']:.1%}, prefill {misses['prefill_over_2x']:.1%}")
+          f"{misses['decode_over_2x']:.1%}, prefill {misses['prefill_over_2x']:.1%}; the engine waited for a CPU "
+          f"{misses['waiting_share']:.0%} of its steps' wall time (in {misses['steps_waiting_over_half']:.0%} of steps "
+          "over half of the step)")
     print(f"\nSimulator vs real vLLM (counts: sim/real median (ratio)):\n\n{table}")
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps({

@@ -19,11 +19,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from agentrt.programs.tokens import Tokens
+from agentrt.runtime.scheduling.hints import SchedHints  # re-exported: it crosses the boundary
 
 if TYPE_CHECKING:
     from anyio.abc import TaskGroup
 
-    from agentrt.runtime.policies.config import PolicyConfig
+    from agentrt.runtime.scheduling.policies.config import PolicyConfig
 
 Message = dict[str, str]  # {"role": ..., "content": ...}
 Prompt = str | tuple[Message, ...] | Tokens
@@ -31,26 +32,6 @@ Prompt = str | tuple[Message, ...] | Tokens
 
 # Boundary records are plain slotted dataclasses, read-only by convention: `frozen=True` makes
 # construction ~3x slower, and two of them are built per LLM call on the runtime's hot path.
-@dataclass(slots=True)
-class SchedHints:
-    """The policy's inputs for one call, computed by the runtime when the call is issued.
-
-    program_service: service the program had attained when the call was issued (PLAS).
-    priority: critical-path service of the call's parents, max over parents of p(k) + t(k) (ATLAS).
-    gap_samples: recent observed gaps (s) between a call's finish and this program's next call,
-        or the durations of the tool expected next; the TTL decision's distribution.
-    remaining_work: clairvoyant, known only in trace replay: the program's output tokens still to
-        generate from this call on (this call's included). Only the `oracle` policy (a bound, not a
-        deployable policy) reads it; None elsewhere.
-    """
-
-    program_arrival: float = 0.0
-    program_service: float = 0.0
-    priority: float = 0.0
-    gap_samples: tuple[float, ...] = ()
-    remaining_work: float | None = None
-
-
 @dataclass(slots=True)
 class GenerationRequest:
     """One LLM call as the engine sees it. `ignore_eos` asks for exactly `max_tokens` tokens."""

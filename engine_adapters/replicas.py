@@ -1,6 +1,6 @@
 """`ReplicatedEngine`: N engine replicas behind one `Engine`, a router choosing per call.
 
-The runtime sees one engine. Each LLM call is routed by a router from `agentrt.runtime.routing`
+The runtime sees one engine. Each LLM call is routed by a router from `agentrt.runtime.scheduling.routing`
 (a pure decision on a `RoutingState` this class keeps up to date), then runs on that replica;
 aborts follow the call, tool hints go to the program's replica, and a program's end is sent to
 every replica that ran one of its calls. Program priorities are global: the one runtime in front
@@ -26,12 +26,12 @@ from typing import TYPE_CHECKING, Any
 
 from agentrt.engine_adapters.base import Engine, GenerationRequest, GenerationResult, prompt_to_tokens
 from agentrt.exceptions import ConfigError, EngineError, LLMCallError, ReplicaDiedError
-from agentrt.runtime.routing import CallInfo, Route, Router, RouterConfig, RoutingState, make_router
+from agentrt.runtime.scheduling.routing import CallInfo, Route, Router, RouterConfig, RoutingState, make_router
 
 if TYPE_CHECKING:
     from anyio.abc import TaskGroup
 
-    from agentrt.runtime.policies.config import PolicyConfig
+    from agentrt.runtime.scheduling.policies.config import PolicyConfig
 
 
 @dataclass(slots=True, frozen=True)
@@ -172,18 +172,3 @@ class ReplicatedEngine(Engine):
             self.on_route(request, route)
         return route.replica, left
 
-
-def replicate(kind: str, num_replicas: int, router: str, **options: Any) -> ReplicatedEngine:
-    """`num_replicas` engines of `kind` (see `factory.create_engine`) behind `router`.
-
-    Raises ConfigError for num_replicas < 1, UnknownNameError for an unknown kind or router."""
-    if num_replicas < 1:
-        raise ConfigError(f"--replicas must be >= 1, got {num_replicas}")
-    if kind == "sim":
-        from agentrt.engine_adapters.sim.replicas import sim_replicas
-
-        options.pop("model", None)
-        return sim_replicas(num_replicas, router, **options)
-    from agentrt.engine_adapters.factory import create_engine
-
-    return ReplicatedEngine([create_engine(kind, **options) for _ in range(num_replicas)], router)

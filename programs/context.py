@@ -26,7 +26,8 @@ if TYPE_CHECKING:
 class ProgramScope(Protocol):
     """What user-facing calls need from the running program instance (runtime/instance.py)."""
 
-    program_id: str
+    @property
+    def program_id(self) -> str: ...
 
     def issue_llm(self, prompt: Any, options: dict[str, Any]) -> CallFuture[Any]: ...
 

@@ -53,9 +53,9 @@ def critical_path(graph: nx.DiGraph, weight: Weight = service_weight) -> tuple[l
     end = max(best, key=lambda n: best[n][0])
     total = best[end][0]
     path: list[str] = []
-    node: str | None = end
-    while node is not None:
-        path.append(node)
-        node = best[node][1]
+    step: str | None = end
+    while step is not None:
+        path.append(step)
+        step = best[step][1]
     path.reverse()
     return path, total

@@ -2,7 +2,7 @@
 
 Times are on the runtime's clock (`anyio.current_time()`: virtual under the simulator). Service is
 what a call received from the engine: the summed duration of the engine iterations that scheduled
-it (see `agentrt.runtime.policies.base`). Tool calls receive no engine service.
+it (see `agentrt.runtime.scheduling.policies.base`). Tool calls receive no engine service.
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ from anyio.abc import TaskGroup
 
 from agentrt.engine_adapters.base import GenerationRequest, GenerationResult, SchedHints
 from agentrt.exceptions import (CallError, LLMCallError, ProgramCancelledError, ProgramFailedError,
-                                ProgramTimeoutError, PromptTooLongError, ToolCallError, ToolTimeoutError)
+                                ProgramTimeoutError, ToolCallError, ToolTimeoutError)
 from agentrt.programs import context, dag
 from agentrt.programs.decorators import Completion, Program
 from agentrt.programs.futures import CallFuture
@@ -220,7 +220,7 @@ class ProgramInstance:
         fut, prompt = entry
         rec = fut.record
         if isinstance(outcome, BaseException):
-            kind = PromptTooLongError if isinstance(outcome, PromptTooLongError) else LLMCallError
+            kind = type(outcome) if isinstance(outcome, LLMCallError) else LLMCallError  # keeps the typed cause
             reason = outcome.reason if isinstance(outcome, CallError) else str(outcome)
             err = kind(reason, call_id=rec.call_id, call_name=rec.name)
             err.__cause__ = outcome
@@ -276,7 +276,8 @@ class ProgramInstance:
         rec.status = CallStatus.RUNNING
         await rt.engine.hint_tool(self.program_id, tool.name, rt.predictor.gap_samples(self.program_id, tool.name))
         start = self.runtime.now()
-        status, result, error = CallStatus.DONE, None, None
+        error: Exception | None = None
+        status, result = CallStatus.DONE, None
         try:
             with anyio.fail_after(tool.timeout) if tool.timeout else nullcontext():
                 if tool.is_async:
@@ -309,6 +310,7 @@ class ProgramInstance:
 
     async def _run_program(self, fut: CallFuture[Any], child: ProgramInstance, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         rec = fut.record
+        error: ProgramFailedError | ProgramCancelledError | None
         rec.status = CallStatus.RUNNING
         try:
             result = await child.run(args, kwargs)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from contextlib import AsyncExitStack
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 import anyio
 import networkx as nx
@@ -24,12 +24,13 @@ from agentrt.programs.decorators import Program
 from agentrt.programs.records import ProgramRecord, ProgramStatus
 from agentrt.runtime.instance import ProgramInstance
 from agentrt.runtime.observer import Observer
-from agentrt.runtime.policies import PolicyConfig, PolicyName, policy_config
-from agentrt.runtime.predictor import ToolLatencyPredictor
 from agentrt.runtime.limits import RunLimits
+from agentrt.runtime.scheduling.policies import PolicyConfig, PolicyName, policy_config
+from agentrt.runtime.scheduling.predictor import ToolLatencyPredictor
 from agentrt.runtime.runner import clock
 from agentrt.runtime.watchdog import current_stall_signal, watch_for_deadlocks
 
+P = ParamSpec("P")
 R = TypeVar("R")
 
 
@@ -99,13 +100,16 @@ class Runtime:
     program_timeout: each program fails with ProgramTimeoutError after this many runtime seconds
         (virtual under the simulator). deadline: wall seconds from entering the runtime after which
         every running or later program fails with RunDeadlineError. ConfigError unless > 0.
+    keep_records=False: `records` holds no program (stream them out with an observer's
+        `program_finished`), so memory stays bounded by the programs running, whatever their number.
     On virtual time (`agentrt.runtime.runner.run`) a deadlock fails the stuck programs with
     DeadlockError (`runtime/watchdog.py`).
     """
 
     def __init__(self, engine: Engine | None = None, policy: str | PolicyName | PolicyConfig = PolicyName.AGENTRT, *,
                  predictor: ToolLatencyPredictor | None = None, observers: Sequence[Observer] = (),
-                 program_timeout: float | None = None, deadline: float | None = None) -> None:
+                 program_timeout: float | None = None, deadline: float | None = None,
+                 keep_records: bool = True) -> None:
         if engine is None:
             from agentrt.engine_adapters.sim import SimEngine
 
@@ -118,6 +122,7 @@ class Runtime:
         self.observers = list(observers)
         self.limits = RunLimits(program_timeout, deadline)
         self.records: list[ProgramRecord] = []
+        self.keep_records = keep_records
         self._num_programs = 0
         self._stack: AsyncExitStack | None = None
         self._programs_tg: TaskGroup | None = None
@@ -152,6 +157,12 @@ class Runtime:
         service_tg.cancel_scope.cancel()
 
     # -- programs -----------------------------------------------------------------------------
+    @overload
+    def submit(self, program: Program[P, R], /, *args: P.args, **kwargs: P.kwargs) -> ProgramHandle[R]: ...
+
+    @overload
+    def submit(self, program: Callable[P, Awaitable[R]], /, *args: P.args, **kwargs: P.kwargs) -> ProgramHandle[R]: ...
+
     def submit(self, program: Program[..., R] | Callable[..., Awaitable[R]], /, *args: Any, **kwargs: Any) -> ProgramHandle[R]:
         """Start a program instance now; returns its handle. Raises NoRuntimeError if the runtime
         is not running, DecorationError if `program` is not an async function/program."""
@@ -182,7 +193,8 @@ class Runtime:
         self._num_programs += 1
         record = ProgramRecord(program_id=f"p{self._num_programs}", name=program.name, start=self.now(),
                                parent_id=parent.program_id if parent else None)
-        self.records.append(record)
+        if self.keep_records:
+            self.records.append(record)
         return ProgramInstance(self, program, record, parent, base_priority)
 
     def running_programs(self) -> list[ProgramInstance]:

@@ -36,6 +36,7 @@ class StallSignal:
 
     def __init__(self, clock: MockClock) -> None:
         self._event: trio.Event | None = None
+        self.num_watchers = 0  # runtimes watching this clock (several may run on one clock)
         self._jump = clock._autojump
         # MockClock is final; the run loop calls `clock._autojump()`, so an instance attribute
         # takes its place.
@@ -44,7 +45,8 @@ class StallSignal:
 
     async def wait(self) -> None:
         """Return at the next instant when every task waits and no deadline is pending."""
-        self._event = trio.Event()
+        if self._event is None:
+            self._event = trio.Event()
         await self._event.wait()
 
     def _autojump(self) -> None:
@@ -73,15 +75,24 @@ def current_stall_signal() -> StallSignal | None:
 
 async def watch_for_deadlocks(runtime: Runtime, stalls: StallSignal) -> None:
     """Fail every stuck program of `runtime` at each deadlock; raise AgentRTError when nothing
-    but code outside any program is stuck (the runtime cannot end that wait)."""
-    while True:
-        await stalls.wait()
-        stuck = [p for p in runtime.running_programs() if not _waits_on_child(p)]
-        if not stuck:
-            raise AgentRTError("deadlock on virtual time: every task waits with no deadline and no program is "
-                               "running; the code around the runtime awaits something nothing will set")
-        for instance in stuck:
-            instance.fail(DeadlockError(instance.program_id, instance.record.name, waiting_on(instance)))
+    but code outside any program is stuck (the runtime cannot end that wait). With several
+    runtimes on one clock each fails its own stuck programs, and none raises."""
+    stalls.num_watchers += 1
+    try:
+        while True:
+            await stalls.wait()
+            _fail_stuck(runtime, alone=stalls.num_watchers == 1)
+    finally:
+        stalls.num_watchers -= 1
+
+
+def _fail_stuck(runtime: Runtime, *, alone: bool) -> None:
+    stuck = [p for p in runtime.running_programs() if not _waits_on_child(p)]
+    if not stuck and alone:
+        raise AgentRTError("deadlock on virtual time: every task waits with no deadline and no program is "
+                           "running; the code around the runtime awaits something nothing will set")
+    for instance in stuck:
+        instance.fail(DeadlockError(instance.program_id, instance.record.name, waiting_on(instance)))
 
 
 def _waits_on_child(instance: ProgramInstance) -> bool:
@@ -94,4 +105,4 @@ def waiting_on(instance: ProgramInstance) -> str:
     if not pending:
         return "nothing (no LLM, tool or sub-program call in flight)"
     names = ", ".join(f"{c.kind.value} call {c.name} ({c.call_id})" for c in pending[:3])
-    return names + (f" and {len(pending) - 3} more" if len(pending) > 3 else "") + ", which the engine never ran"
+    return names + (f" and {len(pending) - 3} more" if len(pending) > 3 else "") + ", none of which can finish"

@@ -6,9 +6,10 @@ import agentrt
 
 EXPECTED = {
     "AgentRTError", "CallError", "CallFuture", "CallKind", "CallRecord", "CallStatus", "Completion",
-    "ConfigError", "DecorationError", "Engine", "EngineError", "GenerationRequest", "GenerationResult",
+    "ConfigError", "DeadlockError", "DecorationError", "Engine", "EngineDiedError", "EngineError", "GenerationRequest", "GenerationResult",
     "LLMCallError", "NoRuntimeError", "Observer", "PolicyConfig", "PolicyName", "Program",
     "ProgramCancelledError", "ProgramFailedError", "ProgramHandle", "ProgramRecord", "ProgramStatus",
+    "ProgramTimeoutError", "RunDeadlineError",
     "PromptTooLongError", "Runtime", "SandboxError", "SchedHints", "Tokens", "Tool", "ToolCallError",
     "ToolTimeoutError", "TraceFormatError", "UnknownNameError", "gather", "llm", "program", "run", "tool",
     "__version__",
@@ -29,3 +30,19 @@ def test_subpackages_live_under_the_agentrt_namespace() -> None:
 
     assert agentrt.runtime.__name__ == "agentrt.runtime"
     assert agentrt.tools.__file__.replace("\\", "/").endswith("tools/__init__.py")
+
+
+SCHEDULING_EXPECTED = {
+    "AgentRTError", "CallPhase", "CallState", "ConfigError", "PinQuery", "PinState", "PinTable", "Policy",
+    "PolicyConfig", "PolicyName", "PredictorStats", "ProgramScheduler", "ProgramState", "SchedHints",
+    "SchedulerStats", "ToolLatencyPredictor", "UnknownNameError", "choose_ttl", "cost_rate", "make_policy",
+    "policy_config",
+}
+
+
+def test_scheduling_core_exports_are_pinned() -> None:
+    import agentrt.runtime.scheduling as core
+
+    assert set(core.__all__) == SCHEDULING_EXPECTED
+    # the errors the core raises are the ones the public API names
+    assert core.UnknownNameError is agentrt.UnknownNameError and core.SchedHints is agentrt.SchedHints

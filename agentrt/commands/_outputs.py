@@ -39,6 +39,8 @@ def output_file(path: Path, flag: str = "--output") -> Path:
     if path.is_dir():
         raise ConfigError(f"{flag} {path}: is a folder; give a file name, e.g. {path / 'results.json'}")
     output_dir(path.parent if str(path.parent) else Path("."), flag)
+    if path.exists() and not os.access(path, os.W_OK):
+        raise ConfigError(f"{flag} {path}: the file is not writable; give another file name")
     return path
 
 

@@ -19,7 +19,7 @@ from agentrt.replay.driver import ReplayResult, replay
 from agentrt.replay.metrics import ProgramMetrics
 from agentrt.replay.report import summary_table, write_replay
 from agentrt.replay.workload import offline_arrivals, poisson_arrivals
-from agentrt.runtime.policies.config import PolicyName
+from agentrt.runtime.scheduling.policies.config import PolicyName
 from agentrt.runtime.runner import run
 
 

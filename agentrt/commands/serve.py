@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from agentrt.exceptions import ConfigError
-from agentrt.runtime.policies.config import PolicyName
+from agentrt.runtime.scheduling.policies.config import PolicyName
 from agentrt.submit.replicas import add_replica_args, replica_options
 
 
@@ -37,6 +37,9 @@ def add_parser(sub: Any) -> None:
                    help="a program idle this long (s, server clock) may end; longer when its gaps are (default 60)")
     p.add_argument("--log-level", default="warning", help="uvicorn log level (default warning)")
     add_replica_args(p)
+    p.add_argument("vllm_args", nargs=argparse.REMAINDER,
+                   help="--engine vllm: after `--`, arguments for vLLM's server as they are "
+                        "(e.g. -- --enable-auto-tool-choice --tool-call-parser hermes)")
     p.set_defaults(func=main)
 
 
@@ -45,6 +48,9 @@ def main(args: argparse.Namespace) -> int:
         raise ConfigError(f"--time-scale {args.time_scale}: give a positive factor (e.g. 10: ten times real time)")
     if not 0 <= args.port <= 65535:
         raise ConfigError(f"--port {args.port}: give a port in 0..65535 (0: any free port)")
+    args.vllm_args = [a for a in args.vllm_args if a != "--"]
+    if args.vllm_args and args.engine != "vllm":
+        raise ConfigError(f"arguments after -- are for --engine vllm only: {' '.join(args.vllm_args)}")
     if args.engine == "vllm":
         from agentrt.serve.vllm_server import run_vllm_server
 

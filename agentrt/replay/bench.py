@@ -19,7 +19,7 @@ from agentrt.replay.driver import ReplayResult, replay
 from agentrt.replay.trace import TraceProgram
 from agentrt.replay.workload import Scaling, poisson_arrivals
 from agentrt.runtime.limits import DeadlineBudget, RunLimits
-from agentrt.runtime.policies.config import PolicyName
+from agentrt.runtime.scheduling.policies.config import PolicyName
 from agentrt.runtime.runner import run
 
 ALL_POLICIES = tuple(p.value for p in PolicyName)

@@ -23,14 +23,14 @@ from agentrt.replay.metrics import ProgramMetrics, Summary, summarize
 from agentrt.replay.trace import LLMStep, TraceProgram
 from agentrt.replay.workload import Scaling
 from agentrt.runtime.limits import RunLimits
-from agentrt.runtime.policies import PolicyConfig, policy_config
+from agentrt.runtime.scheduling.policies import PolicyConfig, policy_config
 from agentrt.runtime.runtime import ProgramHandle, Runtime
 from agentrt.tools.registry import Tool
 
-_tools: dict[str, Tool[Any, None]] = {}
+_tools: dict[str, Tool[Any, Any]] = {}
 
 
-def recorded_tool(name: str) -> Tool[Any, None]:
+def recorded_tool(name: str) -> Tool[Any, Any]:
     """A tool named `name` that lasts the duration it is given (not added to the registry)."""
     if name not in _tools:
         async def replayed(duration_s: float) -> None:

@@ -30,7 +30,8 @@ from pydantic import BaseModel, Field
 from agentrt.engine_adapters.base import Engine, GenerationRequest, GenerationResult, filler_text, text_to_tokens
 from agentrt.exceptions import EngineError, LLMCallError, PromptTooLongError, ServeError
 from agentrt.programs.tokens import Tokens
-from agentrt.runtime.predictor import ToolLatencyPredictor
+from agentrt.runtime.scheduling.policies import policy_config
+from agentrt.runtime.scheduling.predictor import ToolLatencyPredictor
 from agentrt.serve import errors, responses
 from agentrt.serve.identity import IdentityResolver
 from agentrt.serve.metrics import ServeMetrics
@@ -96,7 +97,7 @@ class SimServer:
         @asynccontextmanager
         async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             async with anyio.create_task_group() as tg:
-                await self.engine.start(self.options.policy, tg)
+                await self.engine.start(policy_config(self.options.policy), tg)
                 tg.start_soon(self.service.reap_idle, self.options.reap_period)
                 yield
                 await self.service.shutdown()
@@ -228,7 +229,8 @@ class SimServer:
             error = _engine_error(outcome)
             await self._close(exchange, str(error.status))
             raise error from outcome
-        await self.service.close_call(call, answer, outcome.service_time, gen.prompt + outcome.output, tools)
+        context = gen.prompt + outcome.output if isinstance(gen.prompt, Tokens) else None
+        await self.service.close_call(call, answer, outcome.service_time, context, tools)
         await self._close(exchange, "200")
         return outcome
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 from agentrt.engine_adapters.base import SchedHints
 from agentrt.programs.tokens import Tokens
-from agentrt.runtime.predictor import ToolLatencyPredictor
+from agentrt.runtime.scheduling.predictor import ToolLatencyPredictor
 from agentrt.serve.identity import Identity
 
 

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from agentrt.engine_adapters.base import Engine, GenerationRequest
 from agentrt.exceptions import UnknownNameError
-from agentrt.runtime.policies.config import PolicyName
+from agentrt.runtime.scheduling.policies.config import PolicyName
 from agentrt.runtime.runner import run
 from agentrt.submit.replicas import add_replica_args
 
@@ -50,7 +50,7 @@ def make_engine(name: str, *, model: str | None = None, profile: str | None = No
         raise UnknownNameError("engine", name, ENGINES)
     from agentrt.engine_adapters.factory import create_engine
 
-    scale = {"replicas": replicas, "router": router} if replicas != 1 else {}
+    scale: dict[str, Any] = {"replicas": replicas, "router": router} if replicas != 1 else {}
     if name == "vllm":
         return create_engine(name, model=model, **scale)
     return create_engine(name, profile=profile, responder=responder, **scale)

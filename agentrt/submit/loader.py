@@ -6,6 +6,7 @@ import importlib.util
 import inspect
 import json
 import sys
+import traceback
 from itertools import count
 from pathlib import Path
 from types import ModuleType
@@ -19,7 +20,7 @@ _module_ids = count(1)
 
 def load_module(path: str | Path) -> ModuleType:
     """Import a Python file under a unique module name. Raises ConfigError naming the Python files
-    next to it when it does not exist; whatever the file raises on import propagates."""
+    next to it when it does not exist, and naming the file and line when importing it raises."""
     file = Path(path)
     if not file.is_file():
         folder = file.parent if file.parent.is_dir() else Path(".")
@@ -31,8 +32,20 @@ def load_module(path: str | Path) -> ModuleType:
         raise ConfigError(f"{str(path)!r} is not a Python file")
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module  # dataclasses and pickling look modules up by name
-    spec.loader.exec_module(module)
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:  # the user's file failed to import: one line naming where
+        sys.modules.pop(name, None)
+        raise ConfigError(f"{_where(exc, file)}: importing {path} raised {type(exc).__name__}: {exc}") from exc
     return module
+
+
+def _where(exc: BaseException, file: Path) -> str:
+    """`FILE:LINE` of the error: the syntax error's line, or the last frame inside `file`."""
+    if isinstance(exc, SyntaxError) and exc.lineno is not None:
+        return f"{file}:{exc.lineno}"
+    lines = [f.lineno for f in traceback.extract_tb(exc.__traceback__) if Path(f.filename) == file.absolute()]
+    return f"{file}:{lines[-1]}" if lines else str(file)
 
 
 def programs_in(module: ModuleType) -> dict[str, Program[Any, Any]]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from agentrt.runtime.routing import RouterName
+from agentrt.runtime.scheduling.routing import RouterName
 
 
 def _positive(text: str) -> int:

@@ -18,7 +18,7 @@ from agentrt.exceptions import EngineError
 if TYPE_CHECKING:
     from anyio.abc import TaskGroup
 
-    from agentrt.runtime.policies.config import PolicyConfig
+    from agentrt.runtime.scheduling.policies.config import PolicyConfig
 
 
 class RayEngine(Engine):

@@ -26,8 +26,8 @@ from agentrt.engine_adapters.sim.cost_model import CostModel, chunk_pairs
 from agentrt.engine_adapters.sim.kv_cache import KVCache
 from agentrt.engine_adapters.sim.sequence import SeqStatus, SimSequence
 from agentrt.engine_adapters.sim.stats import Counters
-from agentrt.runtime.policies.base import CallState
-from agentrt.runtime.scheduler import ProgramScheduler
+from agentrt.runtime.scheduling.policies.base import CallState
+from agentrt.runtime.scheduling.scheduler import ProgramScheduler
 
 
 @dataclass(slots=True)
@@ -80,6 +80,7 @@ class Batcher:
         self.seqs: dict[str, SimSequence] = {}  # live calls by id, waiting or running
         self.context_tokens: dict[str, int] = {}  # program -> KV tokens its last finished call left
         self.context_blocks: dict[str, list[int]] = {}  # program -> its last finished call's blocks
+        self.num_wanted_blocks = 0  # sum of `demand` over the waiting sequences, kept as they come and go
 
     # -- arrivals and departures ----------------------------------------------------------------
     def add(self, seq: SimSequence, hints: SchedHints, now: float) -> None:
@@ -99,6 +100,7 @@ class Batcher:
             self.kv.unpin(seq.program_id)
             self.counters.num_pin_hits += 1
         self.seqs[seq.request.call_id] = seq
+        self.num_wanted_blocks += self.demand(seq)
         self.counters.num_calls += 1
         self.counters.num_prompt_tokens += seq.num_prompt_tokens
 
@@ -106,6 +108,8 @@ class Batcher:
         seq = self.seqs.pop(call_id, None)
         if seq is None:
             return None
+        if seq.status is SeqStatus.WAITING:
+            self.num_wanted_blocks -= self.demand(seq)
         if seq.status is SeqStatus.RUNNING:
             self.running.remove(seq)
             self.kv.free(seq.block_ids)
@@ -130,15 +134,14 @@ class Batcher:
         if ttl == 0:
             self.kv.unpin(program_id)
 
-    def next_pin_expiry(self) -> float:
-        pins = self.scheduler.pins.pins
-        return min((p.expires_at for p in pins.values()), default=float("inf"))
-
     def wanted_blocks(self) -> int:
-        """Blocks the waiting calls still need (memory demand for the pin decision)."""
-        blocks_for = self.kv.blocks_for
-        return sum(blocks_for(s.num_tokens if s.preemptions else s.call.num_new_tokens)
-                   for s in self.seqs.values() if s.status is SeqStatus.WAITING)
+        """Blocks the waiting calls still need (memory demand for the pin decision). O(1): a sum
+        over the waiting calls at every call finish and tool hint made 10,000 programs quadratic."""
+        return self.num_wanted_blocks
+
+    def demand(self, seq: SimSequence) -> int:
+        """Blocks a waiting sequence needs: its new tokens, or all of them after a preemption."""
+        return self.kv.blocks_for(seq.num_tokens if seq.preemptions else seq.call.num_new_tokens)
 
     # -- one iteration ----------------------------------------------------------------------------
     def schedule(self, now: float) -> Batch:
@@ -291,6 +294,7 @@ class Batcher:
             could_hit = min(self.context_tokens.get(seq.program_id, 0), seq.num_prompt_tokens - 1) // bs * bs
             counters.num_reprefilled_tokens += max(could_hit - num_hit, 0)
         seq.queue_wait += now - seq.waiting_since
+        self.num_wanted_blocks -= self.demand(seq)
         seq.status = SeqStatus.RUNNING
         self.running.append(seq)
         self.scheduler.on_scheduled(seq.call, now)
@@ -326,6 +330,7 @@ class Batcher:
         seq.block_ids, seq.num_computed, seq.num_registered_blocks = [], 0, 0
         seq.status, seq.waiting_since = SeqStatus.WAITING, batch.start
         seq.preemptions += 1
+        self.num_wanted_blocks += self.demand(seq)
         batch.num_preemptions += 1
         self.counters.num_preemptions += 1
         self.scheduler.on_preempted(seq.call, batch.start)

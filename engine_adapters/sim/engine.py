@@ -2,7 +2,8 @@
 
 The engine loop is one background task: form a batch (`Batcher.schedule`), sleep for the cost
 model's duration of that iteration on the runtime clock, apply its progress, repeat; when nothing
-is runnable it waits for an arrival (or the next pin expiry) without polling. On trio with
+is runnable it waits, without polling, for an arrival or the scheduler's next timed decision
+(`ProgramScheduler.next_wakeup()`: a pin expiry, a promotion, an idle release). On trio with
 `trio.testing.MockClock(autojump_threshold=0)` the sleeps take no wall time, so an hour of
 serving replays in seconds. On a real clock it paces itself like the GPU would.
 
@@ -40,14 +41,14 @@ from agentrt.engine_adapters.sim.sequence import SimSequence
 from agentrt.engine_adapters.sim.stats import Counters, IterationRecord, SimStats, snapshot
 from agentrt.exceptions import EngineError, LLMCallError, PromptTooLongError
 from agentrt.programs.tokens import Tokens
-from agentrt.runtime.scheduler import ProgramScheduler
+from agentrt.runtime.scheduling.scheduler import ProgramScheduler
 
 if TYPE_CHECKING:
     from anyio.abc import TaskGroup
 
     from agentrt.engine_adapters.sim.lockstep import Lockstep
-    from agentrt.runtime.policies.base import Policy
-    from agentrt.runtime.policies.config import PolicyConfig
+    from agentrt.runtime.scheduling.policies.base import Policy
+    from agentrt.runtime.scheduling.policies.config import PolicyConfig
 
 Responder = Callable[[GenerationRequest], str]
 
@@ -186,19 +187,28 @@ class SimEngine(Engine):
         batcher = self._batcher
         assert batcher is not None, "the loop starts after the batcher"
         virtual = clock.is_virtual()
+        # On a real clock the loop wakes late (by the event loop's latency, times the clock's
+        # scale under `agentrt serve --time-scale`): a busy engine resumes where its last
+        # iteration ended and runs iterations back to back until it has caught up with the clock,
+        # so the simulated GPU's throughput does not depend on how late the loop wakes.
+        resume: float | None = None
         with scope:
             while True:
                 await clock.settle(virtual)
                 now = anyio.current_time()
                 self._drain()
-                end, finished = self._run(batcher, now, clock.horizon(virtual, now))
-                if end > now:
-                    await anyio.sleep_until(end)
+                start = now if virtual or resume is None else min(resume, now)
+                end, finished = self._run(batcher, start, clock.horizon(virtual, now))
+                if end > start:
+                    resume = end
+                    if end > now:
+                        await anyio.sleep_until(end)
                     for seq in finished:
                         seq.done.set()
                 else:
+                    resume = None
                     self._wake = anyio.Event()
-                    with anyio.CancelScope(deadline=batcher.next_pin_expiry()):
+                    with anyio.CancelScope(deadline=batcher.scheduler.next_wakeup()):
                         await self._wake.wait()
 
     def _run(self, batcher: Batcher, now: float, horizon: float) -> tuple[float, list[SimSequence]]:

@@ -15,8 +15,9 @@ and trio runs them in random order), so one loop drives all replicas:
   cost model's one-token iteration, so none finishes before its step end plus
   min(tokens left) * that duration;
 - replicas are stepped in index order, so identical inputs give identical runs;
-- an idle replica whose pins expire later takes that expiry as its step end (an expiry can admit a
-  held call), so it is stepped in time order too;
+- an idle replica whose scheduler decides again later (`next_wakeup`: a pin expiry, a promotion,
+  an idle release, any of which can admit a held call) takes that time as its step end, so it is
+  stepped in time order too;
 - the loop then sleeps until the earliest step end, or until a call arrives at an idle replica,
   and wakes the callers of the calls that finished.
 
@@ -49,8 +50,8 @@ if TYPE_CHECKING:
 @dataclass(slots=True)
 class _Step:
     """A replica's current step: simulated up to `end`; `finished` are woken when the clock gets
-    there; none of its calls can finish before `soonest`. `idle`: nothing ran, `end` is the next
-    pin expiry."""
+    there; none of its calls can finish before `soonest`. `idle`: nothing ran, `end` is the
+    scheduler's next wakeup."""
 
     end: float
     soonest: float
@@ -142,8 +143,8 @@ class Lockstep:
         end, finished = engine._run(batcher, now, min(horizon, others))
         if end > now:
             self._steps[id(engine)] = _Step(end, end if finished else _soonest_finish(engine, end), finished)
-        elif (expiry := batcher.next_pin_expiry()) < math.inf:
-            self._steps[id(engine)] = _Step(expiry, _soonest_finish(engine, expiry), idle=True)
+        elif now < (wakeup := batcher.scheduler.next_wakeup()) < math.inf:
+            self._steps[id(engine)] = _Step(wakeup, _soonest_finish(engine, wakeup), idle=True)
 
     def _hand_back(self, now: float) -> None:
         for engine in self.engines:

@@ -10,7 +10,7 @@ from agentrt.engine_adapters.sim.engine import SimEngine
 from agentrt.engine_adapters.sim.lockstep import Lockstep
 from agentrt.engine_adapters.sim.profiles import DEFAULT_PROFILE, Profile, get_profile
 from agentrt.exceptions import ConfigError
-from agentrt.runtime.routing import Router, RouterConfig
+from agentrt.runtime.scheduling.routing import Router, RouterConfig
 
 # The decode batch the router's throughput estimate assumes: a few dozen agent calls with
 # contexts of some thousand tokens (SWE-bench contexts average ~20K tokens; a smaller context

@@ -17,7 +17,7 @@ import anyio
 
 from agentrt.engine_adapters.base import GenerationRequest
 from agentrt.programs.tokens import Tokens
-from agentrt.runtime.policies.base import CallState
+from agentrt.runtime.scheduling.policies.base import CallState
 
 
 class SeqStatus(enum.Enum):

@@ -64,7 +64,7 @@ def run(batcher: Batcher, batch: Batch, duration: float, horizon: float) -> Deco
         return None
     max_steps = min(s.num_output_tokens - s.num_generated for s in seqs) - 1  # before the first finish
     end = batch.start + duration
-    stop = min(horizon, batcher.next_pin_expiry())
+    stop = min(horizon, batcher.scheduler.pins.next_expiry())
     if max_steps < 2 or end >= stop:
         return None
     context = sum(s.num_computed for s in seqs) + len(seqs)  # read by the first iteration

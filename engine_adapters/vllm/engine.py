@@ -27,9 +27,9 @@ from agentrt.engine_adapters.vllm.config import VLLMOptions
 from agentrt.engine_adapters.vllm.control import METHOD, ControlOp
 from agentrt.engine_adapters.vllm.records import META_KEY, CallRecord, StepRecord, call_meta
 from agentrt.engine_adapters.vllm.stats import VLLMStats
-from agentrt.exceptions import ConfigError, EngineError, LLMCallError, PromptTooLongError
+from agentrt.exceptions import ConfigError, EngineDiedError, EngineError, LLMCallError, PromptTooLongError
 from agentrt.programs.tokens import Tokens
-from agentrt.runtime.policies import PolicyConfig, policy_config
+from agentrt.runtime.scheduling.policies import PolicyConfig, policy_config
 
 if TYPE_CHECKING:
     from anyio.abc import TaskGroup
@@ -178,7 +178,7 @@ class VLLMEngine(Engine):
         plugin = {k: v for k, v in self._snapshot.items() if k in VLLMStats.__dataclass_fields__}
         return VLLMStats(model=self.options.model, policy="stock-fcfs" if self.options.stock else
                          (self.policy.name.value if self.policy else ""), stock=self.options.stock,
-                         **self._counts, **plugin)
+                         **self._counts, **plugin)  # type: ignore[arg-type]  # int counters by field name
 
     async def query_statistics(self) -> VLLMStats:
         """Statistics after every control message sent so far has been applied."""
@@ -253,6 +253,9 @@ class VLLMEngine(Engine):
 
     def _call_error(self, request: GenerationRequest, exc: Exception) -> LLMCallError:
         text = f"{type(exc).__name__}: {exc}"
+        if type(exc).__name__ == "EngineDeadError":  # vllm.v1.engine.exceptions: the engine core process died
+            return EngineDiedError(f"the vLLM engine process died ({text}); restart the run", call_id=request.call_id,
+                                   call_name="llm")
         if "maximum context length" in str(exc):
             return PromptTooLongError(text, call_id=request.call_id, call_name="llm")
         return LLMCallError(text, call_id=request.call_id, call_name="llm")

@@ -36,9 +36,9 @@ from vllm.v1.request import Request, RequestStatus
 
 from agentrt.engine_adapters.vllm.pins import PinnedBlocks
 from agentrt.engine_adapters.vllm.records import META_KEY, CallRecord, StepRecord, parse_meta
-from agentrt.runtime.policies import PolicyConfig
-from agentrt.runtime.policies.base import CallPhase, CallState
-from agentrt.runtime.scheduler import ProgramScheduler
+from agentrt.runtime.scheduling.policies import PolicyConfig
+from agentrt.runtime.scheduling.policies.base import CallPhase, CallState
+from agentrt.runtime.scheduling.scheduler import ProgramScheduler
 
 _FINISHED_OK = (RequestStatus.FINISHED_STOPPED, RequestStatus.FINISHED_LENGTH_CAPPED)
 _UNRANKED = 1 << 62  # priority of a request until the next schedule() ranks it
@@ -104,7 +104,7 @@ class _AgentMixin:
         self.num_steps = 0
         self.busy_time = 0.0
         self.prefill_rate = _PrefillRate()
-        self._step_start: dict[int, float] = {}
+        self._step_start: dict[int, tuple[float, float]] = {}  # step -> (monotonic, process CPU time) at schedule()
         self._last_step_end = 0.0
         self._own_preemptions: set[str] = set()
         global _INSTANCE
@@ -139,16 +139,16 @@ class _AgentMixin:
         self._rank(order)
         out = super().schedule(*args, **kwargs)  # type: ignore[misc]
         self._note_scheduled(out, start)
-        self._step_start[id(out)] = start
+        self._step_start[id(out)] = (start, time.process_time())
         return out
 
     def update_from_output(self, scheduler_output: Any, model_runner_output: Any) -> Any:
-        end = time.monotonic()
-        start = self._step_start.pop(id(scheduler_output), end)
+        end, cpu_end = time.monotonic(), time.process_time()
+        start, cpu_start = self._step_start.pop(id(scheduler_output), (end, cpu_end))
         seconds = end - max(start, self._last_step_end)
         self._last_step_end = end
         if scheduler_output.total_num_scheduled_tokens:
-            self._account(scheduler_output, seconds)
+            self._account(scheduler_output, seconds, cpu_end - cpu_start)
         return super().update_from_output(scheduler_output, model_runner_output)  # type: ignore[misc]
 
     def _release_held(self, order: list[CallState]) -> None:
@@ -241,7 +241,7 @@ class _AgentMixin:
             self.programs.on_preempted(call, now, for_memory=for_memory)
             self.records[request_id].num_preemptions += 1
 
-    def _account(self, out: Any, seconds: float) -> None:
+    def _account(self, out: Any, seconds: float, cpu_seconds: float) -> None:
         num_prefill = num_decode = num_context = num_pairs = 0
         scheduled: list[CallState] = []
         for request_id, n in out.num_scheduled_tokens.items():
@@ -267,7 +267,8 @@ class _AgentMixin:
         self.num_steps += 1
         self.busy_time += seconds
         if self.record_steps:
-            self.steps.append(StepRecord(num_prefill, num_decode, num_context, seconds, num_pairs, len(scheduled)))
+            self.steps.append(StepRecord(num_prefill, num_decode, num_context, seconds, num_pairs, len(scheduled),
+                                         cpu_seconds))
 
     # -- departures -----------------------------------------------------------------------------
     def _free_request(self, request: Request, delay_free_blocks: bool = False) -> Any:

@@ -10,6 +10,7 @@ caller's `RequestOutput` unchanged. Only plain JSON-able values cross (msgspec).
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -27,8 +28,14 @@ def call_meta(call_id: str, program_id: str, hints: SchedHints) -> dict[str, Any
 
 def parse_meta(extra_args: dict[str, Any] | None, request_id: str) -> tuple[str, str, SchedHints]:
     """(call_id, program_id, hints) of a request; a request without metadata (not sent by the
-    adapter) is a one-call program named by its request id."""
+    adapter) is a one-call program named by its request id. The metadata is a dict, or its JSON
+    text (vLLM's OpenAI server takes only flat `vllm_xargs` values: `agentrt serve` sends text)."""
     meta = (extra_args or {}).get(META_KEY)
+    if isinstance(meta, str):
+        try:
+            meta = json.loads(meta)
+        except ValueError:
+            meta = None
     if not isinstance(meta, dict):
         return request_id, request_id, SchedHints()
     hints = SchedHints(program_arrival=float(meta.get("program_arrival", 0.0)),
@@ -74,7 +81,9 @@ class StepRecord:
     """One engine step as `sim.calibrate` takes it: tokens and the step's wall time.
 
     num_context_tokens: KV tokens the step read, summed over its requests (each request's KV
-    length after the step). num_attention_pairs: query-key pairs the step computed."""
+    length after the step). num_attention_pairs: query-key pairs the step computed.
+    cpu_seconds: the engine process's CPU time over the step (`time.process_time()`): unlike the
+    wall time, it does not grow while the process waits for a CPU that co-tenants hold."""
 
     num_prefill_tokens: int
     num_decode_tokens: int
@@ -82,3 +91,4 @@ class StepRecord:
     seconds: float
     num_attention_pairs: int = 0
     num_requests: int = 0
+    cpu_seconds: float = 0.0

@@ -28,7 +28,12 @@ def cases(tmp: Path) -> list[tuple[list[str], str]]:
     (tmp / "huge.jsonl").write_text(GOOD_LINE[:-2] + ', {"kind": "tool", "name": "bash", "duration_s": 1e15}]}\n')
     (tmp / "prog.py").write_text(PROGRAM)
     (tmp / "folder").mkdir()
+    (tmp / "syntax.py").write_text("import agentrt\ndef broken(:\n")
+    (tmp / "raises.py").write_text("import agentrt\n\nraise RuntimeError('no config')\n")
     return [
+        (["submit", f"{tmp / 'syntax.py'}:broken"], f"{tmp / 'syntax.py'}:2: importing"),
+        (["submit", f"{tmp / 'raises.py'}:x"], f"{tmp / 'raises.py'}:3: importing {tmp / 'raises.py'} raised RuntimeError: no config"),
+        (["submit", f"{tmp / 'prog.py'}:one", "--inputs", str(tmp / "nope.jsonl")], "no inputs file"),
         (["replay", str(tmp / "nope.jsonl")], "no trace at"),
         (["replay", str(tmp / "folder")], "is a folder"),
         (["replay", str(tmp / "binary.jsonl")], "binary.jsonl:1: field '<encoding>'"),
@@ -46,7 +51,7 @@ def cases(tmp: Path) -> list[tuple[list[str], str]]:
     ]
 
 
-@pytest.mark.parametrize("index", range(14))
+@pytest.mark.parametrize("index", range(17))
 def test_a_user_error_is_one_line_naming_it_with_exit_2(index: int, tmp_path: Path,
                                                          capsys: pytest.CaptureFixture[str]) -> None:
     argv, named = cases(tmp_path)[index]
@@ -77,3 +82,34 @@ def test_a_bench_whose_unloaded_run_fails_names_the_cause_not_a_rate(tmp_path: P
 def test_a_bad_bench_output_fails_before_any_run(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli(["bench", TRACE, "--rates", "0.05,0.1", "--output", "/proc/nope/x"]) == 2
     assert "bench" not in capsys.readouterr().out  # no progress: nothing ran
+
+
+SLOW = '''import agentrt
+from agentrt.tools import bash
+
+
+@agentrt.program
+async def slow() -> int:
+    await bash("exec sleep 1000", timeout=2000)
+    return 2
+'''
+
+
+def test_submit_deadline_stops_what_runs_and_keeps_what_finished(tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "slow.py").write_text(SLOW)
+    out = tmp_path / "r.jsonl"
+    assert cli(["submit", f"{tmp_path / 'slow.py'}:slow", "--n", "2", "--deadline", "0.5", "--output", str(out),
+                "--no-progress"]) == 1
+    line = one_error_line(capsys, "submit")
+    assert "all 2 programs failed; top causes: 2 x RunDeadlineError: program slow (p*) was stopped: the run's " \
+           "deadline of 0.5 wall seconds passed" in line
+    assert [json.loads(x)["status"] for x in out.read_text().splitlines()] == ["failed", "failed"]
+
+
+def test_bench_deadline_stops_between_runs_keeping_the_finished_ones(tmp_path: Path,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli(["bench", TRACE, "--rates", "0.1", "--deadline", "1e-9", "--output", str(tmp_path)]) == 1
+    line = one_error_line(capsys, "bench")
+    assert "--deadline passed; the bench stopped before" in line and line.endswith("kept 0 finished runs in "
+                                                                                    f"{tmp_path / 'runs.jsonl'}")

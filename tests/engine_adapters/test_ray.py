@@ -14,7 +14,7 @@ from agentrt.engine_adapters.ray import ray_replicas
 from agentrt.engine_adapters.replicas import ReplicatedEngine
 from agentrt.exceptions import LLMCallError, ReplicaDiedError
 from agentrt.programs.tokens import Tokens
-from agentrt.runtime.routing import Route
+from agentrt.runtime.scheduling.routing import Route
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -16,7 +16,7 @@ from agentrt.exceptions import LLMCallError, ReplicaDiedError
 from agentrt.programs.tokens import Tokens
 from agentrt.replay import load_trace, make_scaling, poisson_arrivals, replay
 from agentrt.replay.driver import ReplayResult
-from agentrt.runtime.routing import RouteReason
+from agentrt.runtime.scheduling.routing import RouteReason
 
 SWE = "swebench-lite-deepseek-v3"
 

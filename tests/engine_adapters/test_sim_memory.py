@@ -12,9 +12,9 @@ from trio.testing import MockClock
 
 from agentrt.engine_adapters.base import GenerationRequest, GenerationResult, SchedHints
 from agentrt.engine_adapters.sim import SimEngine
-from agentrt.runtime.pinning import PinQuery
-from agentrt.runtime.policies import Policy, PolicyConfig
-from agentrt.runtime.policies.base import CallState, ProgramState
+from agentrt.runtime.scheduling.pinning import PinQuery
+from agentrt.runtime.scheduling.policies import Policy, PolicyConfig
+from agentrt.runtime.scheduling.policies.base import CallState, ProgramState
 
 pytestmark = pytest.mark.anyio
 

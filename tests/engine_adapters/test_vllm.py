@@ -27,7 +27,7 @@ from trio.testing import MockClock
 import agentrt
 from agentrt.engine_adapters.base import GenerationRequest, GenerationResult, SchedHints
 from agentrt.engine_adapters.vllm import VLLMEngine, VLLMStats, on_cpu
-from agentrt.runtime.scheduler import ProgramScheduler
+from agentrt.runtime.scheduling.scheduler import ProgramScheduler
 
 # vLLM's and torch's imports warn about their own internals, and vLLM leaves a ZMQ context for the
 # garbage collector at shutdown; anything else stays an error

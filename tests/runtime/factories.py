@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from agentrt.engine_adapters.base import SchedHints
-from agentrt.runtime.policies import CallState, PolicyConfig, ProgramState, make_policy
-from agentrt.runtime.policies.base import Policy
-from agentrt.runtime.scheduler import ProgramScheduler
+from agentrt.runtime.scheduling.policies import CallState, PolicyConfig, ProgramState, make_policy
+from agentrt.runtime.scheduling.policies.base import Policy
+from agentrt.runtime.scheduling.scheduler import ProgramScheduler
 
 
 def make_config(policy: str = "agentrt", **settings: Any) -> PolicyConfig:

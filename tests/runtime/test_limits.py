@@ -1,5 +1,6 @@
 """Never hang: a deadlock on virtual time fails the stuck programs by name; a program past its
-timeout and programs still running at the run's deadline fail with typed errors; the rest go on."""
+timeout and programs still running at the run's deadline fail with typed errors; the rest go on.
+And a runtime need not hold the records of the programs that finished."""
 
 from __future__ import annotations
 
@@ -108,3 +109,38 @@ def test_limits_must_be_positive(limits: dict[str, float], flag: str) -> None:
 
 def test_deadlock_error_is_exported_typed() -> None:
     assert issubclass(DeadlockError, AgentRTError)
+
+
+def test_without_keep_records_finished_programs_are_not_held() -> None:
+    seen: list[agentrt.ProgramRecord] = []
+
+    class Collect(agentrt.Observer):
+        def program_finished(self, program: agentrt.ProgramRecord) -> None:
+            seen.append(program)
+
+    async def main() -> list[agentrt.ProgramRecord]:
+        async with agentrt.Runtime(engine=RecordingEngine(), observers=[Collect()], keep_records=False) as rt:
+            for n in (1, 2, 3):
+                rt.submit(answers, n)
+        return rt.records
+
+    assert run(main) == []
+    assert sorted(r.program_id for r in seen) == ["p1", "p2", "p3"] and all(r.status is ProgramStatus.OK for r in seen)
+
+
+def test_two_runtimes_on_one_clock_each_fail_their_own_stuck_program() -> None:
+    async def one_runtime(out: list[agentrt.ProgramRecord]) -> None:
+        async with agentrt.Runtime(engine=RecordingEngine()) as rt:
+            ok, stuck = rt.submit(answers, 2), rt.submit(hangs)
+        out += [ok.record, stuck.record]
+
+    async def main() -> list[agentrt.ProgramRecord]:
+        out: list[agentrt.ProgramRecord] = []
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(one_runtime, out)
+            tg.start_soon(one_runtime, out)
+        return out
+
+    records = run(main)
+    assert [r.status for r in records] == [ProgramStatus.OK, ProgramStatus.FAILED] * 2
+    assert all("DeadlockError: deadlock: program hangs (p2) waits on nothing" in (r.error or "") for r in records[1::2])

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from agentrt.engine_adapters.base import SchedHints
-from agentrt.runtime.policies import PolicyConfig
-from agentrt.runtime.scheduler import ProgramScheduler
+from agentrt.runtime.scheduling.policies import PolicyConfig
+from agentrt.runtime.scheduling.scheduler import ProgramScheduler
 
 
 def arrive(sched: ProgramScheduler, call_id: str, program_id: str, now: float, tokens: int,

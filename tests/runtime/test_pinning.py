@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from agentrt.runtime.pinning import PinState, PinTable, choose_ttl, cost_rate
+from agentrt.runtime.scheduling.pinning import PinState, PinTable, choose_ttl, cost_rate
 
 
 def test_choose_ttl_maximizes_hit_benefit_minus_holding_cost() -> None:

@@ -7,9 +7,9 @@ import math
 import pydantic
 import pytest
 
-import agentrt.runtime.policies as policies
+import agentrt.runtime.scheduling.policies as policies
 from agentrt.exceptions import ConfigError, UnknownNameError
-from agentrt.runtime.policies import PolicyConfig, PolicyName, make_policy
+from agentrt.runtime.scheduling.policies import PolicyConfig, PolicyName, make_policy
 from factories import ids, make_call, make_policy_for, make_program, make_scheduler, run, submit
 
 ALL = [n.value for n in PolicyName]

@@ -28,6 +28,7 @@ def test_waiting_call_is_promoted_once_ratio_passes_beta(policy: str) -> None:
     old = submit(sched, "old", "p_old", 0.0, program_service=5.0, priority=5.0)
     submit(sched, "new", "p_new", 1.0)
     assert old.level == 3
+    assert sched.next_wakeup() == 20.0  # an idle engine wakes for the promotion
     assert ids(sched.order_waiting(19.99)) == ["new", "old"]  # ratio 19.99 / 5 < 4
     assert ids(sched.order_waiting(20.0)) == ["old", "new"]  # top queue, then FCFS
     assert (old.level, old.num_promotions, old.ratio_from) == (0, 1, 20.0)

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from agentrt.runtime.predictor import PredictorStats, ToolLatencyPredictor
+from agentrt.runtime.scheduling.predictor import PredictorStats, ToolLatencyPredictor
 
 
 def test_tool_window_is_bounded_and_recent() -> None:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from agentrt.engine_adapters.base import SchedHints
-from agentrt.runtime.policies import PolicyConfig
-from agentrt.runtime.scheduler import ProgramScheduler
+from agentrt.runtime.scheduling.policies import PolicyConfig
+from agentrt.runtime.scheduling.scheduler import ProgramScheduler
 
 
 def arrive(sched: ProgramScheduler, call_id: str, program_id: str, now: float, tokens: int) -> None:
@@ -55,9 +55,11 @@ def test_an_idle_resident_program_leaves_when_a_new_one_waits() -> None:
     sched.on_scheduled(sched.calls["a1"], 0.0)
     sched.remove_call("a1", 1.0)  # A parks in a long tool call, no pin
     arrive(sched, "b1", "B", 2.0, 300)
+    assert sched.next_wakeup() == 11.0  # an idle engine must wake then, with nothing arriving
     assert ids(sched, 5.0) == []  # A idle for 4 s < 10 s: B waits
     assert ids(sched, 11.0) == ["b1"]  # A idle for 10 s: it leaves, B joins
     assert not sched.programs["A"].resident and sched.programs["B"].resident
+    assert sched.next_wakeup() == float("inf")  # nothing waits outside the working set
 
 
 def test_gating_off() -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from agentrt.exceptions import ConfigError, EngineError, UnknownNameError
-from agentrt.runtime.routing import CallInfo, RouteReason, RouterConfig, RoutingState, make_router
+from agentrt.runtime.scheduling.errors import ConfigError, NoLiveReplicaError, UnknownNameError
+from agentrt.runtime.scheduling.routing import CallInfo, RouteReason, RouterConfig, RoutingState, make_router
 
 # 1,000 prefill tokens = 1 s and 100 decode tokens = 1 s, so backlogs read as whole seconds.
 CONFIG = RouterConfig(prefill_tokens_per_s=1000.0, decode_tokens_per_s=100.0, locality_min_tokens=2048,
@@ -101,7 +101,7 @@ def test_a_dead_holder_loses_its_programs_and_calls() -> None:
     route = router.route(state, call("p", prompt=5200))
     assert (route.replica, route.reason) == (1, RouteReason.NEW_PROGRAM)
     state.mark_dead(1)
-    with pytest.raises(EngineError, match="all 2 replicas are dead"):
+    with pytest.raises(NoLiveReplicaError, match="all 2 replicas are dead"):
         router.route(state, call("p"))
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from agentrt.exceptions import UnknownNameError
-from agentrt.runtime.policies import CallPhase
-from agentrt.runtime.scheduler import ProgramScheduler
+from agentrt.runtime.scheduling.policies import CallPhase
+from agentrt.runtime.scheduling.scheduler import ProgramScheduler
 from factories import finish, ids, make_scheduler, run, submit
 
 SHORT_TOOL = (0.5, 1.0, 1.5)

@@ -6,8 +6,8 @@ import random
 
 import pytest
 
-from agentrt.runtime.policies import CallPhase, CallState, PolicyName
-from agentrt.runtime.scheduler import ProgramScheduler
+from agentrt.runtime.scheduling.policies import CallPhase, CallState, PolicyName
+from agentrt.runtime.scheduling.scheduler import ProgramScheduler
 from factories import make_scheduler, submit
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from agentrt.programs.tokens import Tokens
-from agentrt.runtime.predictor import ToolLatencyPredictor
+from agentrt.runtime.scheduling.predictor import ToolLatencyPredictor
 from agentrt.serve.identity import Identity
 from agentrt.serve.programs import EndReason, ProgramState, ProgramTable
 

@@ -61,3 +61,30 @@ def test_reading_a_huge_file_holds_only_the_cap(tmp_path: Path) -> None:
         tracemalloc.stop()
     assert text.startswith("\0" * 100_000) and text.endswith(f"[... about {(1 << 30) - 100_000} more bytes not shown ...]")
     assert peak < 5 * 100_000 * 4  # a few copies of the cap, not the gigabyte
+
+
+@agentrt.program
+async def sleeps_with_pid(pid_file: str) -> int:
+    from agentrt.tools import bash
+
+    run_ = await bash(f"echo $$ > {pid_file}.tmp && mv {pid_file}.tmp {pid_file} && exec sleep 1000", timeout=600)
+    return run_.exit_code  # type: ignore[no-any-return]
+
+
+def test_a_tool_process_killed_from_outside_is_its_exit_code_not_a_hang(tmp_path: Path) -> None:
+    import os
+    import signal
+
+    import anyio
+
+    pid_file = tmp_path / "pid"
+
+    async def main() -> int:
+        async with agentrt.Runtime(engine=RecordingEngine()) as rt:
+            handle = rt.submit(sleeps_with_pid, str(pid_file))
+            while not pid_file.exists():
+                await anyio.sleep(0.01)
+            os.kill(int(pid_file.read_text()), signal.SIGKILL)
+            return await handle  # type: ignore[no-any-return]
+
+    assert run(main) == -signal.SIGKILL

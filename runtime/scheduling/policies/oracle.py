@@ -14,8 +14,9 @@ rank only improves as it runs; a waiting one can still starve, and the bound rep
 
 from __future__ import annotations
 
-from agentrt.runtime.policies.agentrt import AgentRTPolicy
-from agentrt.runtime.policies.base import CallState, ProgramState
+from agentrt.runtime.scheduling.policies.agentrt import AgentRTPolicy
+from agentrt.runtime.scheduling.pinning import SortKey
+from agentrt.runtime.scheduling.policies.base import CallState, ProgramState
 
 PREEMPT_FACTOR = 0.5  # preempt a running call only for a program with under half its remaining work
 
@@ -26,7 +27,7 @@ class OraclePolicy(AgentRTPolicy):
     def on_arrival(self, call: CallState, program: ProgramState) -> None:
         call.level = 0
 
-    def sort_key(self, call: CallState, program: ProgramState, pinned: bool) -> tuple:
+    def sort_key(self, call: CallState, program: ProgramState, pinned: bool) -> SortKey:
         return (call.remaining_work, not pinned, call.arrival)
 
     def promotion_time(self, call: CallState, program: ProgramState) -> float:

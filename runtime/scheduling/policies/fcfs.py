@@ -3,7 +3,7 @@ call, and when running calls run out of memory the latest arrival is the victim 
 
 from __future__ import annotations
 
-from agentrt.runtime.policies.base import Policy
+from agentrt.runtime.scheduling.policies.base import Policy
 
 
 class FCFSPolicy(Policy):

@@ -34,10 +34,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from operator import attrgetter
 
-from agentrt.engine_adapters.base import SchedHints
-from agentrt.runtime.pinning import PinQuery, PinState, PinTable
-from agentrt.runtime.policies import PolicyConfig, make_policy
-from agentrt.runtime.policies.base import CallPhase, CallState, Policy, ProgramState
+from agentrt.runtime.scheduling.hints import SchedHints
+from agentrt.runtime.scheduling.pinning import PinQuery, PinState, PinTable, SortKey
+from agentrt.runtime.scheduling.policies import PolicyConfig, make_policy
+from agentrt.runtime.scheduling.policies.base import CallPhase, CallState, Policy, ProgramState
 
 _KEY = attrgetter("key")
 _BULK_REKEY = 64  # above this many key changes at once, re-sort instead of moving each
@@ -64,7 +64,7 @@ class _WaitQueue:
     """Waiting calls sorted by their unique key (parallel lists: bisect on keys, memmove on change)."""
 
     def __init__(self) -> None:
-        self._keys: list[tuple] = []
+        self._keys: list[SortKey] = []
         self._calls: list[CallState] = []
 
     def __len__(self) -> int:
@@ -255,6 +255,32 @@ class ProgramScheduler:
             self._resident_tokens -= program.context_tokens
         return bool(gone)
 
+    def next_wakeup(self) -> float:
+        """When a decision changes next with nothing arriving (inf: never): a pin expires, a
+        starved call is promoted, or a resident idle program may leave the working set for a
+        gated one. An idle engine sleeps until then (or an arrival), then schedules again."""
+        return min(self.pins.next_expiry(), self._next_promotion(), self._next_idle_release())
+
+    def _next_promotion(self) -> float:
+        heap = self._promotions
+        while heap and not self._promotion_is_live(*heap[0]):
+            heapq.heappop(heap)
+        return heap[0][0] if heap else math.inf
+
+    def _promotion_is_live(self, t: float, seq: int, call_id: str) -> bool:
+        call = self.calls.get(call_id)
+        return call is not None and call.seq == seq and call.phase is CallPhase.WAITING and call.promote_at == t
+
+    def _next_idle_release(self) -> float:
+        """When the first resident idle program may leave the working set, if a program waits
+        outside it (`_evict_idle`'s rule)."""
+        if not self._pending:
+            return math.inf
+        idle_s = self.policy.config.residency_idle_s
+        return min((p.idle_since + idle_s for p in self.programs.values()
+                    if p.resident and not self._live.get(p.program_id) and p.program_id not in self.pins),
+                   default=math.inf)
+
     def pick_victim(self, running: Sequence[CallState]) -> CallState | None:
         """The running call to preempt when memory runs out: the one that sorts last."""
         return max(running, key=_KEY) if running else None
@@ -272,7 +298,7 @@ class ProgramScheduler:
                 call.key = self._key(call)
                 self._counts["demotions"] += 1
 
-    def sort_key(self, call: CallState) -> tuple:
+    def sort_key(self, call: CallState) -> SortKey:
         return call.key
 
     # -- pins ---------------------------------------------------------------------------------
@@ -390,7 +416,7 @@ class ProgramScheduler:
         self._live.pop(program_id, None)
         self._ended.discard(program_id)
 
-    def _key(self, call: CallState) -> tuple:
+    def _key(self, call: CallState) -> SortKey:
         program = self.programs[call.program_id]
         return (*self.policy.sort_key(call, program, call.had_pin), call.seq)
 
@@ -422,9 +448,9 @@ class ProgramScheduler:
         due: list[CallState] = []
         while heap and heap[0][0] <= now:
             t, seq, call_id = heapq.heappop(heap)
-            call = self.calls.get(call_id)
-            if call is None or call.seq != seq or call.phase is not CallPhase.WAITING or call.promote_at != t:
+            if not self._promotion_is_live(t, seq, call_id):
                 continue  # stale entry
+            call = self.calls[call_id]
             call.promote_at = math.inf
             if self.policy.promotion_time(call, self.programs[call.program_id]) > now:
                 self._push_promotion(call)  # its program's counters moved the time later

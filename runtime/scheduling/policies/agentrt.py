@@ -11,20 +11,21 @@ would sort last in the queues anyway)."""
 
 from __future__ import annotations
 
-from agentrt.runtime.policies.atlas import ATLASPolicy
-from agentrt.runtime.policies.base import CallState, PinState, ProgramState
-from agentrt.runtime.policies.ttl import TTLPinning
+from agentrt.runtime.scheduling.pinning import SortKey
+from agentrt.runtime.scheduling.policies.atlas import ATLASPolicy
+from agentrt.runtime.scheduling.policies.base import CallState, PinState, ProgramState
+from agentrt.runtime.scheduling.policies.ttl import TTLPinning
 
 
 class AgentRTPolicy(TTLPinning, ATLASPolicy):
     name = "agentrt"
     gates_residency = True
 
-    def sort_key(self, call: CallState, program: ProgramState, pinned: bool) -> tuple:
+    def sort_key(self, call: CallState, program: ProgramState, pinned: bool) -> SortKey:
         return (call.level, not pinned, call.arrival)
 
     def max_pinned_share(self) -> float:
         return self.config.max_pinned_fraction
 
-    def pin_release_key(self, pin: PinState) -> tuple:
+    def pin_release_key(self, pin: PinState) -> SortKey:
         return (-pin.program_service, -pin.priority, -pin.start)

@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from agentrt.exceptions import ConfigError
+from agentrt.runtime.scheduling.errors import ConfigError
 
 
 @dataclass(slots=True)

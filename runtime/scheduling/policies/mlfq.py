@@ -8,9 +8,9 @@ from __future__ import annotations
 import math
 from bisect import bisect_left
 
-from agentrt.runtime.policies.base import CallState, ProgramState
-from agentrt.runtime.policies.config import PolicyConfig
-from agentrt.runtime.policies.queues import QueuedPolicy
+from agentrt.runtime.scheduling.policies.base import CallState, ProgramState
+from agentrt.runtime.scheduling.policies.config import PolicyConfig
+from agentrt.runtime.scheduling.policies.queues import QueuedPolicy
 
 
 class MLFQPolicy(QueuedPolicy):

@@ -4,8 +4,8 @@ from the program's DAG and passes it in `SchedHints.priority`; the policy orders
 
 from __future__ import annotations
 
-from agentrt.runtime.policies.base import CallState
-from agentrt.runtime.policies.queues import AutellixPolicy
+from agentrt.runtime.scheduling.policies.base import CallState
+from agentrt.runtime.scheduling.policies.queues import AutellixPolicy
 
 
 class ATLASPolicy(AutellixPolicy):

@@ -13,8 +13,9 @@ from __future__ import annotations
 import math
 from bisect import bisect_right
 
-from agentrt.runtime.policies.base import CallState, Policy, ProgramState
-from agentrt.runtime.policies.config import PolicyConfig
+from agentrt.runtime.scheduling.pinning import SortKey
+from agentrt.runtime.scheduling.policies.base import CallState, Policy, ProgramState
+from agentrt.runtime.scheduling.policies.config import PolicyConfig
 
 
 def level_for(priority: float, boundaries: tuple[float, ...]) -> int:
@@ -45,7 +46,7 @@ class QueuedPolicy(Policy):
         super().__init__(config)
         self.quanta = quanta
 
-    def sort_key(self, call: CallState, program: ProgramState, pinned: bool) -> tuple:
+    def sort_key(self, call: CallState, program: ProgramState, pinned: bool) -> SortKey:
         return (call.level, call.arrival)
 
     def _demote(self, call: CallState) -> bool:

@@ -30,6 +30,9 @@ import heapq
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
+
+SortKey = tuple[Any, ...]  # a policy's sort key: the lower key runs (or is released) first
 
 
 def cost_rate(kv_share: float, demand: float, *, idle_cost: float = 0.01, max_demand: float = 10.0) -> float:
@@ -148,7 +151,7 @@ class PinTable:
             heapq.heappop(heap)  # stale: replaced, re-timed or released
         return heap[0][0] if heap else math.inf
 
-    def release_order(self, key: Callable[[PinState], tuple]) -> list[PinState]:
+    def release_order(self, key: Callable[[PinState], SortKey]) -> list[PinState]:
         return sorted(self.pins.values(), key=key)
 
     def _push(self, pin: PinState) -> None:

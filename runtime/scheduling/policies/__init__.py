@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from agentrt.exceptions import UnknownNameError
-from agentrt.runtime.policies.agentrt import AgentRTPolicy
-from agentrt.runtime.policies.atlas import ATLASPolicy
-from agentrt.runtime.policies.base import CallPhase, CallState, PinQuery, PinState, Policy, ProgramState
-from agentrt.runtime.policies.config import PolicyConfig, PolicyName
-from agentrt.runtime.policies.continuum import ContinuumPolicy
-from agentrt.runtime.policies.fcfs import FCFSPolicy
-from agentrt.runtime.policies.mlfq import MLFQPolicy
-from agentrt.runtime.policies.oracle import OraclePolicy
-from agentrt.runtime.policies.plas import PLASPolicy
+from agentrt.runtime.scheduling.errors import UnknownNameError
+from agentrt.runtime.scheduling.policies.agentrt import AgentRTPolicy
+from agentrt.runtime.scheduling.policies.atlas import ATLASPolicy
+from agentrt.runtime.scheduling.policies.base import CallPhase, CallState, PinQuery, PinState, Policy, ProgramState
+from agentrt.runtime.scheduling.policies.config import PolicyConfig, PolicyName
+from agentrt.runtime.scheduling.policies.continuum import ContinuumPolicy
+from agentrt.runtime.scheduling.policies.fcfs import FCFSPolicy
+from agentrt.runtime.scheduling.policies.mlfq import MLFQPolicy
+from agentrt.runtime.scheduling.policies.oracle import OraclePolicy
+from agentrt.runtime.scheduling.policies.plas import PLASPolicy
 
 POLICY_CLASSES: dict[PolicyName, type[Policy]] = {
     PolicyName.FCFS: FCFSPolicy,

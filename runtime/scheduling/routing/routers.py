@@ -28,8 +28,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from agentrt.exceptions import EngineError, UnknownNameError
-from agentrt.runtime.routing.state import CallInfo, ReplicaLoad, RoutingState
+from agentrt.runtime.scheduling.errors import NoLiveReplicaError, UnknownNameError
+from agentrt.runtime.scheduling.routing.state import CallInfo, ReplicaLoad, RoutingState
 
 
 class RouterName(str, Enum):
@@ -57,14 +57,14 @@ class Router:
     name: RouterName
 
     def route(self, state: RoutingState, call: CallInfo) -> Route:
-        """The replica for `call`. Raises EngineError when no replica is alive."""
+        """The replica for `call`. Raises NoLiveReplicaError when no replica is alive."""
         raise NotImplementedError
 
 
 def _alive(state: RoutingState) -> list[ReplicaLoad]:
     alive = state.alive()
     if not alive:
-        raise EngineError(f"all {len(state.replicas)} replicas are dead; restart them (or the run) to continue")
+        raise NoLiveReplicaError(f"all {len(state.replicas)} replicas are dead; restart them (or the run) to continue")
     return alive
 
 

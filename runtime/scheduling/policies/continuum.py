@@ -6,15 +6,16 @@ calls run out of memory the victim is the call of the latest program."""
 
 from __future__ import annotations
 
-from agentrt.runtime.policies.base import CallState, PinState, Policy, ProgramState
-from agentrt.runtime.policies.ttl import TTLPinning
+from agentrt.runtime.scheduling.pinning import SortKey
+from agentrt.runtime.scheduling.policies.base import CallState, PinState, Policy, ProgramState
+from agentrt.runtime.scheduling.policies.ttl import TTLPinning
 
 
 class ContinuumPolicy(TTLPinning, Policy):
     name = "continuum"
 
-    def sort_key(self, call: CallState, program: ProgramState, pinned: bool) -> tuple:
+    def sort_key(self, call: CallState, program: ProgramState, pinned: bool) -> SortKey:
         return (not pinned, call.program_arrival, call.arrival)
 
-    def pin_release_key(self, pin: PinState) -> tuple:
+    def pin_release_key(self, pin: PinState) -> SortKey:
         return (-pin.program_arrival, -pin.start)

@@ -3,8 +3,8 @@ calls completed before it (`SchedHints.program_service`); less service runs firs
 
 from __future__ import annotations
 
-from agentrt.runtime.policies.base import CallState
-from agentrt.runtime.policies.queues import AutellixPolicy
+from agentrt.runtime.scheduling.policies.base import CallState
+from agentrt.runtime.scheduling.policies.queues import AutellixPolicy
 
 
 class PLASPolicy(AutellixPolicy):

@@ -15,7 +15,7 @@ NOTE on the invariants every engine keeps (the simulator and the vLLM plugin ali
   first of: its next call arrives, the program ends, the TTL expires, or the policy releases it
   under memory pressure.
 
-Engines call the policy only through `ProgramScheduler` (runtime/scheduler.py); policies never
+Engines call the policy only through `ProgramScheduler` (runtime/scheduling/scheduler.py); policies never
 do I/O and never look at engine internals, so each decision is testable on hand-built states.
 """
 
@@ -28,8 +28,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
-from agentrt.runtime.pinning import PinQuery, PinState
-from agentrt.runtime.policies.config import PolicyConfig
+from agentrt.runtime.scheduling.pinning import PinQuery, PinState, SortKey
+from agentrt.runtime.scheduling.policies.config import PolicyConfig
 
 
 class CallPhase(enum.Enum):
@@ -72,7 +72,7 @@ class CallState:
     seq: int = 0  # arrival order at the scheduler: the final tie-break of every key
 
     phase: CallPhase = CallPhase.WAITING
-    key: tuple = ()  # cached policy sort key (lower runs first)
+    key: SortKey = ()  # cached policy sort key (lower runs first)
     service: float = 0.0  # own service so far
     level: int = 0  # queue index (0 = top) for the discretized policies
     level_service: float = 0.0  # own service since entering `level` (demotion)
@@ -110,7 +110,7 @@ class Policy(ABC):
     def on_arrival(self, call: CallState, program: ProgramState) -> None:
         """Place a new call (e.g. pick its queue level)."""
 
-    def sort_key(self, call: CallState, program: ProgramState, pinned: bool) -> tuple:
+    def sort_key(self, call: CallState, program: ProgramState, pinned: bool) -> SortKey:
         """Lower runs first (the scheduler appends `call.seq`). FCFS: arrival order per call."""
         return (call.arrival,)
 
@@ -162,7 +162,7 @@ class Policy(ABC):
         """Pins may hold at most this fraction of the KV cache together."""
         return 1.0
 
-    def pin_release_key(self, pin: PinState) -> tuple:
+    def pin_release_key(self, pin: PinState) -> SortKey:
         """Under memory pressure, pins are released in increasing order of this key."""
         return (-pin.start,)
 

@@ -1,6 +1,6 @@
 """Tool-latency predictor: online, bounded-memory empirical distributions for the pin TTL.
 
-Two kinds of observation feed the TTL decision (runtime/pinning.py):
+Two kinds of observation feed the TTL decision (runtime/scheduling/pinning.py):
 - per tool name, the durations of its calls (Continuum's distribution: once the engine learns
   which tool runs, the pin is re-decided from it);
 - per program, the gap between one of its calls finishing and its next call arriving (what the

@@ -1,11 +1,11 @@
-"""TTL pinning shared by continuum and agentrt: Continuum's cost/benefit (runtime/pinning.py)."""
+"""TTL pinning shared by continuum and agentrt: Continuum's cost/benefit (runtime/scheduling/pinning.py)."""
 
 from __future__ import annotations
 
 from typing import ClassVar
 
-from agentrt.runtime.pinning import PinQuery, choose_ttl, cost_rate
-from agentrt.runtime.policies.config import PolicyConfig
+from agentrt.runtime.scheduling.pinning import PinQuery, choose_ttl, cost_rate
+from agentrt.runtime.scheduling.policies.config import PolicyConfig
 
 
 class TTLPinning:

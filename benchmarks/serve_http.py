@@ -1,0 +1,203 @@
+"""Replay a trace as HTTP clients against `agentrt serve --engine sim --time-scale K`.
+
+One async client per program (Poisson arrivals at `--rate` programs per simulated second), each
+sending its LLM calls as chat requests that carry the whole conversation so far (the previous
+answer echoed back, then a user message of the recorded new tokens), generating the recorded
+output length (`ignore_eos`), and sleeping each tool's recorded duration on the same scaled clock.
+Each policy runs against its own server, with and without program headers (`X-Agentrt-Program`;
+without, the server infers programs from the conversations). A program's last call carries
+`X-Agentrt-Program-End`, so the server records its JCT on its clock (simulated seconds).
+
+Prints, per policy and header mode: the programs the server found (and how many had exactly the
+trace's calls), mean JCT, and the ratio agentrt/fcfs; then, with `--overhead`, the server's added
+latency per call (client round trip minus the engine's time for the call) at 100 and 1,000
+concurrent programs. Compare the JCT ratio with `agentrt bench TRACE --rates R --limit N`.
+
+    python benchmarks/serve_http.py --limit 20 --rate 0.5 --time-scale 20
+    python benchmarks/serve_http.py --overhead 100,1000
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from agentrt.replay.trace import LLMStep, TraceProgram, load_trace
+from agentrt.replay.workload import poisson_arrivals
+
+MODEL = "sim"
+
+
+@dataclass
+class Server:
+    proc: subprocess.Popen[str]
+    url: str
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+
+
+def start_server(policy: str, time_scale: float, extra: list[str]) -> Server:
+    cmd = [sys.executable, "-m", "agentrt", "serve", "--port", "0", "--policy", policy, "--time-scale",
+           str(time_scale), "--served-model-name", MODEL, "--max-in-flight", "100000", *extra]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if "listening on" in line:
+            return Server(proc, line.split("listening on ")[1].strip())
+    raise RuntimeError("agentrt serve did not start")
+
+
+def _text(num_tokens: int, key: str) -> str:
+    """Text the simulator tokenizes to about `num_tokens` tokens (4 characters each), unique per key."""
+    body = (key + " ") * (num_tokens * 4 // (len(key) + 1) + 1)
+    return body[: max(1, num_tokens * 4 - 10)]
+
+
+async def run_program(client: httpx.AsyncClient, url: str, trace: TraceProgram, delay: float, scale: float,
+                      headers: bool, latencies: list[float]) -> None:
+    await asyncio.sleep(delay)
+    messages: list[dict[str, Any]] = []
+    llm_steps = [i for i, s in enumerate(trace.steps) if isinstance(s, LLMStep)]
+    gap = 0.0
+    context = 0
+    for i, step in enumerate(trace.steps):
+        if not isinstance(step, LLMStep):
+            gap += step.duration_s or 0.0
+            continue
+        if gap:
+            await asyncio.sleep(gap / scale)
+            gap = 0.0
+        new = step.input_tokens - context if messages and step.input_tokens >= context else step.input_tokens
+        if not messages or step.input_tokens < context:
+            messages = []
+        messages.append({"role": "user", "content": _text(max(1, new), f"{trace.program_id}/{i}")})
+        head = {"X-Agentrt-Program": trace.program_id} if headers else {}
+        if i == llm_steps[-1]:
+            head["X-Agentrt-Program-End"] = "1"
+        body = {"model": MODEL, "messages": messages, "max_tokens": max(1, step.output_tokens), "ignore_eos": True}
+        start = time.perf_counter()
+        response = await client.post(f"{url}/v1/chat/completions", json=body, headers=head)
+        took = time.perf_counter() - start
+        response.raise_for_status()
+        latencies.append(took - float(response.headers["x-agentrt-engine-time"]) / scale)
+        messages.append(response.json()["choices"][0]["message"])
+        context = step.input_tokens + step.output_tokens
+
+
+async def replay(url: str, programs: list[TraceProgram], arrivals: list[float], scale: float,
+                 headers: bool) -> list[float]:
+    latencies: list[float] = []
+    limits = httpx.Limits(max_connections=None, max_keepalive_connections=None)
+    async with httpx.AsyncClient(timeout=None, limits=limits) as client:
+        await asyncio.gather(*(run_program(client, url, p, a / scale, scale, headers, latencies)
+                               for p, a in zip(programs, arrivals)))
+    return latencies
+
+
+def served_programs(url: str) -> list[dict[str, Any]]:
+    return list(httpx.get(f"{url}/v1/programs", params={"state": "ended"}).json()["data"])
+
+
+def run_replay(args: argparse.Namespace) -> dict[str, Any]:
+    programs = load_trace(args.trace, limit=args.limit)
+    arrivals = poisson_arrivals(len(programs), args.rate, args.seed)
+    calls = sorted(len(p.llm_steps) for p in programs)
+    out: dict[str, Any] = {"trace": str(args.trace), "num_programs": len(programs), "rate": args.rate,
+                           "time_scale": args.time_scale, "runs": {}}
+    for headers in (True, False):
+        for policy in args.policies.split(","):
+            server = start_server(policy, args.time_scale, [])
+            try:
+                wall = time.perf_counter()
+                asyncio.run(replay(server.url, programs, arrivals, args.time_scale, headers))
+                wall = time.perf_counter() - wall
+                seen = served_programs(server.url)
+            finally:
+                server.stop()
+            jcts = [p["jct"] for p in seen]
+            run = {"policy": policy, "headers": headers, "programs_found": len(seen),
+                   "programs_with_trace_calls": sorted(p["num_calls"] for p in seen) == calls,
+                   "mean_jct": statistics.fmean(jcts), "wall_s": wall}
+            out["runs"][f"{policy}/{'headers' if headers else 'inferred'}"] = run
+            print(json.dumps(run), flush=True)
+    for mode in ("headers", "inferred"):
+        a, f = out["runs"].get(f"agentrt/{mode}"), out["runs"].get(f"fcfs/{mode}")
+        if a and f:
+            out[f"jct_ratio_{mode}"] = a["mean_jct"] / f["mean_jct"]
+            print(f"{mode}: mean JCT agentrt/fcfs = {out[f'jct_ratio_{mode}']:.3f}", flush=True)
+    return out
+
+
+async def overhead_clients(url: str, num_programs: int, num_calls: int) -> list[float]:
+    latencies: list[float] = []
+    limits = httpx.Limits(max_connections=None, max_keepalive_connections=None)
+
+    async def program(i: int, client: httpx.AsyncClient) -> None:
+        await asyncio.sleep(random.random())
+        messages: list[dict[str, Any]] = [{"role": "user", "content": f"program {i}: " + "x" * 400}]
+        for _ in range(num_calls):
+            start = time.perf_counter()
+            response = await client.post(f"{url}/v1/chat/completions", json={
+                "model": MODEL, "messages": messages, "max_tokens": 8, "ignore_eos": True})
+            took = time.perf_counter() - start
+            response.raise_for_status()
+            latencies.append(took - float(response.headers["x-agentrt-engine-time"]))
+            messages += [response.json()["choices"][0]["message"], {"role": "user", "content": "next " * 20}]
+
+    async with httpx.AsyncClient(timeout=None, limits=limits) as client:
+        await asyncio.gather(*(program(i, client) for i in range(num_programs)))
+    return latencies
+
+
+def run_overhead(args: argparse.Namespace) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for n in (int(x) for x in args.overhead.split(",")):
+        server = start_server("agentrt", 1.0, [])
+        try:
+            lat = sorted(asyncio.run(overhead_clients(server.url, n, args.calls)))
+        finally:
+            server.stop()
+        row = {"concurrent_programs": n, "calls": len(lat), "p50_ms": 1e3 * lat[len(lat) // 2],
+               "p99_ms": 1e3 * lat[min(len(lat) - 1, int(len(lat) * 0.99))]}
+        out[str(n)] = row
+        print(json.dumps(row), flush=True)
+    return out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--trace", default="swebench-lite-deepseek-v3")
+    p.add_argument("--limit", type=int, default=20, help="programs of the trace to replay")
+    p.add_argument("--rate", type=float, default=0.5, help="programs per simulated second")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--time-scale", type=float, default=20.0)
+    p.add_argument("--policies", default="agentrt,fcfs")
+    p.add_argument("--overhead", default=None, help="comma-separated concurrent program counts, e.g. 100,1000")
+    p.add_argument("--calls", type=int, default=5, help="--overhead: calls per program")
+    p.add_argument("--output", type=Path, default=None, help="write the results as JSON here")
+    args = p.parse_args()
+    result = run_overhead(args) if args.overhead else run_replay(args)
+    if args.output:
+        args.output.write_text(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
