@@ -37,6 +37,8 @@ def add_parser(sub: Any) -> None:
                    help="a program idle this long (s, server clock) may end; longer when its gaps are (default 60)")
     p.add_argument("--log-level", default="warning", help="uvicorn log level (default warning)")
     add_replica_args(p)
+    p.add_argument("--otel", default="none", choices=("none", "console", "otlp"),
+                   help="sim: export program and call spans (OTLP settings from OTEL_EXPORTER_OTLP_*)")
     p.add_argument("vllm_args", nargs=argparse.REMAINDER,
                    help="--engine vllm: after `--`, arguments for vLLM's server as they are "
                         "(e.g. -- --enable-auto-tool-choice --tool-call-parser hermes)")
@@ -62,7 +64,10 @@ def main(args: argparse.Namespace) -> int:
 
 
 def _serve_sim(args: argparse.Namespace) -> int:
+    from opentelemetry import trace
+
     from agentrt.engine_adapters.factory import create_engine
+    from agentrt.runtime.tracing import setup_otel
     from agentrt.engine_adapters.sim import DEFAULT_PROFILE
     from agentrt.serve.app import ServeOptions
     from agentrt.serve.responses import engine_text
@@ -78,9 +83,15 @@ def _serve_sim(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise ConfigError(f"invalid serve options: {exc}") from None
     create_engine("sim", profile=profile, responder=engine_text, **opts)  # fail here on bad options, not in the loop
-    run_sim_server(lambda: create_engine("sim", profile=profile, responder=engine_text, **opts), options,
-                   host=args.host, port=args.port, time_scale=args.time_scale, responder=responder,
-                   log_level=args.log_level)
+    otel = setup_otel(args.otel)
+    if otel.tracer_provider is not None:  # the server's spans go to the global provider
+        trace.set_tracer_provider(otel.tracer_provider)
+    try:
+        run_sim_server(lambda: create_engine("sim", profile=profile, responder=engine_text, **opts), options,
+                       host=args.host, port=args.port, time_scale=args.time_scale, responder=responder,
+                       log_level=args.log_level)
+    finally:
+        otel.shutdown()
     return 0
 
 

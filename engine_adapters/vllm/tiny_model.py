@@ -54,7 +54,7 @@ class LlamaShape:
 
 
 SHAPES = {"tiny": LlamaShape(num_layers=2, hidden_size=128, intermediate_size=256),
-          "bench": LlamaShape(num_layers=4, hidden_size=384, intermediate_size=1024)}
+          "bench": LlamaShape(num_layers=4, hidden_size=512, intermediate_size=1536)}
 
 
 def write_tiny_model(folder: str | Path, *, seed: int = 0) -> Path:

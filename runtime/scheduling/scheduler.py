@@ -224,24 +224,37 @@ class ProgramScheduler:
     def _admit_pending(self, now: float) -> None:
         """Residency gating: in queue order, programs join the working set while their contexts
         fit `residency_fraction` of the KV cache (always, when no program is resident); their
-        calls move to the admissible queue. A program leaves the working set when it ends."""
+        calls move to the admissible queue. A program leaves the working set when it ends.
+        Backfill (issue 15): a program that does not fit is skipped and smaller ones behind it
+        are admitted, until the first skipped one has waited `residency_backfill_s`; then
+        admission stops at it, so a large context is not starved by a stream of small ones."""
         budget = (self.policy.config.residency_fraction or 1.0) * (self.kv_capacity_tokens or 0)
+        backfill_s = self.policy.config.residency_backfill_s
         evicted_idle = False
-        while self._pending:
-            program = self.programs[self._pending.first().program_id]
-            if self._resident_tokens and self._resident_tokens + program.context_tokens > budget:
-                if evicted_idle or not self._evict_idle(now):
-                    return
-                evicted_idle = True
+        skipped: set[str] = set()
+        for call in self._pending.ordered():
+            program = self.programs[call.program_id]
+            if program.resident or program.program_id in skipped:
                 continue
-            program.resident = True
-            self._resident_tokens += program.context_tokens
-            for call_id in self._live[program.program_id]:
-                call = self.calls[call_id]
-                if call.pending:
-                    self._pending.remove(call)
-                    call.pending = False
-                    self._waiting.add(call)
+            if self._resident_tokens and self._resident_tokens + program.context_tokens > budget:
+                if not evicted_idle and self._evict_idle(now):
+                    evicted_idle = True
+                if self._resident_tokens + program.context_tokens > budget:
+                    if not skipped and call.wait_at(now) >= backfill_s:
+                        return  # the head has waited long enough: hold the door for it
+                    skipped.add(program.program_id)
+                    continue
+            self._make_resident(program)
+
+    def _make_resident(self, program: ProgramState) -> None:
+        program.resident = True
+        self._resident_tokens += program.context_tokens
+        for call_id in self._live[program.program_id]:
+            call = self.calls[call_id]
+            if call.pending:
+                self._pending.remove(call)
+                call.pending = False
+                self._waiting.add(call)
 
     def _evict_idle(self, now: float) -> bool:
         """Resident programs idle (no call in flight, no pin) for `residency_idle_s` leave the
@@ -411,6 +424,8 @@ class ProgramScheduler:
 
     def _forget(self, program_id: str) -> None:
         program = self.programs.pop(program_id, None)
+        if program is not None:
+            self.policy.on_program_end(program)
         if program is not None and program.resident:
             self._resident_tokens -= program.context_tokens
         self._live.pop(program_id, None)

@@ -18,7 +18,8 @@ ALL = [n.value for n in PolicyName]
 def test_exports() -> None:
     assert set(policies.__all__) == {
         "POLICY_CLASSES", "AgentRTPolicy", "ATLASPolicy", "CallPhase", "CallState", "ContinuumPolicy",
-        "FCFSPolicy", "MLFQPolicy", "OraclePolicy", "PLASPolicy", "PinQuery", "PinState", "Policy", "PolicyConfig",
+        "FCFSPolicy", "GittinsPolicy", "MLFQPolicy", "OraclePolicy", "PLASPolicy", "PinQuery", "PinState", "Policy",
+            "PolicyConfig",
         "PolicyName", "ProgramState", "make_policy", "policy_config"}
 
 
@@ -37,7 +38,7 @@ def test_unknown_policy_lists_valid_names() -> None:
         make_policy("lottery")
     assert isinstance(err.value, ConfigError)
     assert str(err.value) == ("unknown policy 'lottery'; valid policys: "
-                              "fcfs, plas, atlas, mlfq, continuum, agentrt, oracle")
+                              "fcfs, plas, atlas, mlfq, continuum, agentrt, gittins, oracle")
 
 
 @pytest.mark.parametrize(("settings", "needle"), [

@@ -110,6 +110,9 @@ class Policy(ABC):
     def on_arrival(self, call: CallState, program: ProgramState) -> None:
         """Place a new call (e.g. pick its queue level)."""
 
+    def on_program_end(self, program: ProgramState) -> None:
+        """A program ended with `program.service` attained (policies that learn sizes online)."""
+
     def sort_key(self, call: CallState, program: ProgramState, pinned: bool) -> SortKey:
         """Lower runs first (the scheduler appends `call.seq`). FCFS: arrival order per call."""
         return (call.arrival,)
