@@ -177,3 +177,20 @@ def test_a_program_that_moves_is_released_where_it_was() -> None:
     assert engines[1].released == ["p1"]  # left for replica 0 at the third call
     assert engines[0].released == ["p1", "p1"]  # left at the second call; the program's end
     assert engine.statistics().moves == 2
+
+
+def test_submit_runs_programs_on_replicas(tmp_path: Path) -> None:
+    from agentrt.cli import main as cli
+    from agentrt.submit.results import read_results
+
+    program = tmp_path / "prog.py"
+    program.write_text("import agentrt\n\n\n@agentrt.program\nasync def twice(x: int) -> int:\n"
+                       "    a = await agentrt.llm(f'{x}', max_tokens=3)\n"
+                       "    b = await agentrt.llm(f'{x} {a.text}', max_tokens=3)\n"
+                       "    return b.output_tokens + x\n")
+    inputs = tmp_path / "in.jsonl"
+    inputs.write_text("".join(f'{{"x": {i}}}\n' for i in range(4)))
+    out = tmp_path / "out.jsonl"
+    assert cli(["submit", f"{program}:twice", "--inputs", str(inputs), "--replicas", "3", "--router", "least-loaded",
+                "--output", str(out), "--no-progress"]) == 0
+    assert sorted(r.result for r in read_results(out)) == [3, 4, 5, 6]
