@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from agentrt.engine_adapters.base import Engine, GenerationRequest, GenerationResult, filler_text, prompt_to_tokens
+from agentrt.engine_adapters.driver import EngineDriver
 from agentrt.engine_adapters.sim import clock, span
 from agentrt.engine_adapters.sim.batcher import Batch, Batcher
 from agentrt.engine_adapters.sim.config import SimConfig
@@ -114,7 +115,8 @@ class SimEngine(Engine):
             raise EngineError("SimEngine is already started; create a new engine for another run")
         kv = KVCache(self.num_blocks, self.block_size)
         scheduler = ProgramScheduler(policy, kv_capacity_tokens=self.kv_capacity_tokens)
-        self._batcher = Batcher(kv, scheduler, self.cost_model, self._counters,
+        driver = EngineDriver(scheduler, kv, self.cost_model.prefill_time)
+        self._batcher = Batcher(kv, driver, self.cost_model, self._counters,
                                 max_num_batched_tokens=self.max_num_batched_tokens,
                                 max_num_seqs=self.max_num_seqs, swap_space_tokens=self._swap_space_tokens)
         self._scope = anyio.CancelScope()
@@ -178,7 +180,9 @@ class SimEngine(Engine):
         kv = self._batcher.kv if self._batcher else None
         if kv is not None:
             self._counters.num_evicted_blocks = kv.num_evicted_blocks
-        return snapshot(self._counters, self._records, profile=self.profile.name, num_blocks=self.num_blocks,
+        scheduler_stats = self._batcher.driver.statistics() if self._batcher else None
+        return snapshot(self._counters, scheduler_stats, self._records, profile=self.profile.name,
+                        num_blocks=self.num_blocks,
                         block_size=self.block_size, num_pinned_blocks=kv.num_pinned_blocks if kv else 0,
                         num_used_blocks=kv.num_used if kv else 0)
 
@@ -208,7 +212,7 @@ class SimEngine(Engine):
                 else:
                     resume = None
                     self._wake = anyio.Event()
-                    with anyio.CancelScope(deadline=batcher.scheduler.next_wakeup()):
+                    with anyio.CancelScope(deadline=batcher.driver.next_wakeup()):
                         await self._wake.wait()
 
     def _run(self, batcher: Batcher, now: float, horizon: float) -> tuple[float, list[SimSequence]]:
@@ -264,7 +268,7 @@ class SimEngine(Engine):
             elif kind == _RELEASE:
                 batcher.release_program(program_id)
             else:
-                batcher.update_pin(program_id, payload, t)
+                batcher.driver.update_pin(program_id, payload, t)
 
     def _duration(self, batch: Batch) -> float:
         return self.cost_model.iteration_time(*batch.shape()) + self.cost_model.swap_time(batch.num_swap_tokens)
