@@ -25,9 +25,9 @@ class UnknownNameError(ConfigError, KeyError):
         return str(self.args[0])
 
 
-class NoLiveReplicaError(AgentRTError, RuntimeError):
-    """Every engine replica behind the router is dead; restart them (or the run) to continue."""
-
-
 def _plural(noun: str) -> str:
     return noun[:-1] + "ies" if noun.endswith("y") else noun + "s"
+
+
+class NoLiveReplicaError(AgentRTError, RuntimeError):
+    """Every engine replica behind the router is dead; restart them (or the run) to continue."""
