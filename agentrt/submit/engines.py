@@ -12,13 +12,13 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from agentrt.engine_adapters.base import Engine, GenerationRequest
+from agentrt.engine_adapters.base import Engine, Responder
+from agentrt.engine_adapters.factory import uses_virtual_time
 from agentrt.exceptions import UnknownNameError
 from agentrt.runtime.scheduling.policies.config import PolicyName
 from agentrt.runtime.runner import run
 
 ENGINES = ("sim", "vllm", "recording")
-Responder = Callable[[GenerationRequest], str]
 T = TypeVar("T")
 
 
@@ -41,10 +41,6 @@ def make_engine(name: str, *, model: str | None = None, profile: str | None = No
     if name == "vllm":
         return create_engine(name, model=model)
     return create_engine(name, profile=profile, responder=responder)
-
-
-def uses_virtual_time(name: str) -> bool:
-    return name != "vllm"
 
 
 def add_engine_args(parser: argparse.ArgumentParser) -> None:
