@@ -25,7 +25,7 @@ $(VENV)/.stamp-run: pyproject.toml | $(PY)
 	touch $@
 
 $(VENV)/.stamp-test: pyproject.toml engine_adapters/vllm/install.py | $(PY)
-	$(PY) -m pip install -q --no-build-isolation -e '.[test,otlp]'
+	$(PY) -m pip install -q --no-build-isolation -e '.[test,otlp,ray]'
 	$(PY) -m agentrt.engine_adapters.vllm.install
 	touch $@
 

@@ -47,6 +47,7 @@ from agentrt.runtime.scheduling.scheduler import ProgramScheduler
 if TYPE_CHECKING:
     from anyio.abc import TaskGroup
 
+    from agentrt.engine_adapters.sim.lockstep import Lockstep
     from agentrt.runtime.scheduling.policies.base import Policy
     from agentrt.runtime.scheduling.policies.config import PolicyConfig
 
@@ -65,6 +66,8 @@ class SimEngine(Engine):
         on one H100.
     config / options: `SimConfig` fields (KV size, batch limits, preemption mode, ...); keyword
         options override `config`.
+    lockstep: run under this shared loop instead of its own (replicas on one virtual clock, see
+        `lockstep.py`).
     responder: `responder(request) -> str`, the text of each answer, called once when the call
         arrives. Without it the text is filler of the output length. The output length is
         `max_tokens`, or, when a responder is given and `ignore_eos` is not set, the number of
@@ -77,10 +80,11 @@ class SimEngine(Engine):
     name = "sim"
 
     def __init__(self, profile: str | Profile = DEFAULT_PROFILE, config: SimConfig | None = None, *,
-                 responder: Responder | None = None, **options: Any) -> None:
+                 responder: Responder | None = None, lockstep: Lockstep | None = None, **options: Any) -> None:
         self.profile = get_profile(profile)
         self.config = cfg = SimConfig.build(config, options)
         self.responder = responder
+        self.lockstep = lockstep
         self.cost_model = CostModel(self.profile)
         self.block_size = cfg.block_size or self.profile.block_size
         self.num_blocks = cfg.num_gpu_blocks or self.profile.num_kv_blocks(cfg.gpu_memory_utilization, self.block_size)
@@ -115,13 +119,18 @@ class SimEngine(Engine):
                                 max_num_batched_tokens=self.max_num_batched_tokens,
                                 max_num_seqs=self.max_num_seqs, swap_space_tokens=self._swap_space_tokens)
         self._scope = anyio.CancelScope()
-        task_group.start_soon(self._loop, self._scope)
+        if self.lockstep is not None:
+            self.lockstep.join(self, task_group)
+        else:
+            task_group.start_soon(self._loop, self._scope)
 
     async def stop(self) -> None:
         """Stop the loop; calls still queued or running fail with EngineError."""
         self._stopped = True
         if self._scope is not None:
             self._scope.cancel()
+        if self.lockstep is not None:
+            self.lockstep.leave(self)
         batcher = self._batcher
         if batcher is None:
             return

@@ -27,3 +27,7 @@ class UnknownNameError(ConfigError, KeyError):
 
 def _plural(noun: str) -> str:
     return noun[:-1] + "ies" if noun.endswith("y") else noun + "s"
+
+
+class NoLiveReplicaError(AgentRTError, RuntimeError):
+    """Every engine replica behind the router is dead; restart them (or the run) to continue."""
