@@ -72,6 +72,9 @@ class GenerationResult:
     finish_reason: str = "length"
 
 
+Responder = Callable[[GenerationRequest], str]  # a simulated model: the text of each answer
+
+
 class Engine(ABC):
     """What the runtime needs from an engine.
 

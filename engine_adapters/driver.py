@@ -62,6 +62,8 @@ class EngineDriver:
         """Pin or free the finished call's `blocks` (its full blocks, `num_computed_tokens` tokens
         of KV) by the policy's TTL; returns the TTL (0: not pinned)."""
         self.context_tokens[call.program_id] = num_computed_tokens
+        if call.phase is CallPhase.WAITING:  # finished before the driver saw it admitted
+            self.num_wanted_blocks -= self._demand(call)
         ttl = self.scheduler.on_call_finished(
             call, now, num_blocks=len(blocks), total_blocks=self.kv.num_blocks, free_blocks=self.kv.num_free,
             wanted_blocks=self.wanted_blocks(), reprefill_time=self.prefill_time(num_computed_tokens))

@@ -12,14 +12,14 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from agentrt.engine_adapters.base import Engine, GenerationRequest
+from agentrt.engine_adapters.base import Engine, Responder
+from agentrt.engine_adapters.factory import uses_virtual_time
 from agentrt.exceptions import UnknownNameError
 from agentrt.runtime.scheduling.policies.config import PolicyName
 from agentrt.runtime.runner import run
 from agentrt.submit.replicas import add_replica_args
 
 ENGINES = ("sim", "vllm", "recording")
-Responder = Callable[[GenerationRequest], str]
 T = TypeVar("T")
 
 
@@ -54,10 +54,6 @@ def make_engine(name: str, *, model: str | None = None, profile: str | None = No
     if name == "vllm":
         return create_engine(name, model=model, **scale)
     return create_engine(name, profile=profile, responder=responder, **scale)
-
-
-def uses_virtual_time(name: str) -> bool:
-    return name != "vllm"
 
 
 def add_engine_args(parser: argparse.ArgumentParser) -> None:

@@ -25,12 +25,12 @@ runtime, the programs and the tools would need to be rewritten against it).
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from agentrt.engine_adapters.base import Engine, GenerationRequest, GenerationResult, filler_text, prompt_to_tokens
+from agentrt.engine_adapters.base import (Engine, GenerationRequest, GenerationResult, Responder, filler_text,
+                                          prompt_to_tokens)
 from agentrt.engine_adapters.driver import EngineDriver
 from agentrt.engine_adapters.sim import clock, span
 from agentrt.engine_adapters.sim.batcher import Batch, Batcher
@@ -51,7 +51,6 @@ if TYPE_CHECKING:
     from agentrt.runtime.scheduling.policies.base import Policy
     from agentrt.runtime.scheduling.policies.config import PolicyConfig
 
-Responder = Callable[[GenerationRequest], str]
 
 _ARRIVE, _ABORT, _RELEASE, _HINT = range(4)  # inbox event kinds
 

@@ -8,6 +8,7 @@ import pytest
 
 from agentrt.engine_adapters.sim import PROFILES, CostModel, MeasuredStep, calibrate, fit_error, get_profile
 from agentrt.engine_adapters.sim.cost_model import chunk_pairs
+from agentrt.engine_adapters.sim.profiles import Profile
 from agentrt.exceptions import ConfigError
 
 H100_8B = PROFILES["llama-3.1-8b-h100"]
@@ -97,3 +98,28 @@ def test_decode_steps_are_bitwise_iteration_times() -> None:
         assert ends[j] == end
     _, ends = cost.decode_steps(3, 3000, 5.0, max_steps=100, stop=ends[9])
     assert len(ends) == 10  # the tenth ends at `stop`: no iteration starts at or after it
+
+
+def _roofline(p: Profile, num_prefill: int, num_decode: int, num_context: int, num_pairs: int) -> float:
+    """The module docstring's formula, written out from the profile's fields."""
+    m, g, tp = p.model, p.gpu, p.num_gpus
+    tokens = num_prefill + num_decode
+    bandwidth = g.memory_bandwidth * p.memory_efficiency
+    memory = (m.weight_bytes / tp + (num_context + tokens) * p.kv_bytes_per_token_per_gpu) / bandwidth
+    compute = ((2 * m.num_matmul_params / tp) * tokens + (4 * m.num_layers * m.num_heads * m.head_dim / tp) * num_pairs) \
+        / (g.peak_flops * p.compute_efficiency)
+    allreduce = 0.0
+    if tp > 1:
+        per_layer = p.allreduce_latency_s + tokens * m.hidden_size * m.dtype_bytes * 2 * (tp - 1) / tp / g.link_bandwidth
+        allreduce = 2 * m.num_layers * per_layer
+    return p.overhead_s + max(memory, compute) + allreduce
+
+
+@pytest.mark.parametrize("name", sorted(PROFILES))
+@pytest.mark.parametrize(("num_prefill", "num_decode", "num_context"), [(0, 1, 1000), (0, 64, 200_000),
+                                                                        (8192, 0, 8192), (2048, 32, 60_000)])
+def test_iteration_time_is_the_roofline(name: str, num_prefill: int, num_decode: int, num_context: int) -> None:
+    p = PROFILES[name]
+    pairs = chunk_pairs(num_context - num_prefill, num_prefill) + num_decode * (num_context // max(num_decode, 1))
+    got = CostModel(p).iteration_time(num_prefill, num_decode, num_context, pairs)
+    assert got == pytest.approx(_roofline(p, num_prefill, num_decode, num_context, pairs), rel=1e-12)
