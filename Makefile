@@ -7,7 +7,12 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-TRACE := agentrt/replay/traces/swebench-lite-deepseek-v3.jsonl
+# The main job: the mixed workload (SWE-bench + BFCL programs), 16 programs drawn with seed 0, on a
+# simulated H100 whose KV cache is cut to 8,000 blocks so that a few long contexts oversubscribe it;
+# three rates from light load to past fcfs's knee; every policy and the clairvoyant oracle.
+RUN_ARGS := mixed --programs 16 --num-gpu-blocks 8000 --rates 0.02,0.05,0.1 --engine sim --profile llama-3.1-8b-h100
+# The full sweep: the whole mixed workload on the full cache, knee found and bisected to 5%.
+BENCH_ARGS := mixed --engine sim --profile llama-3.1-8b-h100
 
 .PHONY: run test typecheck bench clean
 
@@ -20,12 +25,15 @@ $(VENV)/.stamp-run: pyproject.toml | $(PY)
 	touch $@
 
 $(VENV)/.stamp-test: pyproject.toml engine_adapters/vllm/install.py | $(PY)
-	$(PY) -m pip install -q --no-build-isolation -e '.[test,otlp]'
+	$(PY) -m pip install -q --no-build-isolation -e '.[test,otlp,ray]'
 	$(PY) -m agentrt.engine_adapters.vllm.install
 	touch $@
 
 run: $(VENV)/.stamp-run
-	$(VENV)/bin/agentrt bench $(TRACE) --engine sim --profile llama-3.1-8b-h100
+	$(VENV)/bin/agentrt bench $(RUN_ARGS) --output results/run
+
+bench: $(VENV)/.stamp-run
+	$(VENV)/bin/agentrt bench $(BENCH_ARGS)
 
 test: typecheck
 	$(PY) -m pytest

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from agentrt.runtime.scheduling.errors import AgentRTError as AgentRTError
 from agentrt.runtime.scheduling.errors import ConfigError as ConfigError
+from agentrt.runtime.scheduling.errors import NoLiveReplicaError as NoLiveReplicaError
 from agentrt.runtime.scheduling.errors import UnknownNameError as UnknownNameError
 
 
@@ -79,6 +80,17 @@ class TraceFormatError(AgentRTError, ValueError):
 
 class EngineError(AgentRTError, RuntimeError):
     """The engine could not start or serve; the message says why and what to do."""
+
+
+class ReplicaDiedError(EngineError):
+    """An engine replica died (its process or Ray actor is gone, or it was stopped) while a call
+    was in flight there. `replica` is its index. The call failed; the program's next call is routed
+    to a live replica (re-prefilling its context there), and the other replicas keep serving."""
+
+    def __init__(self, replica: int, reason: str) -> None:
+        self.replica = replica
+        super().__init__(f"engine replica {replica} died: {reason}. Calls in flight there failed; retry the "
+                         "call (it is routed to a live replica) or restart the replica")
 
 
 class CommandTimeoutError(ToolTimeoutError):

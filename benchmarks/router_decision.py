@@ -19,7 +19,7 @@ import time
 from rich.console import Console
 from rich.table import Table
 
-from agentrt.runtime.routing import CallInfo, RouterName, RoutingState, make_router
+from agentrt.runtime.scheduling.routing import CallInfo, RouterName, RoutingState, make_router
 
 NUM_PROGRAMS, NUM_IN_FLIGHT = 10_000, 2_000
 

@@ -11,10 +11,15 @@ from agentrt.exceptions import ConfigError, UnknownNameError
 ENGINES = ("sim", "vllm")
 
 
-def create_engine(kind: str = "sim", *, profile: str | None = None, model: str | None = None, **options: Any) -> Engine:
-    """`sim` (profile: a simulator profile name) or `vllm` (model: a model folder).
+def create_engine(kind: str = "sim", *, profile: str | None = None, model: str | None = None, replicas: int = 1,
+                  router: str = "agentrt", **options: Any) -> Engine:
+    """`sim` (profile: a simulator profile name) or `vllm` (model: a model folder); `replicas` > 1
+    puts that many behind `router` (`agentrt.engine_adapters.replicas`; simulated replicas share
+    one virtual clock).
 
-    Raises UnknownNameError for an unknown kind, ConfigError when vllm gets no model."""
+    Raises UnknownNameError for an unknown kind or router, ConfigError when vllm gets no model."""
+    if replicas != 1:
+        return _replicate(kind, replicas, router, profile=profile, model=model, **options)
     if kind == "sim":
         from agentrt.engine_adapters.sim import DEFAULT_PROFILE, SimEngine
 
@@ -27,6 +32,19 @@ def create_engine(kind: str = "sim", *, profile: str | None = None, model: str |
 
         return VLLMEngine(model=model, **options)
     raise UnknownNameError("engine", kind, ENGINES)
+
+
+def _replicate(kind: str, num_replicas: int, router: str, **options: Any) -> Engine:
+    if num_replicas < 1:
+        raise ConfigError(f"--replicas must be >= 1, got {num_replicas}")
+    if kind == "sim":
+        from agentrt.engine_adapters.sim.replicas import sim_replicas
+
+        options.pop("model", None)
+        return sim_replicas(num_replicas, router, **options)
+    from agentrt.engine_adapters.replicas import ReplicatedEngine
+
+    return ReplicatedEngine([create_engine(kind, **options) for _ in range(num_replicas)], router)
 
 
 def uses_virtual_time(kind: str) -> bool:

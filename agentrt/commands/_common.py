@@ -14,6 +14,7 @@ from agentrt.exceptions import TraceFormatError
 from agentrt.replay.mix import describe_mix, load_mix, parse_mix
 from agentrt.replay.trace import TraceProgram
 from agentrt.replay.workload import Scaling, make_scaling
+from agentrt.submit.replicas import add_replica_args, replica_options
 
 console = Console(stderr=True)
 
@@ -35,6 +36,7 @@ def add_workload_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--system-prompt-tokens", type=int, default=0,
                    help="a system-prompt prefix of this many tokens shared by all programs (default 0)")
     p.add_argument("--skip-bad-lines", action="store_true", help="report and skip malformed trace lines")
+    add_replica_args(p)
 
 
 def load_workload(args: argparse.Namespace) -> tuple[list[TraceProgram], Scaling]:
@@ -55,7 +57,7 @@ def engine_options(args: argparse.Namespace) -> dict[str, Any]:
         opts["model"] = args.model
     if args.num_gpu_blocks:
         opts["num_gpu_blocks" if args.engine == "sim" else "num_gpu_blocks_override"] = args.num_gpu_blocks
-    return opts
+    return opts | replica_options(args)
 
 
 def config_json(args: argparse.Namespace, programs: list[TraceProgram], scaling: Scaling) -> dict[str, Any]:
@@ -63,7 +65,8 @@ def config_json(args: argparse.Namespace, programs: list[TraceProgram], scaling:
             "num_programs": len(programs), "engine": args.engine,
             "profile": args.profile, "model": args.model, "num_gpu_blocks": args.num_gpu_blocks, "seed": args.seed,
             "token_scale_requested": scaling.requested, "token_scale_effective": scaling.scale,
-            "max_context": scaling.max_context, "system_prompt_tokens": args.system_prompt_tokens}
+            "max_context": scaling.max_context, "system_prompt_tokens": args.system_prompt_tokens,
+            "replicas": args.replicas, "router": args.router if args.replicas > 1 else None}
 
 
 def default_output(kind: str) -> Path:

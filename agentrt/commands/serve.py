@@ -7,6 +7,7 @@ from typing import Any
 
 from agentrt.exceptions import ConfigError
 from agentrt.runtime.scheduling.policies.config import PolicyName
+from agentrt.submit.replicas import add_replica_args, replica_options
 
 
 def add_parser(sub: Any) -> None:
@@ -35,6 +36,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--idle-timeout", type=float, default=60.0,
                    help="a program idle this long (s, server clock) may end; longer when its gaps are (default 60)")
     p.add_argument("--log-level", default="warning", help="uvicorn log level (default warning)")
+    add_replica_args(p)
+    p.add_argument("--otel", default="none", choices=("none", "console", "otlp"),
+                   help="sim: export program and call spans (OTLP settings from OTEL_EXPORTER_OTLP_*)")
     p.add_argument("vllm_args", nargs=argparse.REMAINDER,
                    help="--engine vllm: after `--`, arguments for vLLM's server as they are "
                         "(e.g. -- --enable-auto-tool-choice --tool-call-parser hermes)")
@@ -52,12 +56,18 @@ def main(args: argparse.Namespace) -> int:
     if args.engine == "vllm":
         from agentrt.serve.vllm_server import run_vllm_server
 
+        if args.replicas != 1:
+            raise ConfigError("--replicas with --engine vllm: agentrt serve runs vLLM's own OpenAI server, one engine; "
+                              "run replicas on the simulator, or through `agentrt submit --engine vllm --replicas N`")
         return run_vllm_server(args)
     return _serve_sim(args)
 
 
 def _serve_sim(args: argparse.Namespace) -> int:
+    from opentelemetry import trace
+
     from agentrt.engine_adapters.factory import create_engine
+    from agentrt.runtime.tracing import setup_otel
     from agentrt.engine_adapters.sim import DEFAULT_PROFILE
     from agentrt.serve.app import ServeOptions
     from agentrt.serve.responses import engine_text
@@ -66,15 +76,22 @@ def _serve_sim(args: argparse.Namespace) -> int:
     responder = _load_responder(args.responder) if args.responder else None
     profile = args.profile or DEFAULT_PROFILE
     opts: dict[str, Any] = {"num_gpu_blocks": args.num_gpu_blocks} if args.num_gpu_blocks else {}
+    opts |= replica_options(args)
     try:
         options = ServeOptions(model_names=args.served_model_name or [profile], policy=args.policy,
                                max_in_flight=args.max_in_flight, min_idle_timeout=args.idle_timeout)
     except ValueError as exc:
         raise ConfigError(f"invalid serve options: {exc}") from None
     create_engine("sim", profile=profile, responder=engine_text, **opts)  # fail here on bad options, not in the loop
-    run_sim_server(lambda: create_engine("sim", profile=profile, responder=engine_text, **opts), options,
-                   host=args.host, port=args.port, time_scale=args.time_scale, responder=responder,
-                   log_level=args.log_level)
+    otel = setup_otel(args.otel)
+    if otel.tracer_provider is not None:  # the server's spans go to the global provider
+        trace.set_tracer_provider(otel.tracer_provider)
+    try:
+        run_sim_server(lambda: create_engine("sim", profile=profile, responder=engine_text, **opts), options,
+                       host=args.host, port=args.port, time_scale=args.time_scale, responder=responder,
+                       log_level=args.log_level)
+    finally:
+        otel.shutdown()
     return 0
 
 

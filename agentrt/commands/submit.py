@@ -57,7 +57,7 @@ def submit(args: argparse.Namespace) -> int:
     module, program = load_program(args.target)
     plan = SubmitPlan(program, tuple(_instances(args, program)), args.rate, args.seed)
     choice = EngineChoice(args.engine, args.policy, args.model, args.profile,
-                          _responder(module, args.responder, args.target))
+                          _responder(module, args.responder, args.target), args.replicas, args.router, args.ray)
     limits = run_limits(args)
     writer = ResultsWriter(output_file(Path(args.output)) if args.output else None)
     otel = setup_otel(args.otel)

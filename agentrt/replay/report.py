@@ -54,14 +54,27 @@ def summary_table(result: ReplayResult, title: str) -> Table:
     return t
 
 
+def worst_slowdown(result: ReplayResult, unloaded: ReplayResult | None) -> float:
+    """Max over programs of JCT / the same trace program's unloaded JCT (nan without unloaded)."""
+    if unloaded is None:
+        return math.nan
+    alone = {m.trace_id: m.jct for m in unloaded.metrics if m.status == "ok"}
+    slowdowns = [m.jct / alone[m.trace_id] for m in result.metrics
+                 if m.status == "ok" and alone.get(m.trace_id, 0) > 0]
+    return max(slowdowns, default=math.nan)
+
+
 def bench_rows(bench: BenchResult) -> list[dict[str, Any]]:
     rows = []
     for rate in bench.rates:
         base = next((r for r in bench.runs if r.policy == "fcfs" and r.rate == rate), None)
+        oracle = next((r for r in bench.runs if r.policy == "oracle" and r.rate == rate), None)
         for r in (x for x in bench.runs if x.rate == rate):
             rows.append({"rate": rate, "policy": r.policy, "mean_jct": r.summary.mean_jct, "p95_jct": r.summary.p95_jct,
+                         "p99_jct": r.summary.p99_jct, "worst_slowdown": worst_slowdown(r, bench.unloaded),
                          "mean_vs_fcfs": ratio(r.summary.mean_jct, base.summary.mean_jct) if base else math.nan,
                          "p95_vs_fcfs": ratio(r.summary.p95_jct, base.summary.p95_jct) if base else math.nan,
+                         "mean_vs_oracle": ratio(r.summary.mean_jct, oracle.summary.mean_jct) if oracle else math.nan,
                          "mean_queueing": r.summary.mean_queueing_delay, "preemptions": r.summary.preemptions,
                          "prefix_hit_tokens": r.summary.prefix_hit_tokens})
     return rows
@@ -74,13 +87,20 @@ def bench_markdown(bench: BenchResult, header: str) -> str:
                      f"Knee (fcfs mean JCT >= 3x unloaded): "
                      f"{'%.4g programs/s' % bench.knee_rate if bench.knee_rate else 'not reached'}.")
         lines.append("")
-    lines += ["| rate (programs/s) | policy | mean JCT (s) | p95 JCT (s) | mean vs fcfs | p95 vs fcfs | mean queueing (s) | preemptions |",
-              "|---:|---|---:|---:|---:|---:|---:|---:|"]
+    lines += ["| rate (programs/s) | policy | mean JCT (s) | p95 JCT (s) | p99 JCT (s) | mean vs fcfs | p95 vs fcfs "
+              "| mean x oracle | worst slowdown | mean queueing (s) | preemptions |",
+              "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for row in bench_rows(bench):
         lines.append(f"| {row['rate']:.4g} | {row['policy']} | {row['mean_jct']:.1f} | {row['p95_jct']:.1f} | "
-                     f"{row['mean_vs_fcfs']:.2f}x | {row['p95_vs_fcfs']:.2f}x | {row['mean_queueing']:.1f} | {row['preemptions']} |")
+                     f"{row['p99_jct']:.1f} | {row['mean_vs_fcfs']:.2f}x | {row['p95_vs_fcfs']:.2f}x | "
+                     f"{row['mean_vs_oracle']:.2f}x | {_fmt(row['worst_slowdown'])} | {row['mean_queueing']:.1f} | "
+                     f"{row['preemptions']} |")
+    lines += ["", "`oracle` is a clairvoyant bound (it knows each program's remaining work from the trace), "
+                  "not a deployable policy."]
     if bench.unloaded is not None:
-        lines += ["", "| policy | capacity: highest rate with mean JCT <= 2x unloaded | vs fcfs |", "|---|---:|---:|"]
+        how = "bisected to 5%" if bench.capacities else "highest swept rate"
+        lines += ["", f"| policy | capacity: highest rate with mean JCT <= 2x unloaded ({how}) | vs fcfs |",
+                  "|---|---:|---:|"]
         fcfs_cap = bench.capacity("fcfs")
         for p in bench.policies:
             cap = bench.capacity(p)
@@ -90,11 +110,12 @@ def bench_markdown(bench: BenchResult, header: str) -> str:
 
 def bench_table(bench: BenchResult, title: str) -> Table:
     t = Table(title=title)
-    for col in ("rate/s", "policy", "mean JCT s", "p95 JCT s", "mean vs fcfs", "p95 vs fcfs", "preemptions"):
+    for col in ("rate/s", "policy", "mean JCT s", "p99 JCT s", "mean vs fcfs", "p95 vs fcfs", "x oracle", "preemptions"):
         t.add_column(col, justify="right" if col != "policy" else "left")
     for row in bench_rows(bench):
-        t.add_row(f"{row['rate']:.4g}", row["policy"], f"{row['mean_jct']:.1f}", f"{row['p95_jct']:.1f}",
-                  f"{row['mean_vs_fcfs']:.2f}x", f"{row['p95_vs_fcfs']:.2f}x", str(row["preemptions"]))
+        t.add_row(f"{row['rate']:.4g}", row["policy"], f"{row['mean_jct']:.1f}", f"{row['p99_jct']:.1f}",
+                  f"{row['mean_vs_fcfs']:.2f}x", f"{row['p95_vs_fcfs']:.2f}x", f"{row['mean_vs_oracle']:.2f}x",
+                  str(row["preemptions"]))
     return t
 
 
@@ -131,6 +152,7 @@ def write_bench(bench: BenchResult, out_dir: Path, config: dict[str, Any], title
     data = {"config": config,
             "unloaded": run_json(bench.unloaded) if bench.unloaded else None,
             "knee_rate": bench.knee_rate,
+            "probes": [run_json(r, programs=False) for r in bench.probes],
             "capacity": {p: bench.capacity(p) for p in bench.policies} if bench.unloaded else None,
             "table": bench_rows(bench),
             "runs": [run_json(r) for r in bench.runs]}

@@ -274,7 +274,11 @@ class SimServer:
     def _reply(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None, max_tokens: int) -> Reply:
         if self.responder is None:
             return Reply(filler_text(max_tokens))
-        return responses.make_reply(self.responder(messages, tools))
+        try:
+            return responses.make_reply(self.responder(messages, tools))
+        except Exception as exc:  # the user's responder failed: this request fails, the server goes on
+            raise ServeError(500, f"the responder raised {type(exc).__name__}: {exc}", kind="server_error",
+                             code="responder_error") from exc
 
 
 @dataclass(slots=True)

@@ -160,7 +160,7 @@ class IdentityResolver:
     `resolve` costs O(messages) digests plus one dict lookup per message."""
 
     def __init__(self, index: ConversationIndex | None = None, prefix: str = "prog-") -> None:
-        self.index = index or ConversationIndex()
+        self.index = index if index is not None else ConversationIndex()
         self._prefix = prefix
         self._ids = count(1)
 

@@ -16,6 +16,7 @@ from agentrt.engine_adapters.base import Engine, GenerationRequest
 from agentrt.exceptions import UnknownNameError
 from agentrt.runtime.scheduling.policies.config import PolicyName
 from agentrt.runtime.runner import run
+from agentrt.submit.replicas import add_replica_args
 
 ENGINES = ("sim", "vllm", "recording")
 Responder = Callable[[GenerationRequest], str]
@@ -23,24 +24,36 @@ T = TypeVar("T")
 
 
 def make_engine(name: str, *, model: str | None = None, profile: str | None = None,
-                responder: Responder | None = None) -> Engine:
+                responder: Responder | None = None, replicas: int = 1, router: str = "agentrt",
+                ray: str | None = None) -> Engine:
     """The engine called `name`; call it inside the event loop. `responder` writes the answers of
     `sim` and `recording` (default: filler text); vLLM's model writes its own. `profile` is the
-    simulator's model and GPU (default: Llama-3.1-8B on one H100).
+    simulator's model and GPU (default: Llama-3.1-8B on one H100). `replicas` > 1 puts that many
+    behind `router`; `ray` (a cluster address, or "local") hosts each in a Ray actor.
 
     Raises UnknownNameError for an unknown engine, ConfigError for vllm without a model, and
     ImportError when vllm is not installed."""
+    if ray is not None:
+        from agentrt.engine_adapters.ray import ray_replicas
+
+        opts = {"model": model} if name == "vllm" else {"profile": profile, "responder": responder}
+        return ray_replicas(replicas, name, router, address=None if ray == "local" else ray, **opts)
     if name == "recording":
         from agentrt.engine_adapters.testing import RecordingEngine
 
+        if replicas != 1:
+            from agentrt.engine_adapters.replicas import ReplicatedEngine
+
+            return ReplicatedEngine([RecordingEngine(responder=responder, record=False) for _ in range(replicas)], router)
         return RecordingEngine(responder=responder, record=False)
     if name not in ENGINES:
         raise UnknownNameError("engine", name, ENGINES)
     from agentrt.engine_adapters.factory import create_engine
 
+    scale: dict[str, Any] = {"replicas": replicas, "router": router} if replicas != 1 else {}
     if name == "vllm":
-        return create_engine(name, model=model)
-    return create_engine(name, profile=profile, responder=responder)
+        return create_engine(name, model=model, **scale)
+    return create_engine(name, profile=profile, responder=responder, **scale)
 
 
 def uses_virtual_time(name: str) -> bool:
@@ -48,7 +61,7 @@ def uses_virtual_time(name: str) -> bool:
 
 
 def add_engine_args(parser: argparse.ArgumentParser) -> None:
-    """Register --engine, --model, --profile and --policy."""
+    """Register --engine, --model, --profile, --policy, --replicas and --router."""
     parser.add_argument("--engine", default="sim", choices=ENGINES,
                         help="sim: simulated GPU on virtual time (default); vllm: real vLLM (needs --model); "
                              "recording: answers at once, to check a program's logic")
@@ -56,6 +69,7 @@ def add_engine_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profile", default=None, help="simulator profile (default llama-3.1-8b-h100)")
     parser.add_argument("--policy", default=PolicyName.AGENTRT.value, choices=[p.value for p in PolicyName],
                         help="scheduling policy (default: agentrt)")
+    add_replica_args(parser, ray=True)
 
 
 @dataclass(slots=True, frozen=True)
@@ -67,14 +81,18 @@ class EngineChoice:
     model: str | None = None
     profile: str | None = None
     responder: Responder | None = None
+    replicas: int = 1
+    router: str = "agentrt"
+    ray: str | None = None
 
     @property
     def virtual_time(self) -> bool:
-        return uses_virtual_time(self.engine)
+        return uses_virtual_time(self.engine) and self.ray is None
 
     def create(self) -> Engine:
         """Build the engine (inside the event loop). Raises like make_engine."""
-        return make_engine(self.engine, model=self.model, profile=self.profile, responder=self.responder)
+        return make_engine(self.engine, model=self.model, profile=self.profile, responder=self.responder,
+                           replicas=self.replicas, router=self.router, ray=self.ray)
 
     def run(self, main: Callable[[Engine, str], Awaitable[T]]) -> T:
         """`main(engine, policy)` on the right event loop and clock; returns its result."""
@@ -92,4 +110,5 @@ def engine_from_argv(argv: Sequence[str] | None, *, responder: Responder | None 
     add_engine_args(parser)
     parser.add_argument("--no-responder", action="store_true", help="let the simulator answer with filler text")
     args: Any = parser.parse_args(argv)
-    return EngineChoice(args.engine, args.policy, args.model, args.profile, None if args.no_responder else responder)
+    return EngineChoice(args.engine, args.policy, args.model, args.profile, None if args.no_responder else responder,
+                        args.replicas, args.router, args.ray)

@@ -1,8 +1,9 @@
 """`Batcher`: the mechanics of one engine iteration (vLLM v1's scheduler, minus every decision).
 
 NOTE on what is decided where. The `ProgramScheduler` decides: the order of the waiting calls,
-the preemption victim, whether a waiting call may preempt a running one, which pins to release
-under pressure, and each pin's TTL. The batcher only does what vLLM v1's `Scheduler.schedule()`
+the preemption victims, which pins to release under pressure, and each pin's TTL; the shared
+`EngineDriver` (engine_adapters/driver.py) applies those decisions to the blocks (pin lifecycle,
+pin-or-free at finish, context map), as it does in the vLLM plugin. The batcher only does what vLLM v1's `Scheduler.schedule()`
 does mechanically: running sequences first (each gets `min(remaining, budget)` tokens: a decode
 token or a prefill chunk), then waiting ones in the policy's order until the token budget, the
 batch size or memory runs out (admission stops at the first call that does not fit, as vLLM).
@@ -15,6 +16,7 @@ Invariants:
 - A call's service is the summed duration of the iterations that scheduled it (`on_iteration`).
 - `num_computed` counts KV tokens; a step that brings it to `num_tokens` samples one token.
 - A pin owns a finished call's block references; unpinning frees them into the prefix cache.
+  It ends when a call of its program is admitted (after that call took its own references).
 """
 
 from __future__ import annotations
@@ -22,12 +24,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from agentrt.engine_adapters.base import SchedHints
+from agentrt.engine_adapters.driver import EngineDriver
 from agentrt.engine_adapters.sim.cost_model import CostModel, chunk_pairs
 from agentrt.engine_adapters.sim.kv_cache import KVCache
 from agentrt.engine_adapters.sim.sequence import SeqStatus, SimSequence
 from agentrt.engine_adapters.sim.stats import Counters
 from agentrt.runtime.scheduling.policies.base import CallState
-from agentrt.runtime.scheduling.scheduler import ProgramScheduler
 
 
 @dataclass(slots=True)
@@ -70,17 +72,16 @@ class Batch:
 class Batcher:
     """Running and waiting sequences, the KV cache, and the scheduling pass over them."""
 
-    def __init__(self, kv: KVCache, scheduler: ProgramScheduler, cost: CostModel, counters: Counters, *,
+    def __init__(self, kv: KVCache, driver: EngineDriver, cost: CostModel, counters: Counters, *,
                  max_num_batched_tokens: int, max_num_seqs: int, swap_space_tokens: int) -> None:
-        self.kv, self.scheduler, self.cost, self.counters = kv, scheduler, cost, counters
+        self.kv, self.driver, self.cost, self.counters = kv, driver, cost, counters
+        self.scheduler = driver.scheduler
         self.max_num_batched_tokens, self.max_num_seqs = max_num_batched_tokens, max_num_seqs
         self.swap_space_tokens = swap_space_tokens  # 0: preemption recomputes
         self.num_swapped_tokens = 0
         self.running: list[SimSequence] = []
         self.seqs: dict[str, SimSequence] = {}  # live calls by id, waiting or running
-        self.context_tokens: dict[str, int] = {}  # program -> KV tokens its last finished call left
         self.context_blocks: dict[str, list[int]] = {}  # program -> its last finished call's blocks
-        self.num_wanted_blocks = 0  # sum of `demand` over the waiting sequences, kept as they come and go
 
     # -- arrivals and departures ----------------------------------------------------------------
     def add(self, seq: SimSequence, hints: SchedHints, now: float) -> None:
@@ -91,16 +92,10 @@ class Batcher:
             hit = self.kv.lookup(seq.hashes, max_blocks, guess)
         else:  # watched, so that admitting `seq` next costs O(1)
             hit = self.kv.lookup_watched(seq, seq.hashes, max_blocks, guess)
-        num_new = seq.num_prompt_tokens - len(hit) * bs
-        call = self.scheduler.add_call(
-            seq.request.call_id, seq.program_id, hints, now, num_prompt_tokens=seq.num_prompt_tokens,
-            num_new_tokens=num_new, prefill_time=self.cost.prefill_time(seq.num_prompt_tokens, len(hit) * bs))
-        seq.call, seq.waiting_since = call, now
-        if call.had_pin:  # the next call has come: the pin ends, its blocks stay cached
-            self.kv.unpin(seq.program_id)
-            self.counters.num_pin_hits += 1
+        seq.call = self.driver.on_arrival(seq.request.call_id, seq.program_id, hints, now,
+                                          num_prompt_tokens=seq.num_prompt_tokens, num_cached_tokens=len(hit) * bs)
+        seq.waiting_since = now
         self.seqs[seq.request.call_id] = seq
-        self.num_wanted_blocks += self.demand(seq)
         self.counters.num_calls += 1
         self.counters.num_prompt_tokens += seq.num_prompt_tokens
 
@@ -108,47 +103,25 @@ class Batcher:
         seq = self.seqs.pop(call_id, None)
         if seq is None:
             return None
-        if seq.status is SeqStatus.WAITING:
-            self.num_wanted_blocks -= self.demand(seq)
         if seq.status is SeqStatus.RUNNING:
             self.running.remove(seq)
             self.kv.free(seq.block_ids)
             seq.block_ids = []
         self.num_swapped_tokens -= seq.num_swapped
         seq.num_swapped = 0
-        self.scheduler.remove_call(call_id, now)
+        self.driver.on_aborted(call_id, now)
         seq.status = SeqStatus.ABORTED
         self.counters.num_aborted += 1
         return seq
 
     def release_program(self, program_id: str) -> None:
-        self.scheduler.release_program(program_id)
-        self.kv.unpin(program_id)
-        self.context_tokens.pop(program_id, None)
+        self.driver.release_program(program_id)
         self.context_blocks.pop(program_id, None)
-
-    def update_pin(self, program_id: str, gap_samples: tuple[float, ...], now: float) -> None:
-        ttl = self.scheduler.update_pin(
-            program_id, gap_samples, now, total_blocks=self.kv.num_blocks, free_blocks=self.kv.num_free,
-            wanted_blocks=self.wanted_blocks(), reprefill_time=self._reprefill_time(program_id))
-        if ttl == 0:
-            self.kv.unpin(program_id)
-
-    def wanted_blocks(self) -> int:
-        """Blocks the waiting calls still need (memory demand for the pin decision). O(1): a sum
-        over the waiting calls at every call finish and tool hint made 10,000 programs quadratic."""
-        return self.num_wanted_blocks
-
-    def demand(self, seq: SimSequence) -> int:
-        """Blocks a waiting sequence needs: its new tokens, or all of them after a preemption."""
-        return self.kv.blocks_for(seq.num_tokens if seq.preemptions else seq.call.num_new_tokens)
 
     # -- one iteration ----------------------------------------------------------------------------
     def schedule(self, now: float) -> Batch:
         """Form the next batch: running sequences first, then waiting ones in the policy's order."""
-        for program_id in self.scheduler.expire_pins(now):
-            self.kv.unpin(program_id)
-            self.counters.num_pin_expiries += 1
+        self.driver.expire_pins(now)
         batch = Batch(now)
         tokens, max_tokens, bs = batch.tokens, self.max_num_batched_tokens, self.kv.block_size
         for seq in list(self.running):
@@ -291,28 +264,20 @@ class Batcher:
             seq.num_cached_tokens = num_hit
             counters.num_prefix_hit_tokens += num_hit
             bs = self.kv.block_size  # what could have hit: the full blocks the previous call computed
-            could_hit = min(self.context_tokens.get(seq.program_id, 0), seq.num_prompt_tokens - 1) // bs * bs
+            could_hit = min(self.driver.context_tokens.get(seq.program_id, 0), seq.num_prompt_tokens - 1) // bs * bs
             counters.num_reprefilled_tokens += max(could_hit - num_hit, 0)
         seq.queue_wait += now - seq.waiting_since
-        self.num_wanted_blocks -= self.demand(seq)
         seq.status = SeqStatus.RUNNING
         self.running.append(seq)
-        self.scheduler.on_scheduled(seq.call, now)
+        self.driver.on_admitted(seq.call, now)
 
     def _victims_for(self, seq: SimSequence, num_blocks: int) -> list[SimSequence]:
-        """Running calls to preempt, in the policy's victim order, so that the waiting `seq` gets
-        `num_blocks` more blocks; empty when the policy forbids one before enough are found
-        (nothing is preempted in vain)."""
-        candidates, victims, freed = list(self.running), [], 0
-        while freed < num_blocks:
-            call = self.scheduler.pick_victim([s.call for s in candidates])
-            if call is None or not self.scheduler.can_preempt(seq.call, call):
-                return []
-            victim = self.seqs[call.call_id]
-            candidates.remove(victim)
-            victims.append(victim)
-            freed += self.kv.num_exclusive(victim.block_ids)
-        return victims
+        """Running sequences to preempt so that the waiting `seq` gets `num_blocks` more blocks
+        (the driver's choice; empty: none allowed, or not enough)."""
+        seqs, kv = self.seqs, self.kv
+        calls = self.driver.victims_for(seq.call, [s.call for s in self.running], num_blocks,
+                                        lambda call: kv.num_exclusive(seqs[call.call_id].block_ids))
+        return [seqs[call.call_id] for call in calls]
 
     def _victim(self) -> SimSequence | None:
         call = self.scheduler.pick_victim([s.call for s in self.running])
@@ -330,37 +295,17 @@ class Batcher:
         seq.block_ids, seq.num_computed, seq.num_registered_blocks = [], 0, 0
         seq.status, seq.waiting_since = SeqStatus.WAITING, batch.start
         seq.preemptions += 1
-        self.num_wanted_blocks += self.demand(seq)
         batch.num_preemptions += 1
-        self.counters.num_preemptions += 1
-        self.scheduler.on_preempted(seq.call, batch.start)
+        self.driver.on_preempted(seq.call, batch.start, num_tokens=seq.num_tokens)
 
     def _release_pins(self, num_blocks: int) -> bool:
-        if not len(self.scheduler.pins):
-            return False
-        released = self.scheduler.pins_to_release(num_blocks)
-        for program_id in released:
-            self.kv.unpin(program_id)
-        self.counters.num_pin_releases += len(released)
-        return bool(released)
+        return self.driver.release_pins(num_blocks) > 0
 
     def _finish(self, seq: SimSequence, end: float) -> None:
         self.running.remove(seq)
         del self.seqs[seq.request.call_id]
         seq.status, seq.finish = SeqStatus.FINISHED, end
-        kv = self.kv
-        ttl = self.scheduler.on_call_finished(
-            seq.call, end, num_blocks=len(seq.block_ids), total_blocks=kv.num_blocks, free_blocks=kv.num_free,
-            wanted_blocks=self.wanted_blocks(), reprefill_time=self.cost.prefill_time(seq.num_computed))
-        if ttl > 0:
-            kv.pin(seq.program_id, seq.block_ids)
-            self.counters.num_pins += 1
-        else:
-            kv.free(seq.block_ids)
+        ttl = self.driver.on_finished(seq.call, end, seq.block_ids, num_computed_tokens=seq.num_computed)
         self.context_blocks[seq.program_id] = seq.block_ids  # a hint for its next call's lookup
         seq.block_ids, seq.pin_ttl = [], ttl
-        self.context_tokens[seq.program_id] = seq.num_computed
         self.counters.num_finished += 1
-
-    def _reprefill_time(self, program_id: str) -> float:
-        return self.cost.prefill_time(self.context_tokens.get(program_id, 0))

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from agentrt.engine_adapters.base import Engine, GenerationRequest, GenerationResult, filler_text, prompt_to_tokens
+from agentrt.engine_adapters.driver import EngineDriver
 from agentrt.engine_adapters.sim import clock, span
 from agentrt.engine_adapters.sim.batcher import Batch, Batcher
 from agentrt.engine_adapters.sim.config import SimConfig
@@ -46,6 +47,7 @@ from agentrt.runtime.scheduling.scheduler import ProgramScheduler
 if TYPE_CHECKING:
     from anyio.abc import TaskGroup
 
+    from agentrt.engine_adapters.sim.lockstep import Lockstep
     from agentrt.runtime.scheduling.policies.base import Policy
     from agentrt.runtime.scheduling.policies.config import PolicyConfig
 
@@ -65,6 +67,8 @@ class SimEngine(Engine):
         on one H100.
     config / options: `SimConfig` fields (KV size, batch limits, preemption mode, ...); keyword
         options override `config`.
+    lockstep: run under this shared loop instead of its own (replicas on one virtual clock, see
+        `lockstep.py`).
     responder: `responder(request) -> str`, the text of each answer, called once when the call
         arrives. Without it the text is filler of the output length. The output length is
         `max_tokens`, or, when a responder is given and `ignore_eos` is not set, the number of
@@ -77,10 +81,11 @@ class SimEngine(Engine):
     name = "sim"
 
     def __init__(self, profile: str | Profile = DEFAULT_PROFILE, config: SimConfig | None = None, *,
-                 responder: Responder | None = None, **options: Any) -> None:
+                 responder: Responder | None = None, lockstep: Lockstep | None = None, **options: Any) -> None:
         self.profile = get_profile(profile)
         self.config = cfg = SimConfig.build(config, options)
         self.responder = responder
+        self.lockstep = lockstep
         self.cost_model = CostModel(self.profile)
         self.block_size = cfg.block_size or self.profile.block_size
         self.num_blocks = cfg.num_gpu_blocks or self.profile.num_kv_blocks(cfg.gpu_memory_utilization, self.block_size)
@@ -110,17 +115,23 @@ class SimEngine(Engine):
             raise EngineError("SimEngine is already started; create a new engine for another run")
         kv = KVCache(self.num_blocks, self.block_size)
         scheduler = ProgramScheduler(policy, kv_capacity_tokens=self.kv_capacity_tokens)
-        self._batcher = Batcher(kv, scheduler, self.cost_model, self._counters,
+        driver = EngineDriver(scheduler, kv, self.cost_model.prefill_time)
+        self._batcher = Batcher(kv, driver, self.cost_model, self._counters,
                                 max_num_batched_tokens=self.max_num_batched_tokens,
                                 max_num_seqs=self.max_num_seqs, swap_space_tokens=self._swap_space_tokens)
         self._scope = anyio.CancelScope()
-        task_group.start_soon(self._loop, self._scope)
+        if self.lockstep is not None:
+            self.lockstep.join(self, task_group)
+        else:
+            task_group.start_soon(self._loop, self._scope)
 
     async def stop(self) -> None:
         """Stop the loop; calls still queued or running fail with EngineError."""
         self._stopped = True
         if self._scope is not None:
             self._scope.cancel()
+        if self.lockstep is not None:
+            self.lockstep.leave(self)
         batcher = self._batcher
         if batcher is None:
             return
@@ -169,7 +180,9 @@ class SimEngine(Engine):
         kv = self._batcher.kv if self._batcher else None
         if kv is not None:
             self._counters.num_evicted_blocks = kv.num_evicted_blocks
-        return snapshot(self._counters, self._records, profile=self.profile.name, num_blocks=self.num_blocks,
+        scheduler_stats = self._batcher.driver.statistics() if self._batcher else None
+        return snapshot(self._counters, scheduler_stats, self._records, profile=self.profile.name,
+                        num_blocks=self.num_blocks,
                         block_size=self.block_size, num_pinned_blocks=kv.num_pinned_blocks if kv else 0,
                         num_used_blocks=kv.num_used if kv else 0)
 
@@ -199,7 +212,7 @@ class SimEngine(Engine):
                 else:
                     resume = None
                     self._wake = anyio.Event()
-                    with anyio.CancelScope(deadline=batcher.scheduler.next_wakeup()):
+                    with anyio.CancelScope(deadline=batcher.driver.next_wakeup()):
                         await self._wake.wait()
 
     def _run(self, batcher: Batcher, now: float, horizon: float) -> tuple[float, list[SimSequence]]:
@@ -255,7 +268,7 @@ class SimEngine(Engine):
             elif kind == _RELEASE:
                 batcher.release_program(program_id)
             else:
-                batcher.update_pin(program_id, payload, t)
+                batcher.driver.update_pin(program_id, payload, t)
 
     def _duration(self, batch: Batch) -> float:
         return self.cost_model.iteration_time(*batch.shape()) + self.cost_model.swap_time(batch.num_swap_tokens)

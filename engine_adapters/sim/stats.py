@@ -1,6 +1,7 @@
 """Simulator statistics: frozen snapshots (`SimStats`, `IterationRecord`) of mutable counters.
 
-Totals are plain integer counters bumped in the engine loop. Per-iteration records are kept in a
+Totals are plain integer counters bumped in the engine loop; the scheduling counts (pins,
+preemptions) are the scheduler's own (`SchedulerStats`), not counted again here. Per-iteration records are kept in a
 bounded ring (the last `record_iterations` records, 0 to keep none): a SWE-bench replay runs
 ~10^6 iterations and most analyses want the recent window or none. A decode span (`span.py`) is
 one record.
@@ -10,6 +11,8 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, fields
+
+from agentrt.runtime.scheduling import SchedulerStats
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,14 +49,9 @@ class Counters:
     num_decode_tokens: int = 0
     num_recomputed_tokens: int = 0  # tokens of a call computed again after its preemption
     num_reprefilled_tokens: int = 0  # a program's context evicted between its calls, prefilled again
-    num_preemptions: int = 0
     num_swap_outs: int = 0
     num_swapped_tokens: int = 0  # tokens copied back from host memory instead of recomputed
     num_evicted_blocks: int = 0
-    num_pins: int = 0
-    num_pin_hits: int = 0  # calls admitted while their program's pin still held its KV
-    num_pin_expiries: int = 0
-    num_pin_releases: int = 0  # pins dropped early under memory pressure
     max_batch_size: int = 0
     max_kv_usage: float = 0.0
 
@@ -99,9 +97,14 @@ class SimStats:
 _COUNTER_FIELDS = tuple(f.name for f in fields(Counters))
 
 
-def snapshot(counters: Counters, records: deque[IterationRecord], *, profile: str, num_blocks: int,
-             block_size: int, num_pinned_blocks: int, num_used_blocks: int) -> SimStats:
+def snapshot(counters: Counters, scheduler: SchedulerStats | None, records: deque[IterationRecord], *,
+             profile: str, num_blocks: int, block_size: int, num_pinned_blocks: int,
+             num_used_blocks: int) -> SimStats:
     totals = {name: getattr(counters, name) for name in _COUNTER_FIELDS}
+    s = scheduler
     return SimStats(profile=profile, num_blocks=num_blocks, block_size=block_size,
                     num_pinned_blocks=num_pinned_blocks, num_used_blocks=num_used_blocks,
-                    iterations=tuple(records), **totals)
+                    iterations=tuple(records), num_preemptions=s.num_preemptions if s else 0,
+                    num_pins=s.num_pins_created if s else 0, num_pin_hits=s.num_pin_hits if s else 0,
+                    num_pin_expiries=s.num_pins_expired if s else 0,
+                    num_pin_releases=s.num_pins_released if s else 0, **totals)

@@ -2,8 +2,10 @@
 
 Installed through vLLM's own settings only (`scheduler_cls`, `scheduling_policy="priority"`,
 `additional_config={"agentrt": ...}`); it runs inside the engine-core process. It calls the
-ProgramScheduler at the same points as the simulator's Batcher, and vLLM keeps the mechanics
-(blocks, token budget, chunked prefill, its own preemption when running requests cannot grow).
+shared `EngineDriver` (engine_adapters/driver.py) at the same points as the simulator's Batcher:
+the driver owns the pin lifecycle, pin-or-free at finish, the context map and the choice of
+preemption victims; vLLM keeps the mechanics (blocks, token budget, chunked prefill, its own
+preemption when running requests cannot grow).
 
 NOTE on how the decisions reach vLLM. Before each `schedule()` the plugin asks the
 ProgramScheduler for the waiting order (`order_waiting`: anti-starvation promotions included)
@@ -12,15 +14,16 @@ sort key, then rebuilds vLLM's priority heaps (priorities changed in place break
 then admits in that order and, when a running request cannot grow, preempts
 `max(running, key=priority)`: exactly `ProgramScheduler.pick_victim`. Two decisions vLLM does
 not make are added here, before `super().schedule()`: releasing pins under memory pressure
-(`pins_to_release`) and preempting a running call for a better waiting one (`can_preempt`).
+(`EngineDriver.release_pins`) and preempting running calls for a better waiting one
+(`EngineDriver.victims_for`, the same choice as the simulator's).
 
 Invariants:
 - A call's service is the summed duration of the steps that scheduled it; a step lasts from the
   `schedule()` that formed it to the `update_from_output()` that receives its result (with async
   scheduling, from the previous step's result on).
-- A pin ends at the first of: the program's next call is admitted (see pins.py), the program
-  ends (control message), its TTL passes (checked at every `schedule()` and control message: an
-  idle engine runs no `schedule()`), or the policy releases it under memory pressure.
+- A pin ends as on every engine (driver.py): at the first of its program's next call admitted,
+  the program's end (control message), its TTL (checked at every `schedule()` and control
+  message: an idle engine runs no `schedule()`), or a release under memory pressure.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from vllm.v1.core.sched.request_queue import SchedulingPolicy
 from vllm.v1.core.sched.scheduler import Scheduler
 from vllm.v1.request import Request, RequestStatus
 
+from agentrt.engine_adapters.driver import EngineDriver
 from agentrt.engine_adapters.vllm.pins import PinnedBlocks
 from agentrt.engine_adapters.vllm.records import META_KEY, CallRecord, StepRecord, parse_meta
 from agentrt.runtime.scheduling.policies import PolicyConfig
@@ -63,8 +67,8 @@ class _PrefillRate:
         if num_prefill_tokens >= 32:
             self.seconds_per_token += 0.2 * (seconds / num_prefill_tokens - self.seconds_per_token)
 
-    def seconds(self, num_tokens: int) -> float:
-        return num_tokens * self.seconds_per_token
+    def seconds(self, num_tokens: int, num_cached_tokens: int = 0) -> float:
+        return max(num_tokens - num_cached_tokens, 0) * self.seconds_per_token
 
 
 class _AgentMixin:
@@ -91,19 +95,19 @@ class _AgentMixin:
         settings = (getattr(self.vllm_config, "additional_config", None) or {}).get(META_KEY, {})
         self.pool = self.kv_cache_manager.block_pool
         self.num_usable_blocks = self.pool.num_gpu_blocks - 1  # block 0 is vLLM's null block
-        self.programs = ProgramScheduler(PolicyConfig.model_validate(settings.get("policy", {})),
-                                         kv_capacity_tokens=self.num_usable_blocks * self.block_size)
+        self.prefill_rate = _PrefillRate()
+        self.pinned = PinnedBlocks(self.pool, self.block_size, self.num_usable_blocks)
+        self.program_scheduler = ProgramScheduler(PolicyConfig.model_validate(settings.get("policy", {})),
+                                                  kv_capacity_tokens=self.num_usable_blocks * self.block_size)
+        self.driver = EngineDriver(self.program_scheduler, self.pinned, self.prefill_rate.seconds)
         # Requests of programs outside the working set (residency gating): known to vLLM
         # (`self.requests`, so aborts find them) but out of its waiting queue until admissible.
         self.held: dict[str, Request] = {}
-        self.pinned = PinnedBlocks(self.pool)
         self.records: dict[str, CallRecord] = {}
-        self.context_tokens: dict[str, int] = {}  # program -> KV tokens its last finished call left
         self.steps: deque[StepRecord] = deque(maxlen=int(settings.get("record_steps", 0)) or None)
         self.record_steps = bool(settings.get("record_steps", 0))
         self.num_steps = 0
         self.busy_time = 0.0
-        self.prefill_rate = _PrefillRate()
         self._step_start: dict[int, tuple[float, float]] = {}  # step -> (monotonic, process CPU time) at schedule()
         self._last_step_end = 0.0
         self._own_preemptions: set[str] = set()
@@ -115,12 +119,9 @@ class _AgentMixin:
         call_id, program_id, hints = parse_meta(request.sampling_params.extra_args if request.sampling_params
                                                 else None, request.request_id)
         now = time.monotonic()
-        num_new = request.num_prompt_tokens - len(self._cached_prefix(request)) * self.block_size
-        call = self.programs.add_call(request.request_id, program_id, hints, now,
-                                      num_prompt_tokens=request.num_prompt_tokens, num_new_tokens=num_new,
-                                      prefill_time=self.prefill_rate.seconds(num_new))
-        if call.had_pin:
-            self.pinned.hand_off(program_id, request.request_id)
+        call = self.driver.on_arrival(request.request_id, program_id, hints, now,
+                                      num_prompt_tokens=request.num_prompt_tokens,
+                                      num_cached_tokens=len(self._cached_prefix(request)) * self.block_size)
         self.records[request.request_id] = CallRecord(call_id, now)
         request.priority = _UNRANKED
         super().add_request(request)  # type: ignore[misc]
@@ -131,10 +132,10 @@ class _AgentMixin:
     # -- one step -------------------------------------------------------------------------------
     def schedule(self, *args: Any, **kwargs: Any) -> Any:
         start = time.monotonic()
-        self._expire_pins(start)
-        order = self.programs.order_waiting(start)
-        if self._relieve_pressure(order, start):  # preempted: the victim waits again, ranked anew
-            order = self.programs.order_waiting(start)
+        self.driver.expire_pins(start)
+        order = self.program_scheduler.order_waiting(start)
+        if self._relieve_pressure(order, start):  # preempted: the victims wait again, ranked anew
+            order = self.program_scheduler.order_waiting(start)
         self._release_held(order)
         self._rank(order)
         out = super().schedule(*args, **kwargs)  # type: ignore[misc]
@@ -154,7 +155,7 @@ class _AgentMixin:
     def _release_held(self, order: list[CallState]) -> None:
         """Held requests whose programs joined the working set go to vLLM's waiting queue; waiting
         requests whose programs left it (after a preemption) are held."""
-        calls = self.programs.calls
+        calls = self.program_scheduler.calls
         leaving = [r for r in self.waiting if (c := calls.get(r.request_id)) is not None and c.pending]
         if leaving:
             self.waiting.remove_requests(leaving)
@@ -180,34 +181,41 @@ class _AgentMixin:
             queue.remove_requests(requests)  # re-heapify with public methods only
             for request in requests:
                 queue.add_request(request)
-        calls = self.programs.calls
+        calls = self.program_scheduler.calls
         running = sorted((r for r in self.running if r.request_id in calls),
-                         key=lambda r: self.programs.sort_key(calls[r.request_id]))
+                         key=lambda r: self.program_scheduler.sort_key(calls[r.request_id]))
         for i, request in enumerate(running):  # vLLM's victim, the max, is pick_victim's
             request.priority = i
 
     def _relieve_pressure(self, order: list[CallState], now: float) -> bool:
-        """Free memory (or a batch slot) for the next admission: pins first, then a preemption the
-        policy allows. Returns True if it preempted."""
+        """Free memory (or a batch slot) for the next admission: pins first, then the preemptions
+        the policy allows (the driver's victims). Returns True if it preempted."""
         head = self.requests.get(order[0].call_id) if order else None
         full = head is not None and len(self.running) >= self.max_num_running_reqs
         short = self._blocks_needed(head, full) - self.pool.get_num_free_blocks()
-        if short > 0 and self.pinned.program_to_blocks:
-            for program_id in self.programs.pins_to_release(short):
-                short -= self.pinned.unpin(program_id)
+        if short > 0:
+            short -= self.driver.release_pins(short)
         if head is None or not self.running or (short <= 0 and not full):
             return False
-        calls = self.programs.calls
-        victim = self.programs.pick_victim([calls[r.request_id] for r in self.running if r.request_id in calls])
-        if victim is None or not self.programs.can_preempt(order[0], victim):
-            return False
-        request = self.requests[victim.call_id]
-        self.running.remove(request)
-        self._preempt_request(request, now)  # type: ignore[attr-defined]
-        self.prev_step_scheduled_req_ids.discard(request.request_id)  # resends its tokens, as reset_prefix_cache
-        self._own_preemptions.add(request.request_id)
-        self._on_preempted(request.request_id, now, for_memory=short > 0)
-        return True
+        calls = self.program_scheduler.calls
+        running = [calls[r.request_id] for r in self.running if r.request_id in calls]
+        if short > 0:
+            victims = self.driver.victims_for(order[0], running, short, self._exclusive_blocks)
+        else:  # a batch slot
+            victims = self.driver.victims_for(order[0], running, 1, lambda call: 1)
+        for victim in victims:
+            request = self.requests[victim.call_id]
+            self.running.remove(request)
+            self._preempt_request(request, now)  # type: ignore[attr-defined]
+            self.prev_step_scheduled_req_ids.discard(request.request_id)  # resends its tokens, as reset_prefix_cache
+            self._own_preemptions.add(request.request_id)
+            self._on_preempted(request.request_id, now, for_memory=short > 0)
+        return bool(victims)
+
+    def _exclusive_blocks(self, call: CallState) -> int:
+        """Blocks that preempting the running `call` frees (those no other request holds)."""
+        groups = self.kv_cache_manager.get_blocks(call.call_id).blocks
+        return sum(1 for group in groups for b in group if not b.is_null and b.ref_cnt == 1)
 
     def _blocks_needed(self, head: Request | None, full: bool) -> int:
         """Blocks the next step wants: the running requests' growth plus the head's admission."""
@@ -225,20 +233,20 @@ class _AgentMixin:
             if request_id not in self._own_preemptions:
                 self._on_preempted(request_id, now)
         self._own_preemptions.clear()
-        calls = self.programs.calls
+        calls = self.program_scheduler.calls
         for request in self.running:
             call = calls.get(request.request_id)
             if call is not None and call.phase is CallPhase.WAITING:
-                self.programs.on_scheduled(call, now)
+                self.driver.on_admitted(call, now)
                 record = self.records[request.request_id]
                 if record.first_scheduled < 0:
                     record.first_scheduled = now
-                self.pinned.end_hand_off(request.request_id)
 
     def _on_preempted(self, request_id: str, now: float, *, for_memory: bool = True) -> None:
-        call = self.programs.calls.get(request_id)
-        if call is not None and call.phase is CallPhase.RUNNING:
-            self.programs.on_preempted(call, now, for_memory=for_memory)
+        call = self.program_scheduler.calls.get(request_id)
+        request = self.requests.get(request_id)
+        if call is not None and request is not None and call.phase is CallPhase.RUNNING:
+            self.driver.on_preempted(call, now, num_tokens=request.num_tokens, for_memory=for_memory)
             self.records[request_id].num_preemptions += 1
 
     def _account(self, out: Any, seconds: float, cpu_seconds: float) -> None:
@@ -260,9 +268,9 @@ class _AgentMixin:
             record.service_time += seconds
             num_context += after
             num_pairs += n * before + n * (n + 1) // 2  # each new token attends to all before it
-            if (call := self.programs.calls.get(request_id)) is not None:
+            if (call := self.program_scheduler.calls.get(request_id)) is not None:
                 scheduled.append(call)
-        self.programs.on_iteration(scheduled, seconds)
+        self.program_scheduler.on_iteration(scheduled, seconds)
         self.prefill_rate.observe(num_prefill, seconds)
         self.num_steps += 1
         self.busy_time += seconds
@@ -277,13 +285,12 @@ class _AgentMixin:
         request_id, now = request.request_id, time.monotonic()
         self.held.pop(request_id, None)
         record = self.records.pop(request_id, None)
-        call = self.programs.calls.get(request_id)
-        self.pinned.end_hand_off(request_id)
+        call = self.program_scheduler.calls.get(request_id)
         if call is not None and record is not None:
             if request.status in _FINISHED_OK:
                 record.pin_ttl = self._finish(call, request, now)
             else:
-                self.programs.remove_call(request_id, now)
+                self.driver.on_aborted(request_id, now)
             record.queue_wait = call.total_wait
         kv_params, ec_params = super()._free_request(request, delay_free_blocks)  # type: ignore[misc]
         if record is not None:
@@ -293,27 +300,9 @@ class _AgentMixin:
     def _finish(self, call: CallState, request: Request, now: float) -> float:
         blocks = [b for group in self.kv_cache_manager.get_blocks(request.request_id).blocks for b in group
                   if not b.is_null and b.block_hash is not None]
-        self.context_tokens[call.program_id] = request.num_computed_tokens
-        ttl = self.programs.on_call_finished(
-            call, now, num_blocks=len(blocks), total_blocks=self.num_usable_blocks,
-            free_blocks=self.pool.get_num_free_blocks(), wanted_blocks=self._wanted_blocks(),
-            reprefill_time=self.prefill_rate.seconds(request.num_computed_tokens))
-        if ttl > 0:
-            self.pinned.pin(call.program_id, blocks)
-        elif self.programs.pins.get(call.program_id) is None:
-            self.pinned.unpin(call.program_id)
-        return ttl
-
-    def _wanted_blocks(self) -> int:
-        """Blocks the waiting calls still need (the pin decision's memory demand)."""
-        calls, bs = self.programs.calls, self.block_size
-        return sum(_cdiv(r.num_tokens if r.num_preemptions else calls[r.request_id].num_new_tokens, bs)
-                   for r in self.waiting if r.request_id in calls)
+        return self.driver.on_finished(call, now, blocks, num_computed_tokens=request.num_computed_tokens)
 
     # -- pins and control -----------------------------------------------------------------------
-    def _expire_pins(self, now: float) -> None:
-        for program_id in self.programs.expire_pins(now):
-            self.pinned.unpin(program_id)
 
     def _cached_prefix(self, request: Request) -> list[Any]:
         """The blocks of the request's prompt prefix in the prefix cache (a pure lookup)."""
@@ -326,23 +315,16 @@ class _AgentMixin:
         return hit
 
     def release_program(self, program_id: str) -> None:
-        self.programs.release_program(program_id)
-        self.pinned.unpin(program_id)
-        self.context_tokens.pop(program_id, None)
+        self.driver.release_program(program_id)
 
     def update_pin(self, program_id: str, gap_samples: tuple[float, ...]) -> None:
-        ttl = self.programs.update_pin(
-            program_id, gap_samples, time.monotonic(), total_blocks=self.num_usable_blocks,
-            free_blocks=self.pool.get_num_free_blocks(), wanted_blocks=self._wanted_blocks(),
-            reprefill_time=self.prefill_rate.seconds(self.context_tokens.get(program_id, 0)))
-        if ttl == 0:
-            self.pinned.unpin(program_id)
+        self.driver.update_pin(program_id, gap_samples, time.monotonic())
 
     def snapshot(self) -> dict[str, Any]:
-        self._expire_pins(time.monotonic())
-        stats = self.programs.statistics()
+        self.driver.expire_pins(time.monotonic())
+        stats = self.driver.statistics()
         return {"num_gpu_blocks": self.num_usable_blocks, "num_free_blocks": self.pool.get_num_free_blocks(),
-                "num_pinned_blocks": self.pinned.num_blocks, "num_pins": len(self.pinned.program_to_blocks),
+                "num_pinned_blocks": self.pinned.num_pinned_blocks, "num_pins": len(self.pinned.program_to_blocks),
                 "num_pins_created": stats.num_pins_created, "num_pin_hits": stats.num_pin_hits,
                 "num_pin_expiries": stats.num_pins_expired, "num_pins_released": stats.num_pins_released,
                 "num_preemptions": stats.num_preemptions, "num_promotions": stats.num_promotions,

@@ -13,7 +13,7 @@ class VLLMStats:
     blocks, pins and preemptions, as of the last control message or the engine's stop.
     num_prefix_hit_tokens: prompt tokens served from the prefix cache (vLLM's num_cached_tokens).
     num_pinned_blocks: blocks pinned now, including those handed to a program's next call.
-    num_pin_hits: calls that arrived while their program's KV was pinned.
+    num_pin_hits: calls admitted while their program's KV was still pinned.
     num_held: calls held out of vLLM's waiting queue by residency gating (agentrt), now.
     num_waiting, num_running: calls the plugin knows as waiting (held ones included) and running, now.
     scheduler_cls: the plugin class vLLM runs (AgentScheduler, or AgentAsyncScheduler with async scheduling).

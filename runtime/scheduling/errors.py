@@ -19,7 +19,15 @@ class UnknownNameError(ConfigError, KeyError):
 
     def __init__(self, kind: str, name: str, valid: list[str] | tuple[str, ...]) -> None:
         self.kind, self.name, self.valid = kind, name, tuple(valid)
-        super().__init__(f"unknown {kind} {name!r}; valid {kind}s: {', '.join(self.valid)}")
+        super().__init__(f"unknown {kind} {name!r}; valid {_plural(kind)}: {', '.join(self.valid)}")
 
     def __str__(self) -> str:  # KeyError would repr() the message
         return str(self.args[0])
+
+
+def _plural(noun: str) -> str:
+    return noun[:-1] + "ies" if noun.endswith("y") else noun + "s"
+
+
+class NoLiveReplicaError(AgentRTError, RuntimeError):
+    """Every engine replica behind the router is dead; restart them (or the run) to continue."""

@@ -91,9 +91,6 @@ class PinState:
     program_service: float
     priority: float
 
-    def expired(self, now: float) -> bool:
-        return now >= self.expires_at
-
 
 class PinTable:
     """Live pins by program, with an expiry heap so that `expire(now)` costs O(expired * log)."""

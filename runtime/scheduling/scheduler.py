@@ -6,13 +6,16 @@ accounting, pin TTLs and pin release under pressure) lives behind it, so the sam
 every engine. Engines keep the mechanics: KV blocks, batching, token budgets.
 
 Engine protocol (the scheduler tracks each call's phase from these calls):
-  per call:      add_call (arrival: WAITING) -> on_scheduled (admitted: RUNNING)
+  per call:      add_call (arrival: WAITING) -> on_scheduled (admitted: RUNNING; True: its
+                 program's pin ended, the engine unpins the blocks)
                  [-> on_preempted (WAITING again) -> on_scheduled ...]
                  -> on_call_finished (returns the pin TTL) | remove_call (aborted)
   per iteration: expire_pins(now) -> order_waiting(now) -> admit in that order; when memory is
-                 short: pins_to_release(n), pick_victim(running) / can_preempt(c, victim)
+                 short: pins_to_release(n), then victims_for(call, running, n, ...) for a
+                 waiting call, pick_victim(running) for a running one that cannot grow
                  -> on_iteration(scheduled, duration)
   per program:   release_program at its end; update_pin when the running tool becomes known.
+  when idle:     sleep until next_wakeup() or an arrival.
 
 Invariants (see policies/base.py for what service and waiting mean):
 - The waiting queue is kept sorted by each call's cached key. Keys change only at arrival,
@@ -20,8 +23,12 @@ Invariants (see policies/base.py for what service and waiting mean):
   re-inserted sorted at preemption), so a decision costs a list copy, not a sort: O(n) memcpy
   plus O(log n) per change. Alternative considered: re-sort every iteration (simple, but ~3 ms
   for 10,000 waiting calls in CPython, over the 1 ms budget).
-- A pin ends at the first of: the program's next call arrives (add_call), the program ends
-  (release_program), the TTL expires (expire_pins), the policy releases it (pins_to_release).
+- A pin ends at the first of: a call of its program is admitted (on_scheduled: the call has
+  taken its own references on the blocks), the program ends (release_program), the TTL expires
+  (expire_pins), the policy releases it under memory pressure (pins_to_release). Alternative
+  considered: end it when the next call arrives (the simulator did): on vLLM the arrival can
+  precede the admission by many steps under contention, and the blocks then either lose their
+  protection or leave the pin table (its pinned-share bound and release under pressure).
 """
 
 from __future__ import annotations
@@ -54,7 +61,7 @@ class SchedulerStats:
     num_demotions: int
     num_preemptions: int
     num_pins_created: int
-    num_pin_hits: int  # calls that arrived while their program's KV was pinned
+    num_pin_hits: int  # calls admitted while their program's KV was still pinned (the pin ends then)
     num_pins_expired: int
     num_pins_released: int  # under memory pressure
     num_pins_refused: int  # positive TTL, but over the policy's pinned-share bound
@@ -131,17 +138,15 @@ class ProgramScheduler:
     # -- calls --------------------------------------------------------------------------------
     def add_call(self, call_id: str, program_id: str, hints: SchedHints, now: float, *,
                  num_prompt_tokens: int = 0, num_new_tokens: int = 0, prefill_time: float = 0.0) -> CallState:
-        """Register an arriving call as WAITING. Its program's pin ends (the next call has come):
-        `call.had_pin` tells the engine to unpin the blocks, which stay in the prefix cache.
-        Raises ValueError if `call_id` is already registered."""
+        """Register an arriving call as WAITING (`call.had_pin`: its program's KV is pinned; the pin
+        lasts until the call is admitted). Raises ValueError if `call_id` is already registered."""
         if call_id in self.calls:
             raise ValueError(f"call {call_id!r} is already registered; call remove_call first")
         program = self._program(program_id, hints, now)
         if program.resident:
             self._resident_tokens += max(num_prompt_tokens - program.context_tokens, 0)
         program.context_tokens = max(program.context_tokens, num_prompt_tokens)
-        had_pin = self.pins.pop(program_id) is not None
-        self._counts["pin_hits"] += had_pin
+        had_pin = program_id in self.pins
         call = CallState(call_id=call_id, program_id=program_id, arrival=now,
                          program_arrival=program.arrival, program_service=program.service,
                          priority=_finite(hints.priority), num_prompt_tokens=num_prompt_tokens,
@@ -155,15 +160,20 @@ class ProgramScheduler:
         self._enqueue(call)
         return call
 
-    def on_scheduled(self, call: CallState, now: float) -> None:
-        """The engine admitted `call` (first time or after a preemption): it leaves the queue."""
+    def on_scheduled(self, call: CallState, now: float) -> bool:
+        """The engine admitted `call` (first time or after a preemption): it leaves the queue and
+        its program's pin ends. True if a pin ended (the engine unpins its blocks)."""
         if call.phase is not CallPhase.WAITING:
-            return
+            return False
         self._queue_of(call).remove(call)
         call.total_wait += now - call.waiting_since
         call.ratio_wait += now - call.ratio_from
         call.phase = CallPhase.RUNNING
         call.promote_at = math.inf
+        if self.pins.pop(call.program_id) is None:
+            return False
+        self._counts["pin_hits"] += 1
+        return True
 
     def on_preempted(self, call: CallState, now: float, *, for_memory: bool = True) -> None:
         """The engine preempted the running `call`: it waits again, at its current level. A
@@ -224,24 +234,37 @@ class ProgramScheduler:
     def _admit_pending(self, now: float) -> None:
         """Residency gating: in queue order, programs join the working set while their contexts
         fit `residency_fraction` of the KV cache (always, when no program is resident); their
-        calls move to the admissible queue. A program leaves the working set when it ends."""
+        calls move to the admissible queue. A program leaves the working set when it ends.
+        Backfill (issue 15): a program that does not fit is skipped and smaller ones behind it
+        are admitted, until the first skipped one has waited `residency_backfill_s`; then
+        admission stops at it, so a large context is not starved by a stream of small ones."""
         budget = (self.policy.config.residency_fraction or 1.0) * (self.kv_capacity_tokens or 0)
+        backfill_s = self.policy.config.residency_backfill_s
         evicted_idle = False
-        while self._pending:
-            program = self.programs[self._pending.first().program_id]
-            if self._resident_tokens and self._resident_tokens + program.context_tokens > budget:
-                if evicted_idle or not self._evict_idle(now):
-                    return
-                evicted_idle = True
+        skipped: set[str] = set()
+        for call in self._pending.ordered():
+            program = self.programs[call.program_id]
+            if program.resident or program.program_id in skipped:
                 continue
-            program.resident = True
-            self._resident_tokens += program.context_tokens
-            for call_id in self._live[program.program_id]:
-                call = self.calls[call_id]
-                if call.pending:
-                    self._pending.remove(call)
-                    call.pending = False
-                    self._waiting.add(call)
+            if self._resident_tokens and self._resident_tokens + program.context_tokens > budget:
+                if not evicted_idle and self._evict_idle(now):
+                    evicted_idle = True
+                if self._resident_tokens + program.context_tokens > budget:
+                    if not skipped and call.wait_at(now) >= backfill_s:
+                        return  # the head has waited long enough: hold the door for it
+                    skipped.add(program.program_id)
+                    continue
+            self._make_resident(program)
+
+    def _make_resident(self, program: ProgramState) -> None:
+        program.resident = True
+        self._resident_tokens += program.context_tokens
+        for call_id in self._live[program.program_id]:
+            call = self.calls[call_id]
+            if call.pending:
+                self._pending.remove(call)
+                call.pending = False
+                self._waiting.add(call)
 
     def _evict_idle(self, now: float) -> bool:
         """Resident programs idle (no call in flight, no pin) for `residency_idle_s` leave the
@@ -285,6 +308,21 @@ class ProgramScheduler:
         """The running call to preempt when memory runs out: the one that sorts last."""
         return max(running, key=_KEY) if running else None
 
+    def victims_for(self, candidate: CallState, running: Sequence[CallState], num_blocks: int,
+                    blocks_freed: Callable[[CallState], int]) -> list[CallState]:
+        """Running calls to preempt, in victim order, so that the waiting `candidate` gets
+        `num_blocks` blocks (`blocks_freed(victim)`: what preempting it frees); empty when the
+        policy forbids a victim before enough are found (nothing is preempted in vain)."""
+        candidates, victims, freed = list(running), [], 0
+        while freed < num_blocks:
+            victim = self.pick_victim(candidates)
+            if victim is None or not self.can_preempt(candidate, victim):
+                return []
+            candidates.remove(victim)
+            victims.append(victim)
+            freed += blocks_freed(victim)
+        return victims
+
     def can_preempt(self, candidate: CallState, victim: CallState) -> bool:
         """May the waiting `candidate` preempt the running `victim` (priority policies only)?"""
         return self.policy.can_preempt_for(candidate, victim)
@@ -311,7 +349,7 @@ class ProgramScheduler:
         when the pin ends."""
         self.remove_call(call.call_id, now)
         program = self.programs.get(call.program_id)
-        if not self.policy.pins or program is None or num_blocks <= 0 or total_blocks <= 0:
+        if not self.policy.pins_kv or program is None or num_blocks <= 0 or total_blocks <= 0:
             return 0.0
         query = PinQuery(call.program_id, num_blocks, benefit=reprefill_time + queue_delay,
                          kv_share=num_blocks / total_blocks,
@@ -369,10 +407,6 @@ class ProgramScheduler:
         self._counts["pins_released"] += len(out)
         return out
 
-    def release_pin(self, program_id: str) -> bool:
-        """End a program's pin. True if it had one."""
-        return self.pins.pop(program_id) is not None
-
     def release_program(self, program_id: str) -> bool:
         """The program ended: drop its pin and forget it (once its last call is removed).
         True if it held a pin."""
@@ -387,7 +421,6 @@ class ProgramScheduler:
     @property
     def num_waiting(self) -> int:
         return len(self._waiting) + len(self._pending)
-
     def statistics(self) -> SchedulerStats:
         c = self._counts
         return SchedulerStats(
@@ -411,6 +444,8 @@ class ProgramScheduler:
 
     def _forget(self, program_id: str) -> None:
         program = self.programs.pop(program_id, None)
+        if program is not None:
+            self.policy.on_program_end(program)
         if program is not None and program.resident:
             self._resident_tokens -= program.context_tokens
         self._live.pop(program_id, None)

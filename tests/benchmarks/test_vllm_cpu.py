@@ -43,6 +43,8 @@ def test_the_workload_is_memory_bound_and_agentrt_computes_less_on_the_simulator
     profile = bench.bench_profile(str(tmp_path), args.max_num_seqs)
     fcfs, agentrt = (bench.sim_run(args, profile, policy, work) for policy in ("fcfs", "agentrt"))
     computed = {name: bench.counts_of(r)["computed"] for name, r in (("fcfs", fcfs), ("agentrt", agentrt))}
-    assert computed["agentrt"] <= 0.6 * computed["fcfs"]
+    # 0.60x with agentrt's residency_fraction 0.9 (issue 15's default; 0.30x with 0.5, whose gate
+    # suits this 64-block cache better but made programs wait needlessly on the H100-sized ones)
+    assert computed["agentrt"] <= 0.65 * computed["fcfs"]
     assert agentrt.summary.mean_jct < 0.8 * fcfs.summary.mean_jct
     assert fcfs.summary.num_failed == agentrt.summary.num_failed == 0

@@ -28,7 +28,7 @@ class FixedTTL(Policy):
     """FCFS that pins every finished call's KV for `ttl` seconds."""
 
     name = "fixed-ttl"
-    pins = True
+    pins_kv = True
 
     def __init__(self, ttl: float) -> None:
         super().__init__(PolicyConfig(name="fcfs"))

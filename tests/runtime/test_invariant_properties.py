@@ -51,9 +51,10 @@ def test_no_call_lost_kv_back_to_baseline_pins_within_cap(workload: list[list[tu
     schedule = Batcher.schedule
 
     def checked_schedule(self: Batcher, now: float) -> Any:
-        full = sum(self.demand(s) for s in self.seqs.values() if s.status is SeqStatus.WAITING)
-        if full != self.wanted_blocks():
-            wanted_mismatches.append((full, self.wanted_blocks()))
+        full = sum(self.kv.blocks_for(s.num_tokens if s.preemptions else s.call.num_new_tokens)
+                   for s in self.seqs.values() if s.status is SeqStatus.WAITING)
+        if full != self.driver.wanted_blocks():
+            wanted_mismatches.append((full, self.driver.wanted_blocks()))
         return schedule(self, now)
 
     Batcher.schedule = checked_schedule  # type: ignore[method-assign]

@@ -15,8 +15,7 @@ def test_ratio_promotion_time_is_exact_pure() -> None:
     call = make_call("c", "p", arrival=3.0, level=2, ratio_service=0.5, ratio_wait=1.0, ratio_from=10.0)
     # (6 + 1 + (t - 10)) / (2 + 0.5) >= 4  <=>  t >= 13
     assert policy.promotion_time(call, program) == 13.0
-    assert policy.promote_starved([call], {"p": program}, 12.99) == []
-    assert policy.promote_starved([call], {"p": program}, 13.0) == [call]
+    policy.promote(call, 13.0)
     assert (call.level, call.ratio_wait, call.ratio_service, call.ratio_from) == (0, 0.0, 0.0, 13.0)
     assert (program.service, program.wait) == (2.0, 6.0)  # only the call's own counters reset
     assert policy.promotion_time(call, program) == math.inf  # top queue: nothing to promote to

@@ -84,3 +84,25 @@ def test_preemption_shrinks_the_working_set() -> None:
     sched.remove_call("a2", 3.0)
     sched.release_program("A")
     assert ids(sched, 3.0) == ["b1"]
+
+
+def test_small_programs_pass_a_large_one_that_does_not_fit_until_it_has_waited_long_enough() -> None:
+    sched = ProgramScheduler(PolicyConfig(name="agentrt", residency_fraction=0.5, residency_backfill_s=30.0),
+                             kv_capacity_tokens=1000)
+    arrive(sched, "a1", "A", 0.0, 300)  # resident
+    arrive(sched, "big", "B", 1.0, 400)  # 300 + 400 > 500: does not fit
+    arrive(sched, "s1", "S", 2.0, 100)  # fits beside A: admitted past B
+    assert ids(sched, 2.0) == ["a1", "s1"]
+    assert sched.programs["S"].resident and not sched.programs["B"].resident
+    arrive(sched, "t1", "T", 40.0, 50)  # B has waited 39 s >= 30 s: T waits behind it
+    assert ids(sched, 40.0) == ["a1", "s1"]
+    assert not sched.programs["T"].resident
+
+
+def test_strict_order_without_backfill() -> None:
+    sched = ProgramScheduler(PolicyConfig(name="agentrt", residency_fraction=0.5, residency_backfill_s=0.0),
+                             kv_capacity_tokens=1000)
+    arrive(sched, "a1", "A", 0.0, 300)
+    arrive(sched, "big", "B", 1.0, 400)
+    arrive(sched, "s1", "S", 2.0, 100)
+    assert ids(sched, 2.0) == ["a1"]

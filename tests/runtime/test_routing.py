@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from agentrt.exceptions import ConfigError, EngineError, UnknownNameError
-from agentrt.runtime.routing import CallInfo, RouteReason, RouterConfig, RoutingState, make_router
+from agentrt.runtime.scheduling.errors import ConfigError, NoLiveReplicaError, UnknownNameError
+from agentrt.runtime.scheduling.routing import CallInfo, RouteReason, RouterConfig, RoutingState, make_router
 
 # 1,000 prefill tokens = 1 s and 100 decode tokens = 1 s, so backlogs read as whole seconds.
 CONFIG = RouterConfig(prefill_tokens_per_s=1000.0, decode_tokens_per_s=100.0, locality_min_tokens=2048,
@@ -22,8 +22,8 @@ def call(program: str, prompt: int = 100, out: int = 0, service: float = 0.0, ca
 
 def load(state: RoutingState, replica: int, seconds: float, service: float = 0.0, program: str = "bg") -> None:
     """Put `seconds` of unfinished prefill work on `replica` at `service`'s priority level."""
-    state.add_call(call(f"{program}-{replica}-{service}", int(seconds * 1000), 0, service,
-                        call_id=f"load-{replica}-{service}-{seconds}"), replica)
+    call_id = f"load-{len(state.calls)}"
+    state.add_call(call(f"{program}-{call_id}", int(seconds * 1000), 0, service, call_id=call_id), replica)
 
 
 def settle(state: RoutingState, info: CallInfo, replica: int, context: int) -> None:
@@ -84,9 +84,10 @@ def test_agentrt_sends_new_programs_to_most_free_kv_then_least_work_ahead() -> N
     state, router = make_state(3), make_router("agentrt")
     settle(state, call("a", prompt=500, call_id="a0"), 0, 9000)
     settle(state, call("b", prompt=500, call_id="b0"), 1, 2000)
-    settle(state, call("c", prompt=500, call_id="c0"), 2, 2000)
-    load(state, 1, 3.0)
+    settle(state, call("c", prompt=500, call_id="c0"), 2, 4000)
+    load(state, 1, 3.0)  # a 3,000-token prompt: replicas 1 and 2 now hold 5,000 tokens each
     load(state, 2, 1.0)
+    assert state.replicas[1].free_kv_tokens == state.replicas[2].free_kv_tokens
     route = router.route(state, call("new"))
     assert (route.replica, route.reason) == (2, RouteReason.NEW_PROGRAM)
 
@@ -100,7 +101,7 @@ def test_a_dead_holder_loses_its_programs_and_calls() -> None:
     route = router.route(state, call("p", prompt=5200))
     assert (route.replica, route.reason) == (1, RouteReason.NEW_PROGRAM)
     state.mark_dead(1)
-    with pytest.raises(EngineError, match="all 2 replicas are dead"):
+    with pytest.raises(NoLiveReplicaError, match="all 2 replicas are dead"):
         router.route(state, call("p"))
 
 

@@ -16,7 +16,7 @@ LONG_TOOL = (30.0, 40.0, 50.0)
 def test_constructor_accepts_name_and_rejects_unknown() -> None:
     assert ProgramScheduler().policy.name == "agentrt"
     assert ProgramScheduler("mlfq").policy.name == "mlfq"
-    with pytest.raises(UnknownNameError, match="valid policys: fcfs"):
+    with pytest.raises(UnknownNameError, match="valid policies: fcfs"):
         ProgramScheduler("sjf")
 
 
@@ -68,12 +68,21 @@ def _pinned(policy: str = "agentrt", program: str = "p", now: float = 0.0, **set
     return sched
 
 
-def test_pin_released_when_next_call_arrives() -> None:
+def test_pin_ends_when_the_next_call_is_admitted_not_when_it_arrives() -> None:
     sched = _pinned()
     nxt = submit(sched, "p-2", "p", 2.0)
-    assert nxt.had_pin and "p" not in sched.pins
-    assert sched.statistics().num_pin_hits == 1
+    assert nxt.had_pin and "p" in sched.pins  # waiting: the pin still protects the blocks
+    assert sched.statistics().num_pin_hits == 0
+    assert sched.on_scheduled(nxt, 2.1) is True  # admitted: the engine unpins
+    assert "p" not in sched.pins and sched.statistics().num_pin_hits == 1
     assert sched.expire_pins(10.0) == []
+
+
+def test_a_pin_whose_next_call_waits_past_the_ttl_expires() -> None:
+    sched = _pinned()
+    nxt = submit(sched, "p-2", "p", 2.0)
+    assert sched.expire_pins(2.5) == ["p"]
+    assert sched.on_scheduled(nxt, 3.0) is False and sched.statistics().num_pin_hits == 0
 
 
 def test_pin_released_when_program_ends() -> None:

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,7 +21,46 @@ import httpx
 
 HERE = Path(__file__).parent
 STARTUP_SECONDS = 120
+VLLM_STARTUP_SECONDS = 600
 MAX_LIFE_SECONDS = 900
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def running_vllm_server(*args: str) -> Iterator[str]:
+    """`agentrt serve --engine vllm --port P *args` (vLLM's server prints no port line): waits for
+    /health to answer (bounded) and yields the base URL."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    cmd = ["timeout", str(MAX_LIFE_SECONDS), sys.executable, "-m", "agentrt", "serve", "--engine", "vllm",
+           "--port", str(port), *args]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=HERE.parent.parent)
+    try:
+        deadline = time.monotonic() + VLLM_STARTUP_SECONDS
+        while not _healthy(url):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"agentrt serve --engine vllm did not start (exit {proc.poll()})")
+            time.sleep(0.5)
+        yield url
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _healthy(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/health", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 @contextmanager

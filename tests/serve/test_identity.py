@@ -133,3 +133,32 @@ def test_a_retry_without_the_answer_continues_the_program_and_the_answer_wins_wh
         ident.program_id, "call-1", 2, False)
     nxt, _ = resolver.resolve({}, {}, [*first, _answer("ls"), error])
     assert (nxt.num_parent_messages, nxt.parent_answered) == (3, True)
+
+
+class _CountingDict(dict):  # type: ignore[type-arg]
+    lookups = 0
+
+    def get(self, key, default=None):  # type: ignore[no-untyped-def]
+        _CountingDict.lookups += 1
+        return super().get(key, default)
+
+
+def test_resolving_costs_one_lookup_per_message_however_many_programs_are_known() -> None:
+    index = ConversationIndex()
+    index._entries = _CountingDict()  # type: ignore[assignment]
+    resolver = IdentityResolver(index)
+    for i in range(2000):  # 2,000 live conversations
+        ident, digests = resolver.resolve({}, {}, [SYSTEM, {"role": "user", "content": f"task {i}"}])
+        resolver.remember(digests, _answer(f"ls {i}"), ident.program_id, f"c{i}")
+    _CountingDict.lookups = 0
+    convo = [SYSTEM, {"role": "user", "content": "unseen"}, *({"role": "user", "content": str(k)} for k in range(8))]
+    ident, _ = resolver.resolve({}, {}, convo)
+    assert ident.source == NEW and _CountingDict.lookups == len(convo) - 1
+
+
+def test_the_package_exports_its_public_names() -> None:
+    import agentrt.serve as serve
+
+    assert set(serve.__all__) == {"ConversationIndex", "EndReason", "Identity", "IdentityResolver", "ProgramTable",
+                                  "ServedCall", "ServedProgram", "explicit_program_id"}
+    assert all(hasattr(serve, name) for name in serve.__all__)

@@ -9,6 +9,7 @@ from agentrt.runtime.scheduling.policies.base import CallPhase, CallState, PinQu
 from agentrt.runtime.scheduling.policies.config import PolicyConfig, PolicyName
 from agentrt.runtime.scheduling.policies.continuum import ContinuumPolicy
 from agentrt.runtime.scheduling.policies.fcfs import FCFSPolicy
+from agentrt.runtime.scheduling.policies.gittins import GittinsPolicy
 from agentrt.runtime.scheduling.policies.mlfq import MLFQPolicy
 from agentrt.runtime.scheduling.policies.oracle import OraclePolicy
 from agentrt.runtime.scheduling.policies.plas import PLASPolicy
@@ -20,6 +21,7 @@ POLICY_CLASSES: dict[PolicyName, type[Policy]] = {
     PolicyName.MLFQ: MLFQPolicy,
     PolicyName.CONTINUUM: ContinuumPolicy,
     PolicyName.AGENTRT: AgentRTPolicy,
+    PolicyName.GITTINS: GittinsPolicy,
     PolicyName.ORACLE: OraclePolicy,
 }
 
@@ -43,5 +45,5 @@ def make_policy(config: PolicyConfig | PolicyName | str) -> Policy:
 
 
 __all__ = ["POLICY_CLASSES", "AgentRTPolicy", "ATLASPolicy", "CallPhase", "CallState", "ContinuumPolicy",
-           "FCFSPolicy", "MLFQPolicy", "OraclePolicy", "PLASPolicy", "PinQuery", "PinState", "Policy", "PolicyConfig",
-           "PolicyName", "ProgramState", "make_policy", "policy_config"]
+           "FCFSPolicy", "GittinsPolicy", "MLFQPolicy", "OraclePolicy", "PLASPolicy", "PinQuery", "PinState", "Policy",
+           "PolicyConfig", "PolicyName", "ProgramState", "make_policy", "policy_config"]

@@ -1,7 +1,7 @@
 """`agentrt` (ours, the default): ATLAS queues with anti-starvation, plus tool-aware TTL pinning
 whose cost grows with memory demand, bounded to `max_pinned_fraction` of the KV cache, and
 residency gating: a program joins the KV working set only while the resident programs' contexts
-fit `residency_fraction` of the cache (`ProgramScheduler._admissible`), so contexts are not
+fit `residency_fraction` of the cache (`ProgramScheduler._admit_pending`), so contexts are not
 evicted during tool calls and re-prefilled at every turn once the cache is oversubscribed.
 
 Inside a queue, a call whose program's KV was pinned when it arrived goes first: its context is

@@ -24,7 +24,6 @@ from __future__ import annotations
 import enum
 import math
 from abc import ABC
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -63,7 +62,7 @@ class CallState:
     program_service: float = 0.0  # PLAS priority: the program's service before this call
     priority: float = 0.0  # ATLAS priority: critical-path service of the call's parents
     num_prompt_tokens: int = 0
-    num_new_tokens: int = 0  # prompt tokens not in the prefix cache at arrival
+    num_new_tokens: int = 0  # prompt tokens not in the prefix cache at arrival; after a preemption, all its tokens
     prefill_time: float = 0.0  # cost-model estimate of the prefill, for skip-join MLFQ
     gap_samples: tuple[float, ...] = ()
     remaining_work: float = math.inf  # clairvoyant hint (trace replay only; read by the oracle)
@@ -100,8 +99,8 @@ class Policy(ABC):
     """One scheduling policy. The base class is FCFS; subclasses override the hooks that differ."""
 
     name: ClassVar[str] = "base"
-    pins: ClassVar[bool] = False
-    gates_residency: ClassVar[bool] = False  # admit calls of new programs only while their contexts fit  # does this policy pin KV across tool calls?
+    pins_kv: ClassVar[bool] = False  # does this policy pin KV across tool calls?
+    gates_residency: ClassVar[bool] = False  # admit calls of new programs only while their contexts fit
 
     def __init__(self, config: PolicyConfig) -> None:
         self.config = config
@@ -109,6 +108,9 @@ class Policy(ABC):
     # -- ordering -----------------------------------------------------------------------------
     def on_arrival(self, call: CallState, program: ProgramState) -> None:
         """Place a new call (e.g. pick its queue level)."""
+
+    def on_program_end(self, program: ProgramState) -> None:
+        """A program ended with `program.service` attained (policies that learn sizes online)."""
 
     def sort_key(self, call: CallState, program: ProgramState, pinned: bool) -> SortKey:
         """Lower runs first (the scheduler appends `call.seq`). FCFS: arrival order per call."""
@@ -126,15 +128,6 @@ class Policy(ABC):
         call.ratio_service = 0.0
         call.ratio_from = now
         call.num_promotions += 1
-
-    def promote_starved(self, waiting: Sequence[CallState], programs: dict[str, ProgramState],
-                        now: float) -> list[CallState]:
-        """Promote every waiting call whose promotion time has come; returns them. (The scheduler
-        does the same incrementally with a heap of promotion times.)"""
-        due = [c for c in waiting if self.promotion_time(c, programs[c.program_id]) <= now]
-        for c in due:
-            self.promote(c, now)
-        return due
 
     def account_service(self, call: CallState, duration: float) -> bool:
         """Add one iteration's service to a scheduled call; demote it when it exhausted its

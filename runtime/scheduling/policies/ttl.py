@@ -12,7 +12,7 @@ class TTLPinning:
     """Mixin: pin for the TTL that maximizes P(gap <= tau) * B - c * tau."""
 
     config: PolicyConfig
-    pins: ClassVar[bool] = True
+    pins_kv: ClassVar[bool] = True
 
     def pin_ttl(self, query: PinQuery) -> float:
         c = cost_rate(query.kv_share, query.demand, idle_cost=self.config.pin_idle_cost,

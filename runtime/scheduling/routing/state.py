@@ -13,7 +13,8 @@ Invariants:
   runtime in front of all replicas computes from everything the program attained on any replica.
   Level k holds services in [base * 2^(k-1), base * 2^k); level 0 is below `base`.
 - A program's holder is the replica that ran its last call; `resident_tokens` of a replica is the
-  summed context of the live programs it holds (their KV is pinned or cached there until evicted).
+  summed context of the live programs it holds (their KV is pinned or cached there until evicted):
+  a routed call's prompt counts from the moment it is routed, its output once it finishes.
   A program leaves its holder when it ends, when it is routed elsewhere, or when the holder dies.
 """
 
@@ -22,7 +23,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from agentrt.exceptions import ConfigError
+from agentrt.runtime.scheduling.errors import ConfigError
 
 
 @dataclass(slots=True)
@@ -142,9 +143,13 @@ class RoutingState:
     def backlog_s(self, replica: ReplicaLoad, level: int | None = None) -> float:
         """Seconds of routed work on `replica` at priority levels 0..level (all levels: None)."""
         end = self.config.num_levels if level is None else level + 1
-        c = self.config
-        return (sum(replica.prefill_by_level[:end]) / c.prefill_tokens_per_s
-                + sum(replica.decode_by_level[:end]) / c.decode_tokens_per_s)
+        return self.prefill_backlog_s(replica, level) + sum(replica.decode_by_level[:end]) / self.config.decode_tokens_per_s
+
+    def prefill_backlog_s(self, replica: ReplicaLoad, level: int | None = None) -> float:
+        """Seconds of routed prefill on `replica` at priority levels 0..level: the work that
+        serializes with a new call's own prefill (decode work runs batched alongside it)."""
+        end = self.config.num_levels if level is None else level + 1
+        return sum(replica.prefill_by_level[:end]) / self.config.prefill_tokens_per_s
 
     def prefill_s(self, num_tokens: int) -> float:
         return num_tokens / self.config.prefill_tokens_per_s
@@ -157,7 +162,7 @@ class RoutingState:
                            call.num_prompt_tokens - cached, call.max_tokens)
         self._count(flight, +1)
         self.calls[call.call_id] = flight
-        self._place(call.program_id, replica, cached)
+        self._place(call.program_id, replica, call.num_prompt_tokens)
         self.num_routed += 1
 
     def finish_call(self, call_id: str, context_tokens: int | None = None) -> None:
@@ -194,14 +199,14 @@ class RoutingState:
         r.prefill_by_level[flight.level] += sign * flight.prefill
         r.decode_by_level[flight.level] += sign * flight.decode
 
-    def _place(self, program_id: str, replica: int, cached: int) -> None:
+    def _place(self, program_id: str, replica: int, num_prompt_tokens: int) -> None:
         place = self.programs.get(program_id)
         if place is None:
             place = self.programs[program_id] = ProgramPlace(replica)
         elif place.replica != replica:  # moved: the old copy is no longer the one we count
             self.replicas[place.replica].resident_tokens -= place.context_tokens
             place.replica, place.context_tokens = replica, 0
-        self._resize(place, cached)
+        self._resize(place, num_prompt_tokens)
         place.num_calls += 1
 
     def _resize(self, place: ProgramPlace, context_tokens: int) -> None:

@@ -8,9 +8,13 @@ the front end applies the decision (`state.add_call`). Routers never see engines
 - autellix: Autellix's locality rule. A call whose prompt has at least `locality_min_tokens`
   tokens goes to its program's replica (its KV is there); shorter calls go to the least-loaded one.
 - agentrt: a program stays with the replica that holds its KV unless the work ahead of it there
-  (the routed work at its own priority level or higher, by globally attained service) exceeds the
-  least such work elsewhere by more than re-prefilling its context would cost; a new program (or
-  one whose replica died) goes to the replica with the most free KV, then the least work ahead.
+  exceeds the least such work elsewhere by more than re-prefilling its context would cost; a new
+  program (or one whose replica died) goes to the replica with the most free KV (capacity minus
+  the contexts of the live programs placed there), then the least work ahead. "Work ahead" is the
+  routed prefill at the program's own priority level or higher (by globally attained service):
+  prefill is what serializes with the call's own prefill under the token budget, while decode runs
+  batched alongside it, so counting decode too (as least-loaded does) moves programs away from a
+  replica that would have admitted them at once.
 
 Alternatives considered: prefix-hash routing as in sgl-router or Ray Serve's prefix-aware router
 (matches token prefixes; it finds the KV too, but knows nothing of a program's attained service
@@ -24,8 +28,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from agentrt.exceptions import EngineError, UnknownNameError
-from agentrt.runtime.routing.state import CallInfo, ReplicaLoad, RoutingState
+from agentrt.runtime.scheduling.errors import NoLiveReplicaError, UnknownNameError
+from agentrt.runtime.scheduling.routing.state import CallInfo, ReplicaLoad, RoutingState
 
 
 class RouterName(str, Enum):
@@ -53,14 +57,14 @@ class Router:
     name: RouterName
 
     def route(self, state: RoutingState, call: CallInfo) -> Route:
-        """The replica for `call`. Raises EngineError when no replica is alive."""
+        """The replica for `call`. Raises NoLiveReplicaError when no replica is alive."""
         raise NotImplementedError
 
 
 def _alive(state: RoutingState) -> list[ReplicaLoad]:
     alive = state.alive()
     if not alive:
-        raise EngineError(f"all {len(state.replicas)} replicas are dead; restart them (or the run) to continue")
+        raise NoLiveReplicaError(f"all {len(state.replicas)} replicas are dead; restart them (or the run) to continue")
     return alive
 
 
@@ -102,10 +106,10 @@ class AgentRTRouter(Router):
         level = state.config.level(call.program_service)
         holder = state.holder(call.program_id)
         if holder is None:
-            best = min(alive, key=lambda r: (-r.free_kv_tokens, state.backlog_s(r, level), r.index))
+            best = min(alive, key=lambda r: (-r.free_kv_tokens, state.prefill_backlog_s(r, level), r.index))
             return Route(best.index, RouteReason.NEW_PROGRAM)
-        least = _least_loaded(state, alive, level)
-        excess = state.backlog_s(holder, level) - state.backlog_s(least, level)
+        least = min(alive, key=lambda r: (state.prefill_backlog_s(r, level), -r.free_kv_tokens, r.index))
+        excess = state.prefill_backlog_s(holder, level) - state.prefill_backlog_s(least, level)
         if excess > state.prefill_s(state.cached_tokens(call.program_id, holder.index)):
             return Route(least.index, RouteReason.ESCAPED)
         return Route(holder.index, RouteReason.STICKY)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agentrt.runtime.routing.routers import (
+from agentrt.runtime.scheduling.routing.routers import (
     ROUTER_CLASSES,
     AgentRTRouter,
     AutellixRouter,
@@ -14,7 +14,7 @@ from agentrt.runtime.routing.routers import (
     RouterName,
     make_router,
 )
-from agentrt.runtime.routing.state import CallInfo, ProgramPlace, ReplicaLoad, RouterConfig, RoutingState
+from agentrt.runtime.scheduling.routing.state import CallInfo, ProgramPlace, ReplicaLoad, RouterConfig, RoutingState
 
 __all__ = ["ROUTER_CLASSES", "AgentRTRouter", "AutellixRouter", "CallInfo", "LeastLoadedRouter", "ProgramPlace",
            "ReplicaLoad", "RoundRobinRouter", "Route", "RouteReason", "Router", "RouterConfig", "RouterName",

@@ -1,0 +1,50 @@
+"""`KVBlocks`: what the shared engine driver needs from an engine's KV cache, and no more.
+
+Blocks are opaque (`Any`): block ids in the simulator, vLLM `KVCacheBlock`s in the plugin. A pin
+keeps a finished call's full blocks cached for its program until the driver unpins them; how it
+does so is the engine's (the simulator hands the call's references to the pin, the plugin takes
+one more reference on each block, so that vLLM's pool cannot evict it). The other engine input
+the driver needs, a prefill-time estimate, is a plain function (`PrefillTime`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+
+class KVBlocks(Protocol):
+    """The KV cache as the driver sees it."""
+
+    @property
+    def num_blocks(self) -> int:
+        """Usable blocks in all."""
+        ...
+
+    @property
+    def num_free(self) -> int:
+        """Blocks that can be allocated now (free, possibly still cached)."""
+        ...
+
+    def blocks_for(self, num_tokens: int) -> int:
+        """Blocks that `num_tokens` tokens occupy."""
+        ...
+
+    def pin(self, program_id: str, blocks: list[Any]) -> None:
+        """Keep a finished call's `blocks` cached for `program_id`, replacing its previous pin."""
+        ...
+
+    def unpin(self, program_id: str) -> int:
+        """End the program's pin; its blocks stay in the prefix cache, evictable. Returns how many
+        blocks it held (0: none)."""
+        ...
+
+    def free(self, blocks: list[Any]) -> None:
+        """A finished call's references on `blocks` are dropped (no-op where the engine drops them
+        itself)."""
+        ...
+
+
+class PrefillTime(Protocol):
+    def __call__(self, num_tokens: int, num_cached_tokens: int = 0, /) -> float:
+        """Estimated seconds to prefill `num_tokens` tokens of which `num_cached_tokens` are cached."""
+        ...

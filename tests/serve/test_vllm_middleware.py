@@ -1,0 +1,80 @@
+"""The program middleware that fronts vLLM's server, around a recording stand-in for vLLM's app:
+each call's metadata reaches the body as `vllm_xargs["agentrt"]` (what the scheduler plugin parses),
+answers (JSON or SSE) are remembered for inference, and /v1/programs is served."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from agentrt.engine_adapters.vllm.records import parse_meta
+from agentrt.serve.vllm_middleware import ProgramMiddleware
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def _stand_in(seen: list[dict[str, Any]]) -> Starlette:
+    """Answers every chat request with `echo N` (N = its message count), as JSON or as a stream."""
+
+    async def chat(request: Request) -> Response:
+        body = await request.json()
+        seen.append(body)
+        text = f"echo {len(body['messages'])}"
+        if body.get("stream"):
+            async def events() -> Any:
+                for piece in (text[:2], text[2:]):
+                    yield f"data: {json.dumps({'choices': [{'index': 0, 'delta': {'content': piece}}]})}\n\n"
+                yield "data: [DONE]\n\n"
+            return StreamingResponse(events(), media_type="text/event-stream")
+        return JSONResponse({"choices": [{"index": 0, "message": {"role": "assistant", "content": text}}],
+                             "kv_transfer_params": {"agentrt": {"call_id": "x", "arrival": 0.0, "service_time": 0.25}}})
+
+    return Starlette(routes=[Route("/v1/chat/completions", chat, methods=["POST"])])
+
+
+async def test_metadata_reaches_the_plugin_and_conversations_become_programs() -> None:
+    seen: list[dict[str, Any]] = []
+    app = ProgramMiddleware(_stand_in(seen))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+        first = [{"role": "user", "content": "task"}]
+        one = await client.post("/v1/chat/completions", json={"model": "m", "messages": first})
+        answer = one.json()["choices"][0]["message"]
+        two = await client.post("/v1/chat/completions", json={"model": "m", "stream": True, "messages": [
+            *first, answer, {"role": "user", "content": "more"}]})
+        assert two.status_code == 200 and "echo 3" not in two.text  # streamed in two pieces
+        streamed = {"role": "assistant", "content": "echo 3"}
+        three = await client.post("/v1/chat/completions", json={"model": "m", "messages": [
+            *first, answer, {"role": "user", "content": "more"}, streamed, {"role": "user", "content": "end"}]},
+            headers={"X-Agentrt-Program-End": "1"})
+        listed = (await client.get("/v1/programs")).json()["data"]
+    assert one.headers["x-agentrt-program"] == two.headers["x-agentrt-program"] == three.headers["x-agentrt-program"]
+    call_ids, program_ids = [], set()
+    for body in seen:
+        call_id, program_id, hints = parse_meta(body["vllm_xargs"], "request-id")
+        call_ids.append(call_id)
+        program_ids.add(program_id)
+    assert program_ids == {one.headers["x-agentrt-program"]} and len(set(call_ids)) == 3
+    assert parse_meta(seen[2]["vllm_xargs"], "r")[2].program_service > 0.25  # service of the two earlier calls
+    (program,) = listed
+    assert (program["num_calls"], program["end_reason"], program["identified_by"]) == (3, "last_call", "new")
+
+
+async def test_unknown_programs_are_404_in_openais_shape() -> None:
+    app = ProgramMiddleware(_stand_in([]))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+        gone = await client.delete("/v1/programs/nope")
+    assert gone.status_code == 404 and gone.json()["error"]["code"] == "program_not_found"
+    await anyio.lowlevel.checkpoint()
