@@ -50,5 +50,5 @@ def _replicate(kind: str, num_replicas: int, router: str, **options: Any) -> Eng
 def uses_virtual_time(kind: str) -> bool:
     """Simulated engines (`sim`, and the `recording` test engine) run on virtual time (trio +
     MockClock); a real engine (`vllm`) on asyncio and the wall clock. The one definition: the
-    CLI's `--engine` choices use it too (agentrt/submit/engines.py)."""
+    CLI's `--engine` choices use it too (agentrt/engines.py)."""
     return kind != "vllm"

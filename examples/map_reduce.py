@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 
 import agentrt
-from agentrt.submit import engine_from_argv
+from agentrt.engines import engine_from_argv
 
 MAP = "Summarize this passage in one sentence:\n"
 REDUCE = "Combine these partial summaries into one short paragraph:\n"

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 
 import agentrt
-from agentrt.submit import engine_from_argv
+from agentrt.engines import engine_from_argv
 from agentrt.tools import python
 
 QUESTIONS = ["17 * 23", "2 ** 10", "sum(range(100))", "round(3.14159 * 2, 2)",

@@ -16,7 +16,7 @@ import tempfile
 from typing import Any
 
 import agentrt
-from agentrt.submit import engine_from_argv
+from agentrt.engines import engine_from_argv
 from agentrt.tools import bash
 
 DONE = "COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT"

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import agentrt
-from agentrt.submit import engine_from_argv
+from agentrt.engines import engine_from_argv
 
 OPS = {"+3": lambda x: x + 3, "*2": lambda x: x * 2, "-1": lambda x: x - 1}
 OP = re.compile(r"(\+\s*3|\*\s*2|-\s*1)")

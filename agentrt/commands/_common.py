@@ -14,7 +14,7 @@ from agentrt.exceptions import TraceFormatError
 from agentrt.replay.mix import describe_mix, load_mix, parse_mix
 from agentrt.replay.trace import TraceProgram
 from agentrt.replay.workload import Scaling, make_scaling
-from agentrt.submit.replicas import add_replica_args, replica_options
+from agentrt.engines import add_replica_args, replica_options
 
 console = Console(stderr=True)
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from agentrt.exceptions import ConfigError
 from agentrt.runtime.scheduling.policies.config import PolicyName
-from agentrt.submit.replicas import add_replica_args, replica_options
+from agentrt.engines import add_replica_args, replica_options
 
 
 def add_parser(sub: Any) -> None:

@@ -26,7 +26,7 @@ from agentrt.exceptions import AllProgramsFailedError, ConfigError
 from agentrt.runtime.runner import run
 from agentrt.runtime.tracing import OTEL_EXPORTERS, setup_otel
 from agentrt.submit.driver import SubmitPlan, run_plan
-from agentrt.submit.engines import EngineChoice, Responder, add_engine_args
+from agentrt.engines import EngineChoice, Responder, add_engine_args
 from agentrt.submit.loader import check_arguments, load_program, read_inputs
 from agentrt.submit.report import ProgressReporter, summarize, summary_table
 from agentrt.submit.results import ResultLine, ResultsWriter

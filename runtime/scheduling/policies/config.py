@@ -98,11 +98,9 @@ class PolicyConfig(BaseModel):
                     "arriving program takes KV memory and, once contexts outgrow the cache, all of them "
                     "thrash: each turn re-prefills a context that LRU evicted during its tool call. A memory "
                     "preemption also shrinks the working set, so the fraction only has to leave headroom "
-                    "for growth. Default 0.9 (issue 15; simulator, 8B/H100 with 8,000 KV blocks, 16 programs, "
-                    "seed 0, mean JCT vs fcfs): on the mixed workload at 0.02/0.05/0.1 programs/s 0.5 gave "
-                    "1.11x/0.87x/0.83x, 0.9 gave 1.00x/0.77x/0.59x; on SWE-bench at 0.01/0.02/0.04 0.5 gave "
-                    "1.07x/0.70x/0.58x, 0.9 gave 1.00x/0.66x/0.54x. Below it, programs wait while memory is "
-                    "not short. None turns gating off.")
+                    "for growth; lower fractions make programs wait while memory is not short. None turns gating "
+                    "off. The default 0.9 is measured in the README (\"Workloads, the oracle, and what closes "
+                    "the gap\").")
     residency_backfill_s: float = Field(
         30.0, ge=0.0,
         description="agentrt only: a program whose context does not fit the working set's room is "
