@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -48,12 +49,17 @@ def running_vllm_server(*args: str) -> Iterator[str]:
             time.sleep(0.5)
         yield url
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        _stop(proc, grace=60)
+
+
+def _stop(proc: subprocess.Popen[Any], *, grace: float) -> None:
+    """SIGTERM, then SIGKILL if the server has not exited within `grace` seconds."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def _healthy(url: str) -> bool:
@@ -88,12 +94,7 @@ def running_server(*args: str) -> Iterator[str]:
         url = next(x for x in lines if "listening on" in x).split("listening on ")[1].strip()
         yield url
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        _stop(proc, grace=30)
         reader.join(5)
         if proc.stdout is not None:
             proc.stdout.close()
