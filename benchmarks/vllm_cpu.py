@@ -19,8 +19,8 @@ cache (`--num-gpu-blocks` x 32 tokens) holds a few contexts, so more programs ar
 Runs (each on a fresh engine): stock = vLLM's own Scheduler (no scheduler_cls); fcfs, continuum,
 agentrt = the plugin under that policy; in each round every config once, in `--configs` order, so
 slow phases of a shared machine hit every config alike and ratios are paired per round. Per run:
-mean JCT, the engine process's CPU seconds over the replay (vLLM's CPU engine runs in this
-process; CPU time does not grow while co-tenants hold the CPU), the load average, the thread
+mean JCT, the CPU seconds of this process and vLLM's engine-core process over the replay (the
+work done: unlike wall time, it does not grow while co-tenants hold the CPU), the load average, the thread
 binding and CPU affinity, and the counts noise does not touch (prompt tokens computed, prefix-hit
 tokens, tokens recomputed after preemption, preemptions, pin hits). For stock, tokens computed
 counts each call's first admission only (vLLM's Scheduler reports no recomputation to the
@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import statistics
 import sys
@@ -51,6 +52,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import psutil
 
 from agentrt.engine_adapters.sim import GPUSpec, MeasuredStep, ModelSpec, Profile, SimEngine, calibrate, fit_error
 from agentrt.engine_adapters.sim.cost_model import CostModel
@@ -94,6 +96,7 @@ class Run:
     jct: dict[str, float]
     counts: dict[str, int]
     steps: list[StepRecord]
+    engine_cpu_s: float = math.nan  # CPU time of this process and vLLM's engine core over the replay (nan: not measured)
 
     @classmethod
     def of_line(cls, line: str) -> Run:
@@ -156,24 +159,47 @@ def real_run(model: str, config: str, round_: int, w: dict[str, Any], work: Work
     policy, stock = CONFIGS[config]
     steps: list[StepRecord] = []
     replay_cpu = [0.0]
+    engine_cpu_at_start = [0.0]
 
     async def main() -> ReplayResult:
         engine = VLLMEngine(model, stock=stock, dtype="float32", num_gpu_blocks_override=w["num_gpu_blocks"],
                             block_size=BLOCK_SIZE, max_model_len=w["max_model_len"], max_num_seqs=w["max_num_seqs"],
                             max_num_batched_tokens=MAX_NUM_BATCHED_TOKENS, record_steps=200_000)
-        start = time.process_time()  # the replay starts once the engine has started: model load excluded
+        start_engine = engine.start
+
+        async def start_and_sample(*args: Any) -> None:  # replay starts the engine: sample once it is up
+            await start_engine(*args)
+            engine_cpu_at_start[0] = children_cpu()
+        engine.start = start_and_sample  # type: ignore[method-assign]
+        start = time.process_time()
         result = await replay(programs, engine, policy, arrivals, scaling)
         replay_cpu[0] = time.process_time() - start
         steps.extend(engine.measured_steps[WARMUP_STEPS:])
         return result
 
     load = list(os.getloadavg())
+    reaped = os.times()
     start = time.perf_counter()
     result = run(main, virtual_time=False)
     wall = time.perf_counter() - start
     load.extend(os.getloadavg())
+    after = os.times()  # the engine-core process has exited and been reaped: its whole CPU time counts here
+    engine_cpu = after.children_user + after.children_system - reaped.children_user - reaped.children_system
     return Run(w, settings(), model_config(model), round_, config, wall, replay_cpu[0], load, result.summary.mean_jct,
-               {m.trace_id: m.jct for m in result.metrics if m.status == "ok"}, counts_of(result), steps)
+               {m.trace_id: m.jct for m in result.metrics if m.status == "ok"}, counts_of(result), steps,
+               replay_cpu[0] + engine_cpu - engine_cpu_at_start[0])
+
+
+def children_cpu() -> float:
+    """CPU seconds (user + system) used so far by this process's children: vLLM's engine core."""
+    total = 0.0
+    for child in psutil.Process().children(recursive=True):
+        try:
+            times = child.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
 
 
 def sim_run(w: dict[str, Any], profile: Profile, policy: str, work: Work) -> ReplayResult:
@@ -190,6 +216,9 @@ def sim_run(w: dict[str, Any], profile: Profile, policy: str, work: Work) -> Rep
 
 # -- statistics -------------------------------------------------------------------------------
 def spread(values: list[float], fmt: str = ".3g") -> str:
+    values = [v for v in values if not math.isnan(v)]  # runs from before a measure existed
+    if not values:
+        return "-"
     return f"{statistics.median(values):{fmt}} [{min(values):{fmt}}-{max(values):{fmt}}]"
 
 
@@ -233,9 +262,9 @@ def rounds_table(runs: list[Run]) -> str:
     for r in sorted(runs, key=lambda r: r.round):
         base = stock.get(r.round)
         jct = f"{r.mean_jct / base.mean_jct:.2f}" if base else "-"
-        cpu = f"{r.cpu_s / base.cpu_s:.2f}" if base else "-"
+        cpu = f"{r.engine_cpu_s / base.engine_cpu_s:.2f}" if base else "-"
         rows.append(f"| {r.round} | {r.config} | {r.load[0]:.1f}-{r.load[3]:.1f} | {r.wall_s:.0f} | {r.mean_jct:.2f} | "
-                    f"{jct} | {r.cpu_s:.1f} | {cpu} | " + " | ".join(f"{r.counts[c]:,}" for c in COUNTS) + " |")
+                    f"{jct} | {r.engine_cpu_s:.1f} | {cpu} | " + " | ".join(f"{r.counts[c]:,}" for c in COUNTS) + " |")
     return "\n".join(rows)
 
 
@@ -253,10 +282,10 @@ def real_table(runs: dict[str, list[Run]]) -> str:
             + " | ".join(COUNTS) + " |", "|---|---:|---:|:---:|---:|---:|" + "---:|" * len(COUNTS)]
     for config, rs in runs.items():
         jct = [r.mean_jct / base[r.round].mean_jct for r in rs]
-        cpu = [r.cpu_s / base[r.round].cpu_s for r in rs]
+        cpu = [r.engine_cpu_s / base[r.round].engine_cpu_s for r in rs]
         counts = " | ".join(spread([float(r.counts[c]) for r in rs], ",.0f") for c in COUNTS)
         rows.append(f"| {config} | {spread([r.mean_jct for r in rs])} | {spread(jct, '.2f')} | {agree(config, jct)} | "
-                    f"{spread([r.cpu_s for r in rs])} | {spread(cpu, '.2f')} | {counts} |")
+                    f"{spread([r.engine_cpu_s for r in rs])} | {spread(cpu, '.2f')} | {counts} |")
     return "\n".join(rows)
 
 
@@ -310,7 +339,7 @@ def cmd_run(args: argparse.Namespace) -> None:
                 r = real_run(model, config, round_, w, work)
                 with args.results.open("a") as f:
                     f.write(json.dumps(asdict(r)) + "\n")
-                print(f"round {round_} {config}: mean JCT {r.mean_jct:.2f} s, replay CPU {r.cpu_s:.1f} s, {r.counts}, "
+                print(f"round {round_} {config}: mean JCT {r.mean_jct:.2f} s, CPU {r.engine_cpu_s:.1f} s (driver {r.cpu_s:.1f} s), {r.counts}, "
                       f"{r.wall_s:.0f} s wall, load {r.load[0]:.1f}-{r.load[3]:.1f}", flush=True)
     print(f"appended to {args.results}; `benchmarks/vllm_cpu.py summary --results {args.results}` reads every round")
 

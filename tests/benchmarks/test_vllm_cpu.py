@@ -61,8 +61,8 @@ def test_the_workload_is_memory_bound_and_agentrt_computes_less_on_the_simulator
 def fake_run(bench: ModuleType, config: str, round_: int, mean_jct: float, cpu_s: float) -> Any:
     steps = [StepRecord(n, 0, n, 0.01 + n * 1e-3, n * n // 2, 1, 0.005 + n * 1e-3) for n in (16, 64, 128, 256)]
     steps += [StepRecord(0, 1, 200, 0.012, 200, 1, 0.006)] * 4
-    return bench.Run(WORKLOAD, {"omp_threads_bind": "auto"}, MODEL, round_, config, 60.0, cpu_s, [1.0, 1.0, 1.0] * 2,
-                     mean_jct, {p.program_id: mean_jct for p in bench.workload(WORKLOAD)[0]}, dict.fromkeys(bench.COUNTS, 10 * round_), steps)
+    return bench.Run(WORKLOAD, {"omp_threads_bind": "auto"}, MODEL, round_, config, 60.0, 1.0, [1.0, 1.0, 1.0] * 2,
+                     mean_jct, {p.program_id: mean_jct for p in bench.workload(WORKLOAD)[0]}, dict.fromkeys(bench.COUNTS, 10 * round_), steps, cpu_s)
 
 
 def test_runs_round_trip_through_the_results_file_and_pair_with_their_rounds_stock(bench: ModuleType,
