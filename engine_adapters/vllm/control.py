@@ -28,6 +28,7 @@ class ControlOp(str, enum.Enum):
     RELEASE_PROGRAM = "release_program"  # args: program_id
     UPDATE_PIN = "update_pin"  # args: program_id, gap_samples
     TAKE_STEPS = "take_steps"  # the snapshot plus "steps": the recorded steps since the last take
+    DECISIONS = "decisions"  # args: start; the snapshot plus "decisions": the decision log from `start` on
 
 
 def handle(op: str, args: dict[str, Any]) -> dict[str, Any]:
@@ -47,6 +48,8 @@ def handle(op: str, args: dict[str, Any]) -> dict[str, Any]:
     answer = scheduler.snapshot()
     if kind is ControlOp.TAKE_STEPS:
         answer["steps"] = [list(astuple(s)) for s in scheduler.take_steps()]
+    elif kind is ControlOp.DECISIONS:
+        answer["decisions"] = [d.as_list() for d in scheduler.decisions_since(int(args.get("start", 0)))]
     return answer
 
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from dataclasses import replace
 from typing import Any
 
 from vllm.v1.core.sched.async_scheduler import AsyncScheduler
@@ -40,6 +41,7 @@ from vllm.v1.request import Request, RequestStatus
 from agentrt.engine_adapters.driver import EngineDriver
 from agentrt.engine_adapters.vllm.pins import PinnedBlocks
 from agentrt.engine_adapters.vllm.records import META_KEY, CallRecord, StepRecord, parse_meta
+from agentrt.runtime.scheduling.decisions import Decision, DecisionLog
 from agentrt.runtime.scheduling.policies import PolicyConfig
 from agentrt.runtime.scheduling.policies.base import CallPhase, CallState
 from agentrt.runtime.scheduling.scheduler import ProgramScheduler
@@ -98,7 +100,9 @@ class _AgentMixin:
         self.prefill_rate = _PrefillRate()
         self.pinned = PinnedBlocks(self.pool, self.block_size, self.num_usable_blocks)
         self.program_scheduler = ProgramScheduler(PolicyConfig.model_validate(settings.get("policy", {})),
-                                                  kv_capacity_tokens=self.num_usable_blocks * self.block_size)
+                                                  kv_capacity_tokens=self.num_usable_blocks * self.block_size,
+                                                  decisions=DecisionLog() if settings.get("record_decisions") else None)
+        self.call_names: dict[str, str] = {}  # request id -> agentrt call id, kept while decisions are logged
         self.driver = EngineDriver(self.program_scheduler, self.pinned, self.prefill_rate.seconds)
         # Requests of programs outside the working set (residency gating): known to vLLM
         # (`self.requests`, so aborts find them) but out of its waiting queue until admissible.
@@ -123,6 +127,8 @@ class _AgentMixin:
                                       num_prompt_tokens=request.num_prompt_tokens,
                                       num_cached_tokens=len(self._cached_prefix(request)) * self.block_size)
         self.records[request.request_id] = CallRecord(call_id, now)
+        if self.program_scheduler.decisions is not None:
+            self.call_names[request.request_id] = call_id  # vLLM's request id has a random suffix
         request.priority = _UNRANKED
         super().add_request(request)  # type: ignore[misc]
         if call.pending:
@@ -134,8 +140,9 @@ class _AgentMixin:
         start = time.monotonic()
         self.driver.expire_pins(start)
         order = self.program_scheduler.order_waiting(start)
-        if self._relieve_pressure(order, start):  # preempted: the victims wait again, ranked anew
-            order = self.program_scheduler.order_waiting(start)
+        # the victims of a preemption wait again, unranked (last) in this step: as in the
+        # simulator, one scheduling pass admits from one `order_waiting`
+        self._relieve_pressure(order, start)
         self._release_held(order)
         self._rank(order)
         out = super().schedule(*args, **kwargs)  # type: ignore[misc]
@@ -331,6 +338,14 @@ class _AgentMixin:
                 "num_steps": self.num_steps, "busy_time": self.busy_time, "num_held": len(self.held),
                 "num_waiting": stats.num_waiting, "num_running": stats.num_running,
                 "scheduler_cls": type(self).__name__}
+
+    def decisions_since(self, start: int) -> list[Decision]:
+        """The decision log from its `start`-th record on, with agentrt's call ids."""
+        self.driver.expire_pins(time.monotonic())
+        log = self.program_scheduler.decisions
+        records = log.since(start) if log is not None else []
+        names = self.call_names
+        return [replace(d, call_id=names.get(d.call_id, d.call_id)) if d.call_id else d for d in records]
 
     def take_steps(self) -> list[StepRecord]:
         steps = list(self.steps)
