@@ -22,12 +22,14 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
 
 import agentrt
 from agentrt.engine_adapters.base import Engine, GenerationRequest, GenerationResult, Prompt, SchedHints
+from agentrt.engine_adapters.driver import EngineDriver
 from agentrt.engine_adapters.sim import SimEngine
 from agentrt.runtime.scheduling import Decision, DecisionKind, PolicyConfig
 
@@ -202,6 +204,22 @@ def test_vllm_makes_the_same_decisions_as_the_simulator(tiny_model: Path) -> Non
     got, sim = vllm_decisions(tiny_model), sim_decisions()
     assert got == sim, explain(got, sim)
     assert got == EXPECTED, explain(got, EXPECTED)
+
+
+def test_the_old_simulator_pin_rule_breaks_parity(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The comparison can fail: with the simulator's old rule (a pin ends when the program's next
+    call arrives, not when it is admitted) the log parts from EXPECTED at a's second call."""
+    on_arrival = EngineDriver.on_arrival
+
+    def pin_ends_at_arrival(driver: EngineDriver, call_id: str, program_id: str, *args: Any, **kwargs: Any) -> Any:
+        if driver.scheduler.pins.pop(program_id) is not None:
+            driver.kv.unpin(program_id)
+        return on_arrival(driver, call_id, program_id, *args, **kwargs)
+
+    monkeypatch.setattr(EngineDriver, "on_arrival", pin_ends_at_arrival)
+    got = sim_decisions()
+    i = EXPECTED.index(d(K.PIN_ENDED, "a"))
+    assert got[:i] == EXPECTED[:i] and got[i] == d(K.FINISHED, "a.2"), explain(got, EXPECTED)
 
 
 def test_a_divergence_is_reported_where_it_starts() -> None:
