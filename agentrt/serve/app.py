@@ -2,7 +2,8 @@
 
 Routes: `POST /v1/chat/completions`, `POST /v1/completions` (JSON or SSE), `GET /v1/models`,
 `GET /health`, `GET /metrics`, and agentrt's `GET /v1/programs[/{id}]`, `DELETE /v1/programs/{id}`.
-Each call goes to `Engine.generate` with the policy's inputs (service.py); a request whose client
+Each call goes to the engine with the policy's inputs (service.py); the engine runs on a thread and
+event loop of its own (engine_thread.py), so the server's loop only parses and answers. A request whose client
 disconnects is aborted in the engine (its KV freed) and fails only itself. Admission is bounded:
 beyond `max_in_flight` requests the server answers 429 with `Retry-After`.
 
@@ -29,12 +30,13 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
 
-from agentrt.engine_adapters.base import Engine, GenerationRequest, GenerationResult, Prompt, filler_text, text_to_tokens
+from agentrt.engine_adapters.base import GenerationRequest, GenerationResult, Prompt, filler_text, text_to_tokens
 from agentrt.exceptions import EngineError, LLMCallError, PromptTooLongError, ServeError
 from agentrt.programs.tokens import Tokens
 from agentrt.runtime.scheduling.policies import policy_config
 from agentrt.runtime.scheduling.predictor import ToolLatencyPredictor
 from agentrt.serve import errors, responses
+from agentrt.serve.engine_thread import EngineThread
 from agentrt.serve.identity import IdentityResolver
 from agentrt.serve.metrics import ServeMetrics
 from agentrt.serve.programs import EndReason, ProgramTable
@@ -65,7 +67,7 @@ class ServeOptions(BaseModel):
 
 class _Admission:
     """At most `limit` requests in flight; the next gets 429 with a Retry-After from the mean
-    recent latency (wall seconds, at least 1)."""
+    recent latency (engine clock, converted to wall seconds, at least 1)."""
 
     def __init__(self, limit: int, metrics: ServeMetrics, scale: float) -> None:
         self.limit, self.metrics, self.scale = limit, metrics, scale
@@ -88,15 +90,16 @@ class _Admission:
 
 
 class SimServer:
-    """The app's state: engine, programs, metrics. `app` is the FastAPI application."""
+    """The app's state: engine, programs, metrics. `app` is the FastAPI application. Every time it
+    keeps is on the engine's clock (simulated seconds, `engine.now()`)."""
 
-    def __init__(self, engine: Engine, options: ServeOptions, responder: Responder | None = None,
+    def __init__(self, engine: EngineThread, options: ServeOptions, responder: Responder | None = None,
                  time_scale: float = 1.0) -> None:
-        self.engine, self.options, self.responder = engine, options, responder
+        self.engine, self.options, self.responder, self.time_scale = engine, options, responder, time_scale
         self.metrics = ServeMetrics()
         self.table = ProgramTable(ToolLatencyPredictor(), min_idle_timeout=options.min_idle_timeout,
                                   idle_factor=options.idle_factor)
-        self.service = ProgramService(self.table, IdentityResolver(), self.metrics, now=anyio.current_time,
+        self.service = ProgramService(self.table, IdentityResolver(), self.metrics, now=engine.now,
                                       abort=engine.abort, release=engine.release_program, hint_tool=engine.hint_tool)
         self.admission = _Admission(options.max_in_flight, self.metrics, time_scale)
         self.app = self._build()
@@ -107,7 +110,7 @@ class SimServer:
         async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             async with anyio.create_task_group() as tg:
                 await self.engine.start(policy_config(self.options.policy), tg)
-                tg.start_soon(self.service.reap_idle, self.options.reap_period)
+                tg.start_soon(self.service.reap_idle, self.options.reap_period / self.time_scale)
                 yield
                 await self.service.shutdown()
                 await self.engine.stop()
@@ -133,7 +136,7 @@ class SimServer:
                                            for name in self.options.model_names]}
 
     async def render_metrics(self) -> Response:
-        stats = self.engine.statistics()
+        stats = await self.engine.read(lambda engine: engine.statistics())
         waiting = getattr(stats, "iterations", ())
         num_waiting = waiting[-1].num_waiting if waiting else None
         body = self.metrics.render(stats, len(self.table.active), num_waiting)
@@ -179,7 +182,7 @@ class SimServer:
                 call_id, body.model, reply, message, r, _include_usage(body)))
         result = await self._respond(exchange, request, message, tools)
         return JSONResponse(responses.chat_body(call_id, body.model, reply, message, result),
-                            headers=_headers(exchange.call, result))
+                            headers=_headers(exchange, result))
 
     async def completions(self, body: CompletionRequest, request: Request) -> Response:
         self._check_model(body.model)
@@ -195,7 +198,7 @@ class SimServer:
                 call_id, body.model, out, r, _include_usage(body)))
         result = await self._respond(exchange, request, None, ())
         return JSONResponse(responses.completion_body(call_id, body.model, out, result),
-                            headers=_headers(exchange.call, result))
+                            headers=_headers(exchange, result))
 
     async def _chat_from_engine(self, body: ChatCompletionRequest, request: Request,
                                 messages: list[dict[str, Any]]) -> Response:
@@ -212,7 +215,7 @@ class SimServer:
                 call_id, body.model, Reply(r.text), answer(r), r, _include_usage(body)))
         result = await self._respond(exchange, request, answer, ())
         return JSONResponse(responses.chat_body(call_id, body.model, Reply(result.text), answer(result), result),
-                            headers=_headers(exchange.call, result))
+                            headers=_headers(exchange, result))
 
     async def _complete_from_engine(self, body: CompletionRequest, request: Request, text: str) -> Response:
         """`completions` when the engine's model writes the answer: the prompt is the text."""
@@ -224,7 +227,7 @@ class SimServer:
                 call_id, body.model, echo + r.text, r, _include_usage(body)))
         result = await self._respond(exchange, request, None, ())
         return JSONResponse(responses.completion_body(call_id, body.model, echo + result.text, result),
-                            headers=_headers(exchange.call, result))
+                            headers=_headers(exchange, result))
 
     def _open(self, request: Request, body: ChatCompletionRequest | CompletionRequest,
               messages: list[dict[str, Any]], text: str, prompt: Prompt | None = None) -> _Exchange:
@@ -257,7 +260,7 @@ class SimServer:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(_cancel_on_disconnect, request, tg.cancel_scope)
                 try:
-                    outcome = await self.engine.generate(gen)
+                    exchange.engine_arrival, outcome = await self.engine.generate_timed(gen)
                 except Exception as exc:  # sent to the client as an OpenAI error below
                     outcome = exc
                 tg.cancel_scope.cancel()
@@ -305,7 +308,7 @@ class SimServer:
         if exchange.closed:
             return
         exchange.closed = True
-        self.admission.leave(anyio.current_time() - exchange.gen.arrival)
+        self.admission.leave(self.engine.now() - exchange.gen.arrival)
         self.metrics.requests.labels(exchange.endpoint, status).inc()
 
     # -- helpers ----------------------------------------------------------------------------------
@@ -327,12 +330,14 @@ class SimServer:
 
 @dataclass(slots=True)
 class _Exchange:
-    """One admitted request: its call, the engine request, and whether it has been closed."""
+    """One admitted request: its call, the engine request, whether it has been closed, and when
+    the engine received it (engine clock)."""
 
     call: OpenCall
     gen: GenerationRequest
     endpoint: str
     closed: bool = False
+    engine_arrival: float = 0.0
 
 
 class _Stream(StreamingResponse):
@@ -377,7 +382,9 @@ def _include_usage(body: ChatCompletionRequest | CompletionRequest) -> bool:
     return bool(body.stream_options and body.stream_options.include_usage)
 
 
-def _headers(call: OpenCall, result: GenerationResult) -> dict[str, str]:
-    """The program and call ids, and the engine's time for the call (server clock, s)."""
-    return {"X-Agentrt-Program": call.call.program_id, "X-Agentrt-Call": call.call.call_id,
-            "X-Agentrt-Engine-Time": f"{result.finish - call.call.arrival:.6f}"}
+def _headers(exchange: _Exchange, result: GenerationResult) -> dict[str, str]:
+    """The program and call ids, and the engine's time for the call: from the engine receiving it
+    to the engine finishing it (engine clock, simulated s; divide by the time scale for wall s)."""
+    call = exchange.call.call
+    return {"X-Agentrt-Program": call.program_id, "X-Agentrt-Call": call.call_id,
+            "X-Agentrt-Engine-Time": f"{result.finish - exchange.engine_arrival:.6f}"}
