@@ -228,7 +228,10 @@ class Batcher:
             for victim in victims:
                 self._preempt(victim, batch)
         kv.unwatch()
-        kv.touch(hit)
+        if seq.program_id in self.scheduler.pins:  # the pin ends at this admission (`EngineDriver.on_admitted`)
+            kv.touch_pinned(seq.program_id, hit)
+        else:
+            kv.touch(hit)
         seq.block_ids = hit + kv.allocate(need)
         seq.num_registered_blocks = len(hit)
         self._on_admitted(seq, len(hit) * bs, computed, batch)

@@ -25,6 +25,7 @@ runtime, the programs and the tools would need to be rewritten against it).
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -142,7 +143,7 @@ class SimEngine(Engine):
         for seq in [*batcher.seqs.values(), *pending]:
             batcher.abort(seq.request.call_id, anyio.current_time())
             seq.error = EngineError("the SimEngine was stopped while this call was in flight")
-            seq.done.set()
+            seq.wake()
 
     # -- calls ------------------------------------------------------------------------------------
     async def generate(self, request: GenerationRequest) -> GenerationResult:
@@ -156,6 +157,20 @@ class SimEngine(Engine):
         if seq.error is not None:
             raise seq.error
         return self._result(seq)
+
+    def submit(self, request: GenerationRequest, on_done: Callable[[GenerationResult | BaseException], None]) -> bool:
+        """`generate` without a task: `on_done` gets the result, or the exception `generate` would
+        raise, when the call ends (at once for a malformed call). Saves the runtime a task and two
+        scheduling rounds per call."""
+        try:
+            self._started()
+            seq = self._sequence(request)
+        except Exception as exc:  # what `generate` would raise goes to the callback
+            on_done(exc)
+            return True
+        seq.on_done = lambda done: on_done(done.error if done.error is not None else self._result(done))
+        self._post(request.program_id, request.call_id, _ARRIVE, seq)
+        return True
 
     async def abort(self, call_id: str) -> None:
         """Remove a queued or running call at the next iteration boundary and free its blocks;
@@ -214,7 +229,7 @@ class SimEngine(Engine):
                     if end > now:
                         await anyio.sleep_until(end)
                     for seq in finished:
-                        seq.done.set()
+                        seq.wake()
                 else:
                     resume = None
                     self._wake = anyio.Event()
@@ -270,7 +285,7 @@ class SimEngine(Engine):
                 seq = batcher.abort(call_id, t)
                 if seq is not None:
                     seq.error = LLMCallError("aborted", call_id=call_id, call_name="llm")
-                    seq.done.set()
+                    seq.wake()
             elif kind == _RELEASE:
                 batcher.release_program(program_id)
             else:

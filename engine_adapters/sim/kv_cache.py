@@ -185,6 +185,18 @@ class KVCache:
             else:
                 state[b] = s + 1
 
+    def touch_pinned(self, program_id: str, block_ids: list[int]) -> None:
+        """`touch` for the admitted call of a program whose pin ends right after (`unpin`): when the
+        pin's leading blocks are `block_ids` (its previous context, the common case), they keep
+        the pin's references instead of taking one more each, and the pin keeps only the rest, as
+        if the two walks over the context (reference taken, reference dropped) had been made."""
+        pinned = self._pins.get(program_id)
+        if pinned is None or pinned[:len(block_ids)] != block_ids:
+            self.touch(block_ids)
+            return
+        self._pins[program_id] = pinned[len(block_ids):]
+        self.num_pinned_blocks -= len(block_ids)
+
     def allocate(self, num_blocks: int) -> list[int]:
         """Take `num_blocks` blocks from the free queue, least recently freed first, evicting their
         cached contents. The caller has checked `num_free`."""

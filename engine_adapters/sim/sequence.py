@@ -11,6 +11,7 @@ fill have known hashes and a finished call's output blocks can hit on its progra
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import anyio
@@ -57,6 +58,13 @@ class SimSequence:
     finish: float = 0.0
     error: BaseException | None = None
     done: anyio.Event = field(default_factory=anyio.Event)
+    on_done: Callable[[SimSequence], None] | None = None  # `SimEngine.submit`'s callback
+
+    def wake(self) -> None:
+        """The call ended (finished, failed or aborted): wake its `generate`, or run its callback."""
+        self.done.set()
+        if self.on_done is not None:
+            self.on_done(self)
 
     @property
     def program_id(self) -> str:

@@ -356,11 +356,14 @@ class ProgramScheduler:
     def on_iteration(self, scheduled: Sequence[CallState], duration: float) -> None:
         """Account one engine iteration of `duration` seconds to the calls it scheduled; demote
         those that exhausted their quantum. Waiting is accounted lazily (wall time)."""
-        account = self.policy.account_service
-        for call in scheduled:
-            if account(call, duration):
-                call.key = self._key(call)
-                self._counts["demotions"] += 1
+        self.on_iterations(scheduled, (duration,))
+
+    def on_iterations(self, scheduled: Sequence[CallState], durations: Sequence[float]) -> None:
+        """`on_iteration` for consecutive iterations that scheduled the same calls (a decode span
+        in which nothing reads their service or keys until it ends)."""
+        for call in self.policy.account_iterations(scheduled, durations):
+            call.key = self._key(call)
+            self._counts["demotions"] += 1
 
     def sort_key(self, call: CallState) -> SortKey:
         return call.key

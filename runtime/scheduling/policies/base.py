@@ -24,6 +24,7 @@ from __future__ import annotations
 import enum
 import math
 from abc import ABC
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -136,6 +137,11 @@ class Policy(ABC):
         call.level_service += duration
         call.ratio_service += duration
         return self._demote(call)
+
+    def account_iterations(self, calls: Sequence[CallState], durations: Sequence[float]) -> list[CallState]:
+        """`account_service` for every call of consecutive iterations that each scheduled all of
+        `calls` (one duration per iteration, in order); returns a call once per level change."""
+        return [call for call in calls for duration in durations if self.account_service(call, duration)]
 
     def _demote(self, call: CallState) -> bool:
         return False
