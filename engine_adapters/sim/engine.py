@@ -43,6 +43,7 @@ from agentrt.engine_adapters.sim.sequence import SimSequence
 from agentrt.engine_adapters.sim.stats import Counters, IterationRecord, SimStats, snapshot
 from agentrt.exceptions import EngineError, LLMCallError, PromptTooLongError
 from agentrt.programs.tokens import Tokens
+from agentrt.runtime.scheduling.decisions import Decision, DecisionLog
 from agentrt.runtime.scheduling.scheduler import ProgramScheduler
 
 if TYPE_CHECKING:
@@ -114,7 +115,8 @@ class SimEngine(Engine):
         if self._batcher is not None:
             raise EngineError("SimEngine is already started; create a new engine for another run")
         kv = KVCache(self.num_blocks, self.block_size)
-        scheduler = ProgramScheduler(policy, kv_capacity_tokens=self.kv_capacity_tokens)
+        scheduler = ProgramScheduler(policy, kv_capacity_tokens=self.kv_capacity_tokens,
+                                     decisions=DecisionLog() if self.config.record_decisions else None)
         driver = EngineDriver(scheduler, kv, self.cost_model.prefill_time)
         self._batcher = Batcher(kv, driver, self.cost_model, self._counters,
                                 max_num_batched_tokens=self.max_num_batched_tokens,
@@ -189,6 +191,11 @@ class SimEngine(Engine):
         """Re-decide the program's pin TTL from the running tool's expected durations."""
         if self._batcher is not None:
             self._post(program_id, "", _HINT, gap_samples)
+
+    def decisions(self) -> list[Decision]:
+        """The scheduler's decisions so far, in order (empty unless `record_decisions`)."""
+        log = self._batcher.scheduler.decisions if self._batcher else None
+        return log.since(0) if log is not None else []
 
     def statistics(self) -> SimStats:
         kv = self._batcher.kv if self._batcher else None
