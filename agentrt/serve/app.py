@@ -20,6 +20,7 @@ the conversation itself, rendered by the model's chat template, and the model wr
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -117,6 +118,7 @@ class SimServer:
                 tg.cancel_scope.cancel()
 
         app = FastAPI(title="agentrt serve (simulator)", lifespan=lifespan)
+        app.add_middleware(_ServerTime)
         errors.install(app)
         app.get("/health")(self.health)
         app.get("/v1/models")(self.models)
@@ -353,6 +355,28 @@ class _Stream(StreamingResponse):
         finally:
             with anyio.CancelScope(shield=True):
                 await self._on_close()
+
+
+class _ServerTime:
+    """ASGI middleware: each response carries `X-Agentrt-Server-Time`, the wall seconds from the
+    request reaching the app to its response headers (what the server's own code took, engine
+    included; HTTP parsing and socket writes are outside it)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        start = time.perf_counter()
+
+        async def timed_send(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                took = f"{time.perf_counter() - start:.6f}".encode()
+                message["headers"] = [*message.get("headers", ()), (b"x-agentrt-server-time", took)]
+            await send(message)
+
+        await self.app(scope, receive, timed_send)
 
 
 async def _cancel_on_disconnect(request: Request, scope: anyio.CancelScope) -> None:

@@ -66,6 +66,7 @@ class SchedulerStats:
     num_pins_expired: int
     num_pins_released: int  # under memory pressure
     num_pins_refused: int  # positive TTL, but over the policy's pinned-share bound
+    num_gated_programs: int = 0  # now: programs whose calls residency gating holds back
 
 
 class _WaitQueue:
@@ -475,7 +476,8 @@ class ProgramScheduler:
             num_pins=len(self.pins), pinned_blocks=self.pins.num_blocks,
             num_promotions=c["promotions"], num_demotions=c["demotions"], num_preemptions=c["preemptions"],
             num_pins_created=c["pins_created"], num_pin_hits=c["pin_hits"], num_pins_expired=c["pins_expired"],
-            num_pins_released=c["pins_released"], num_pins_refused=c["pins_refused"])
+            num_pins_released=c["pins_released"], num_pins_refused=c["pins_refused"],
+            num_gated_programs=len({call.program_id for call in self._pending.ordered()}))
 
     # -- helpers ------------------------------------------------------------------------------
     def _program(self, program_id: str, hints: SchedHints, now: float) -> ProgramState:
