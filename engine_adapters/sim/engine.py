@@ -217,17 +217,18 @@ class SimEngine(Engine):
         # iteration ended and runs iterations back to back until it has caught up with the clock,
         # so the simulated GPU's throughput does not depend on how late the loop wakes.
         resume: float | None = None
-        with scope:
+        with scope, clock.loop_running(virtual):
             while True:
                 await clock.settle(virtual)
                 now = anyio.current_time()
                 self._drain()
                 start = now if virtual or resume is None else min(resume, now)
-                end, finished = self._run(batcher, start, clock.horizon(virtual, now))
+                horizon = clock.horizon(virtual, now)
+                end, finished = self._run(batcher, start, horizon)
                 if end > start:
                     resume = end
                     if end > now:
-                        await anyio.sleep_until(end)
+                        await clock.sleep_until(virtual, end, horizon)
                     for seq in finished:
                         seq.wake()
                 else:

@@ -92,7 +92,7 @@ class Lockstep:
 
     async def _loop(self, scope: anyio.CancelScope) -> None:
         virtual = clock.is_virtual()
-        with scope:
+        with scope, clock.loop_running(virtual):
             while True:
                 await clock.settle(virtual)
                 now = anyio.current_time()

@@ -43,6 +43,7 @@ class SimSequence:
     num_generated: int = 0
     num_computed: int = 0
     num_registered_blocks: int = 0  # leading blocks already indexed in the prefix cache
+    registered_own: bool = True  # each of them under its own hash (`KVCache.register` returned True)
     max_computed: int = 0  # high-water mark of num_computed (recompute accounting)
     num_swapped: int = 0  # tokens held in host memory while preempted by swapping
     # the record returned to the caller

@@ -134,7 +134,7 @@ class _Walk:
             seq = self.seqs[i]
             full = (seq.num_computed + step + 1) // bs
             if full > seq.num_registered_blocks:
-                kv.register(seq.block_ids, seq.hashes, seq.num_registered_blocks, full)
+                seq.registered_own &= kv.register(seq.block_ids, seq.hashes, seq.num_registered_blocks, full)
                 seq.num_registered_blocks = full
 
     def _finish(self, num_steps: int) -> DecodeSpan:

@@ -263,15 +263,16 @@ class ProgramScheduler:
         admission stops at it, so a large context is not starved by a stream of small ones."""
         budget = (self.policy.config.residency_fraction or 1.0) * (self.kv_capacity_tokens or 0)
         backfill_s = self.policy.config.residency_backfill_s
-        evicted_idle = False
+        tried_idle = False  # once per pass: a program made resident here has calls, so is not idle
         skipped: set[str] = set()
         for call in self._pending.ordered():
             program = self.programs[call.program_id]
             if program.resident or program.program_id in skipped:
                 continue
             if self._resident_tokens and self._resident_tokens + program.context_tokens > budget:
-                if not evicted_idle and self._evict_idle(now):
-                    evicted_idle = True
+                if not tried_idle:
+                    tried_idle = True
+                    self._evict_idle(now)
                 if self._resident_tokens + program.context_tokens > budget:
                     if not skipped and call.wait_at(now) >= backfill_s:
                         return  # the head has waited long enough: hold the door for it

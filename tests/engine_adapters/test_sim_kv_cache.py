@@ -150,3 +150,23 @@ def test_touch_pinned_then_unpin_leaves_the_cache_as_touch_then_unpin() -> None:
             kv.unpin("p")
         assert _state(twins[0]) == _state(twins[1]), hit_of
 
+
+def test_a_guess_with_its_registered_hashes_finds_what_reading_the_blocks_finds() -> None:
+    kv = KVCache(16, 4)
+    context = hashes(22, "ctx")  # 5 full blocks, then a partial one
+    blocks = kv.allocate(6)
+    assert kv.register(blocks, context, 0, 5)
+    kv.pin("p", blocks)
+    next_turn = Tokens.synthetic(22, key="ctx") + Tokens.synthetic(20, key="new")
+    for new in (next_turn.block_hashes(4), context[:3] + hashes(12, "other"), hashes(40, "unrelated")):
+        for max_blocks in (0, 2, 5, 8):
+            assert kv.lookup(new, max_blocks, blocks, context[:5]) == kv.lookup(new, max_blocks, blocks)
+
+
+def test_registering_a_hash_indexed_under_another_block_reports_it() -> None:
+    kv = KVCache(8, 4)
+    a = hashes(8, "a")
+    first = fill(kv, a)
+    second = kv.allocate(2)
+    assert not kv.register(second, a, 0, 2)
+    assert kv.lookup(a, 2) == first
