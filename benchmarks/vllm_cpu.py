@@ -268,16 +268,19 @@ def residuals(profile: Profile, steps: list[StepRecord]) -> dict[str, float]:
 
 
 def rounds_table(runs: list[Run]) -> str:
-    """Every run, by round: the load next to it and each config's ratios to the same round's stock."""
+    """Every run, by round: the load next to it, each config's ratios to the same round's stock, and
+    the plugin's steps (count, their summed CPU and wall seconds on the engine's own clock)."""
     rows = ["| round | config | load (1 min, start-end) | wall (s) | mean JCT (s) | JCT / stock | CPU (s) | CPU / stock | "
-            + " | ".join(COUNTS) + " |", "|---:|---|---|---:|---:|---:|---:|---:|" + "---:|" * len(COUNTS)]
+            "steps: n, CPU s, wall s | " + " | ".join(COUNTS) + " |",
+            "|---:|---|---|---:|---:|---:|---:|---:|---|" + "---:|" * len(COUNTS)]
     stock = {r.round: r for r in runs if r.config == "stock"}
     for r in sorted(runs, key=lambda r: r.round):
         base = stock.get(r.round)
         jct = f"{r.mean_jct / base.mean_jct:.2f}" if base else "-"
         cpu = f"{r.engine_cpu_s / base.engine_cpu_s:.2f}" if base else "-"
         rows.append(f"| {r.round} | {r.config} | {r.load[0]:.1f}-{r.load[3]:.1f} | {r.wall_s:.0f} | {r.mean_jct:.2f} | "
-                    f"{jct} | {r.engine_cpu_s:.1f} | {cpu} | " + " | ".join(f"{r.counts[c]:,}" for c in COUNTS) + " |")
+                    f"{jct} | {r.engine_cpu_s:.1f} | {cpu} | {len(r.steps)}, {sum(s.cpu_seconds for s in r.steps):.1f}, "
+                    f"{sum(s.seconds for s in r.steps):.1f} | " + " | ".join(f"{r.counts[c]:,}" for c in COUNTS) + " |")
     return "\n".join(rows)
 
 
