@@ -22,10 +22,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -125,20 +127,25 @@ def run_replay(args: argparse.Namespace) -> dict[str, Any]:
     calls = sorted(len(p.llm_steps) for p in programs)
     out: dict[str, Any] = {"trace": str(args.trace), "num_programs": len(programs), "rate": args.rate,
                            "time_scale": args.time_scale, "runs": {}}
-    for headers in (True, False):
+    for headers in (mode == "headers" for mode in args.modes.split(",")):
         for policy in args.policies.split(","):
             server = start_server(policy, args.time_scale, [])
             try:
                 wall = time.perf_counter()
-                asyncio.run(replay(server.url, programs, arrivals, args.time_scale, headers))
+                overheads = asyncio.run(replay(server.url, programs, arrivals, args.time_scale, headers))
                 wall = time.perf_counter() - wall
                 seen = served_programs(server.url)
             finally:
                 server.stop()
             jcts = [p["jct"] for p in seen]
-            run = {"policy": policy, "headers": headers, "programs_found": len(seen),
+            run = {"policy": policy, "headers": headers, "programs_in_trace": len(programs),
+                   "programs_found": len(seen), "calls_in_trace": sum(calls),
+                   "calls_found": sum(p["num_calls"] for p in seen),
                    "programs_with_trace_calls": sorted(p["num_calls"] for p in seen) == calls,
-                   "mean_jct": statistics.fmean(jcts), "wall_s": wall}
+                   "mean_jct": statistics.fmean(jcts), "wall_s": wall,
+                   "overhead": _percentiles(overheads),
+                   # each wall second of HTTP overhead is time_scale simulated seconds of a program's JCT
+                   "overhead_sim_s_per_program": sum(overheads) * args.time_scale / len(programs)}
             out["runs"][f"{policy}/{'headers' if headers else 'inferred'}"] = run
             print(json.dumps(run), flush=True)
     for mode in ("headers", "inferred"):
@@ -146,6 +153,23 @@ def run_replay(args: argparse.Namespace) -> dict[str, Any]:
         if a and f:
             out[f"jct_ratio_{mode}"] = a["mean_jct"] / f["mean_jct"]
             print(f"{mode}: mean JCT agentrt/fcfs = {out[f'jct_ratio_{mode}']:.3f}", flush=True)
+    if args.in_process:
+        out["in_process"] = in_process_bench(args)
+    return out
+
+
+def in_process_bench(args: argparse.Namespace) -> dict[str, Any]:
+    """`agentrt bench` (virtual time) on the same programs, rate, seed and policies: mean JCT per
+    policy and the agentrt/fcfs ratio."""
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run([sys.executable, "-m", "agentrt", "bench", str(args.trace), "--limit", str(args.limit),
+                        "--rates", str(args.rate), "--seed", str(args.seed), "--policies", args.policies,
+                        "--no-bisect", "--output", tmp], check=True, stdout=subprocess.DEVNULL)
+        runs = json.loads((Path(tmp) / "results.json").read_text())["runs"]
+    out: dict[str, Any] = {r["policy"]: r["summary"]["mean_jct"] for r in runs}
+    if "agentrt" in out and "fcfs" in out:
+        out["jct_ratio"] = out["agentrt"] / out["fcfs"]
+    print(f"in process: {json.dumps(out)}", flush=True)
     return out
 
 
@@ -184,6 +208,16 @@ async def overhead_clients(url: str, num_programs: int, num_calls: int, scale: f
     return times
 
 
+def thread_cpu_seconds(pid: int) -> dict[int, float]:
+    """CPU seconds (user + system) of each thread of a process, from /proc (Linux; {} elsewhere).
+    The main thread's id is the process id."""
+    out: dict[int, float] = {}
+    for stat in Path(f"/proc/{pid}/task").glob("*/stat"):
+        fields = stat.read_text().rsplit(")", 1)[1].split()
+        out[int(stat.parent.name)] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return out
+
+
 def _percentiles(values: list[float]) -> dict[str, float]:
     ordered = sorted(values)
     return {"p50_ms": 1e3 * ordered[len(ordered) // 2],
@@ -199,13 +233,18 @@ def run_overhead(args: argparse.Namespace) -> dict[str, Any]:
         profile = args.profile_server.with_suffix(f".{n}.prof") if args.profile_server else None
         server = start_server("agentrt", args.time_scale, [], profile)
         try:
+            cpu_before = thread_cpu_seconds(server.proc.pid)
             wall = time.perf_counter()
             times = asyncio.run(overhead_clients(server.url, n, args.calls, args.time_scale))
             wall = time.perf_counter() - wall
+            cpu = {tid: t - cpu_before.get(tid, 0.0) for tid, t in thread_cpu_seconds(server.proc.pid).items()}
         finally:
             server.stop()
+        server_cpu = cpu.pop(server.proc.pid, 0.0)
         row = {"concurrent_programs": n, "calls": len(times), "wall_s": round(wall, 2),
                "calls_per_s": round(len(times) / wall, 1),
+               "server_thread_cpu_ms_per_call": round(1e3 * server_cpu / len(times), 3),
+               "other_threads_cpu_ms_per_call": round(1e3 * sum(cpu.values()) / len(times), 3),
                "client_observed": _percentiles([t.round_trip - t.engine for t in times]),
                "server_side": _percentiles([t.server - t.engine for t in times]),
                "engine": _percentiles([t.engine for t in times])}
@@ -222,6 +261,10 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--time-scale", type=float, default=None, help="default 20 (replay), 1 (--overhead)")
     p.add_argument("--policies", default="agentrt,fcfs")
+    p.add_argument("--modes", default="headers,inferred",
+                   help="headers: send X-Agentrt-Program; inferred: send none (comma-separated)")
+    p.add_argument("--in-process", action="store_true",
+                   help="also run `agentrt bench` on the same programs, rate and seed, for the JCT ratio")
     p.add_argument("--overhead", default=None, help="comma-separated concurrent program counts, e.g. 100,1000")
     p.add_argument("--calls", type=int, default=5, help="--overhead: calls per program")
     p.add_argument("--profile-server", type=Path, default=None, metavar="PATH",

@@ -179,9 +179,10 @@ class SimServer:
         self._check_model(body.model)
         text = body.prompt_text()
         reply = Reply(self._reply([{"role": "user", "content": text}], None, body.output_limit()).text)
-        exchange = self._open(request, body, [], reply.text, prompt=text_to_tokens(text))
+        exchange = self._open(request, body, [], reply.text, prompt_text=text)
+        exchange.completion = reply.content or ""
         call_id = exchange.call.call.call_id
-        out = (text if body.echo else "") + (reply.content or "")
+        out = (text if body.echo else "") + exchange.completion
         if body.stream:
             return self._stream(exchange, request, None, (), None, lambda r: responses.completion_chunks(
                 call_id, body.model, out, r, _include_usage(body)))
@@ -190,17 +191,16 @@ class SimServer:
                             headers=_headers(exchange, result))
 
     def _open(self, request: Request, body: ChatCompletionRequest | CompletionRequest,
-              messages: list[dict[str, Any]], text: str, prompt: Tokens | None = None) -> _Exchange:
-        """Admit the request (or raise 429) and register its call."""
+              messages: list[dict[str, Any]], text: str, prompt_text: str | None = None) -> _Exchange:
+        """Admit the request (or raise 429) and register its call (`prompt_text`: /v1/completions)."""
         self.admission.enter()
         try:
-            call = self.service.open_call(request.headers, _naming_fields(body), messages)
+            call = self.service.open_call(request.headers, _naming_fields(body), messages, prompt_text)
         except BaseException:
             self.admission.leave(0.0)
             raise
-        if prompt is None:
-            new = text_to_tokens(responses.messages_text(call.new_messages))
-            prompt = new if call.parent_context is None else call.parent_context + new
+        new = text_to_tokens(call.new_prompt if prompt_text is not None else responses.messages_text(call.new_messages))
+        prompt = new if call.parent_context is None else call.parent_context + new
         call.call.prompt = prompt
         gen = GenerationRequest(
             call_id=call.call.call_id, program_id=call.call.program_id, prompt=prompt,
@@ -235,7 +235,7 @@ class SimServer:
             await self._close(exchange, str(error.status))
             raise error from outcome
         context = gen.prompt + outcome.output if isinstance(gen.prompt, Tokens) else None
-        await self.service.close_call(call, answer, outcome.service_time, context, tools)
+        await self.service.close_call(call, answer, outcome.service_time, context, tools, exchange.completion)
         await self._close(exchange, "200")
         return outcome
 
@@ -296,6 +296,7 @@ class _Exchange:
     endpoint: str
     closed: bool = False
     engine_arrival: float = 0.0
+    completion: str | None = None  # /v1/completions: the text answered
 
 
 class _Stream(StreamingResponse):
