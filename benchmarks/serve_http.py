@@ -24,6 +24,7 @@ import asyncio
 import json
 import os
 import random
+import socket
 import statistics
 import subprocess
 import sys
@@ -33,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import httpx
 
 from agentrt.replay.trace import LLMStep, TraceProgram, load_trace
@@ -70,13 +72,48 @@ def start_server(policy: str, time_scale: float, extra: list[str], profile: Path
     raise RuntimeError("agentrt serve did not start")
 
 
+def start_stand_in(app: str) -> Server:
+    """A stand-in server of serve_floor_apps.py (`bare` or `validated`) on a free port."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    cmd = [sys.executable, "-m", "uvicorn", "--app-dir", str(Path(__file__).parent), f"serve_floor_apps:{app}",
+           "--port", str(port), "--log-level", "warning", "--loop", "uvloop", "--http", "httptools"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return Server(proc, f"http://127.0.0.1:{port}")
+        time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError(f"the stand-in server {app} did not start")
+
+
 def _text(num_tokens: int, key: str) -> str:
     """Text the simulator tokenizes to about `num_tokens` tokens (4 characters each), unique per key."""
     body = (key + " ") * (num_tokens * 4 // (len(key) + 1) + 1)
     return body[: max(1, num_tokens * 4 - 10)]
 
 
-async def run_program(client: httpx.AsyncClient, url: str, trace: TraceProgram, delay: float, scale: float,
+async def post(session: aiohttp.ClientSession, url: str, body: dict[str, Any],
+               headers: dict[str, str] | None = None) -> tuple[float, dict[str, str], dict[str, Any]]:
+    """POST a chat request: (round trip in wall s, response headers, JSON body). Raises on non-200."""
+    start = time.perf_counter()
+    async with session.post(f"{url}/v1/chat/completions", json=body, headers=headers) as response:
+        response.raise_for_status()
+        out = await response.json()
+        return time.perf_counter() - start, {k.lower(): v for k, v in response.headers.items()}, out
+
+
+def new_session() -> aiohttp.ClientSession:
+    """One client session for all programs, unbounded connections. aiohttp, not httpx: with 50
+    concurrent programs httpx's client added a p50 of ~150 ms and a p99 of ~2 s of its own on this
+    machine (aiohttp: 16 / 45 ms, same server, one run each)."""
+    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0), timeout=aiohttp.ClientTimeout(total=None))
+
+
+async def run_program(client: aiohttp.ClientSession, url: str, trace: TraceProgram, delay: float, scale: float,
                       headers: bool, latencies: list[float]) -> None:
     await asyncio.sleep(delay)
     messages: list[dict[str, Any]] = []
@@ -98,20 +135,16 @@ async def run_program(client: httpx.AsyncClient, url: str, trace: TraceProgram, 
         if i == llm_steps[-1]:
             head["X-Agentrt-Program-End"] = "1"
         body = {"model": MODEL, "messages": messages, "max_tokens": max(1, step.output_tokens), "ignore_eos": True}
-        start = time.perf_counter()
-        response = await client.post(f"{url}/v1/chat/completions", json=body, headers=head)
-        took = time.perf_counter() - start
-        response.raise_for_status()
-        latencies.append(took - float(response.headers["x-agentrt-engine-time"]) / scale)
-        messages.append(response.json()["choices"][0]["message"])
+        took, response_headers, answer = await post(client, url, body, head)
+        latencies.append(took - float(response_headers["x-agentrt-engine-time"]) / scale)
+        messages.append(answer["choices"][0]["message"])
         context = step.input_tokens + step.output_tokens
 
 
 async def replay(url: str, programs: list[TraceProgram], arrivals: list[float], scale: float,
                  headers: bool) -> list[float]:
     latencies: list[float] = []
-    limits = httpx.Limits(max_connections=None, max_keepalive_connections=None)
-    async with httpx.AsyncClient(timeout=None, limits=limits) as client:
+    async with new_session() as client:
         await asyncio.gather(*(run_program(client, url, p, a / scale, scale, headers, latencies)
                                for p, a in zip(programs, arrivals)))
     return latencies
@@ -186,24 +219,20 @@ class CallTimes:
 
 async def overhead_clients(url: str, num_programs: int, num_calls: int, scale: float) -> list[CallTimes]:
     times: list[CallTimes] = []
-    limits = httpx.Limits(max_connections=None, max_keepalive_connections=None)
     rng = random.Random(0)
     starts = [rng.random() for _ in range(num_programs)]
 
-    async def program(i: int, client: httpx.AsyncClient) -> None:
+    async def program(i: int, client: aiohttp.ClientSession) -> None:
         await asyncio.sleep(starts[i])
         messages: list[dict[str, Any]] = [{"role": "user", "content": f"program {i}: " + "x" * 400}]
         for _ in range(num_calls):
-            start = time.perf_counter()
-            response = await client.post(f"{url}/v1/chat/completions", json={
+            took, headers, answer = await post(client, url, {
                 "model": MODEL, "messages": messages, "max_tokens": 8, "ignore_eos": True})
-            took = time.perf_counter() - start
-            response.raise_for_status()
-            times.append(CallTimes(took, float(response.headers["x-agentrt-server-time"]),
-                                   float(response.headers["x-agentrt-engine-time"]) / scale))
-            messages += [response.json()["choices"][0]["message"], {"role": "user", "content": "next " * 20}]
+            times.append(CallTimes(took, float(headers["x-agentrt-server-time"]),
+                                   float(headers["x-agentrt-engine-time"]) / scale))
+            messages += [answer["choices"][0]["message"], {"role": "user", "content": "next " * 20}]
 
-    async with httpx.AsyncClient(timeout=None, limits=limits) as client:
+    async with new_session() as client:
         await asyncio.gather(*(program(i, client) for i in range(num_programs)))
     return times
 
@@ -224,6 +253,37 @@ def _percentiles(values: list[float]) -> dict[str, float]:
             "p99_ms": 1e3 * ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]}
 
 
+def measure(server: Server, num_programs: int, num_calls: int, scale: float) -> dict[str, Any]:
+    """Run the overhead clients against a started server (stopped after): latencies and CPU per call."""
+    try:
+        cpu_before = thread_cpu_seconds(server.proc.pid)
+        wall = time.perf_counter()
+        times = asyncio.run(overhead_clients(server.url, num_programs, num_calls, scale))
+        wall = time.perf_counter() - wall
+        cpu = {tid: t - cpu_before.get(tid, 0.0) for tid, t in thread_cpu_seconds(server.proc.pid).items()}
+    finally:
+        server.stop()
+    server_cpu = cpu.pop(server.proc.pid, 0.0)
+    return {"concurrent_programs": num_programs, "calls": len(times), "wall_s": round(wall, 2),
+            "calls_per_s": round(len(times) / wall, 1),
+            "server_thread_cpu_ms_per_call": round(1e3 * server_cpu / len(times), 3),
+            "other_threads_cpu_ms_per_call": round(1e3 * sum(cpu.values()) / len(times), 3),
+            "client_observed": _percentiles([t.round_trip - t.engine for t in times]),
+            "server_side": _percentiles([t.server - t.engine for t in times]),
+            "engine": _percentiles([t.engine for t in times])}
+
+
+def run_floor(args: argparse.Namespace) -> dict[str, Any]:
+    """The same clients against the two stand-ins of serve_floor_apps.py and `agentrt serve`, one
+    after the other: what HTTP + uvicorn cost, what FastAPI + validation add, what agentrt adds."""
+    out: dict[str, Any] = {}
+    for name in ("bare", "validated", "agentrt"):
+        server = start_server("agentrt", args.time_scale, []) if name == "agentrt" else start_stand_in(name)
+        out[name] = {"server": name, **measure(server, args.floor, args.calls, args.time_scale)}
+        print(json.dumps(out[name]), flush=True)
+    return out
+
+
 def run_overhead(args: argparse.Namespace) -> dict[str, Any]:
     """Per call: client-observed overhead = round trip - engine time, server-side overhead =
     server time - engine time, all wall seconds on this machine's monotonic clock (the engine's
@@ -231,23 +291,7 @@ def run_overhead(args: argparse.Namespace) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for n in (int(x) for x in args.overhead.split(",")):
         profile = args.profile_server.with_suffix(f".{n}.prof") if args.profile_server else None
-        server = start_server("agentrt", args.time_scale, [], profile)
-        try:
-            cpu_before = thread_cpu_seconds(server.proc.pid)
-            wall = time.perf_counter()
-            times = asyncio.run(overhead_clients(server.url, n, args.calls, args.time_scale))
-            wall = time.perf_counter() - wall
-            cpu = {tid: t - cpu_before.get(tid, 0.0) for tid, t in thread_cpu_seconds(server.proc.pid).items()}
-        finally:
-            server.stop()
-        server_cpu = cpu.pop(server.proc.pid, 0.0)
-        row = {"concurrent_programs": n, "calls": len(times), "wall_s": round(wall, 2),
-               "calls_per_s": round(len(times) / wall, 1),
-               "server_thread_cpu_ms_per_call": round(1e3 * server_cpu / len(times), 3),
-               "other_threads_cpu_ms_per_call": round(1e3 * sum(cpu.values()) / len(times), 3),
-               "client_observed": _percentiles([t.round_trip - t.engine for t in times]),
-               "server_side": _percentiles([t.server - t.engine for t in times]),
-               "engine": _percentiles([t.engine for t in times])}
+        row = measure(start_server("agentrt", args.time_scale, [], profile), n, args.calls, args.time_scale)
         out[str(n)] = row
         print(json.dumps(row), flush=True)
     return out
@@ -266,14 +310,16 @@ def main() -> None:
     p.add_argument("--in-process", action="store_true",
                    help="also run `agentrt bench` on the same programs, rate and seed, for the JCT ratio")
     p.add_argument("--overhead", default=None, help="comma-separated concurrent program counts, e.g. 100,1000")
-    p.add_argument("--calls", type=int, default=5, help="--overhead: calls per program")
+    p.add_argument("--calls", type=int, default=5, help="--overhead, --floor: calls per program")
+    p.add_argument("--floor", type=int, default=None, metavar="N",
+                   help="N concurrent programs against two stand-in servers (serve_floor_apps.py) and agentrt serve")
     p.add_argument("--profile-server", type=Path, default=None, metavar="PATH",
                    help="--overhead: run each server under cProfile, writing PATH.<programs>.prof")
     p.add_argument("--output", type=Path, default=None, help="write the results as JSON here")
     args = p.parse_args()
     if args.time_scale is None:
-        args.time_scale = 1.0 if args.overhead else 20.0
-    result = run_overhead(args) if args.overhead else run_replay(args)
+        args.time_scale = 1.0 if args.overhead or args.floor else 20.0
+    result = run_floor(args) if args.floor else run_overhead(args) if args.overhead else run_replay(args)
     if args.output:
         args.output.write_text(json.dumps(result, indent=2))
 

@@ -12,7 +12,9 @@ rest when the call finishes.
 
 Prompts are token sequences, as in trace replay: a request that continues a call (identity.py)
 is that call's context (prompt + output tokens) plus the tokens of its new messages, so a
-program's next turn hits the prefix cache as it would on a real engine.
+program's next turn hits the prefix cache as it would on a real engine. With `engine_answers`
+(vLLM replicas behind the router: `agentrt serve --engine vllm --replicas N --ray`) the prompt is
+the conversation itself, rendered by the model's chat template, and the model writes the answer.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
 
-from agentrt.engine_adapters.base import GenerationRequest, GenerationResult, filler_text, text_to_tokens
+from agentrt.engine_adapters.base import GenerationRequest, GenerationResult, Prompt, filler_text, text_to_tokens
 from agentrt.exceptions import EngineError, LLMCallError, PromptTooLongError, ServeError
 from agentrt.programs.tokens import Tokens
 from agentrt.runtime.scheduling.policies import policy_config
@@ -43,6 +45,10 @@ from agentrt.serve.protocol import ChatCompletionRequest, CompletionRequest
 from agentrt.serve.responses import Reply, Responder
 from agentrt.serve.service import OpenCall, ProgramService
 
+# The assistant message a call answered with: known before the call (the simulator's responder),
+# a function of the result (the engine's model writes it), or None (/v1/completions)
+Answer = dict[str, Any] | Callable[[GenerationResult], dict[str, Any]] | None
+
 
 class ServeOptions(BaseModel):
     """Options of `agentrt serve` that are not the engine's."""
@@ -55,6 +61,9 @@ class ServeOptions(BaseModel):
     idle_factor: float = Field(default=4.0, ge=1, description="Idle timeout = max(min_idle_timeout, "
                                "idle_factor x its longest predicted gap).")
     reap_period: float = Field(default=5.0, gt=0, description="How often idle programs are looked for (s).")
+    engine_answers: bool = Field(default=False, description="The engine's model writes the answers (vLLM "
+                                 "replicas): prompts go to it as the conversation, not as simulated tokens, "
+                                 "and the reply is its text (no responder).")
 
 
 class _Admission:
@@ -162,6 +171,8 @@ class SimServer:
     async def chat(self, body: ChatCompletionRequest, request: Request) -> Response:
         self._check_model(body.model)
         messages = [m.model_dump(exclude_none=True) for m in body.messages]
+        if self.options.engine_answers:
+            return await self._chat_from_engine(body, request, messages)
         reply = self._reply(messages, body.tools, body.output_limit())
         exchange = self._open(request, body, messages, reply.text)
         call_id = exchange.call.call.call_id
@@ -178,6 +189,8 @@ class SimServer:
     async def completions(self, body: CompletionRequest, request: Request) -> Response:
         self._check_model(body.model)
         text = body.prompt_text()
+        if self.options.engine_answers:
+            return await self._complete_from_engine(body, request, text)
         reply = Reply(self._reply([{"role": "user", "content": text}], None, body.output_limit()).text)
         exchange = self._open(request, body, [], reply.text, prompt_text=text)
         exchange.completion = reply.content or ""
@@ -190,18 +203,51 @@ class SimServer:
         return JSONResponse(responses.completion_body(call_id, body.model, out, result),
                             headers=_headers(exchange, result))
 
+    async def _chat_from_engine(self, body: ChatCompletionRequest, request: Request,
+                                messages: list[dict[str, Any]]) -> Response:
+        """`chat` when the engine's model writes the answer: the prompt is the conversation."""
+        exchange = self._open(request, body, messages, "", prompt=responses.chat_prompt(messages))
+        call_id = exchange.call.call.call_id
+
+        def answer(result: GenerationResult) -> dict[str, Any]:
+            return Reply(result.text).message(call_id)
+
+        if body.stream:
+            first = responses.sse(responses.chat_chunk(call_id, body.model, {"role": "assistant", "content": ""}))
+            return self._stream(exchange, request, answer, (), first, lambda r: responses.chat_chunks(
+                call_id, body.model, Reply(r.text), answer(r), r, _include_usage(body)))
+        result = await self._respond(exchange, request, answer, ())
+        return JSONResponse(responses.chat_body(call_id, body.model, Reply(result.text), answer(result), result),
+                            headers=_headers(exchange, result))
+
+    async def _complete_from_engine(self, body: CompletionRequest, request: Request, text: str) -> Response:
+        """`completions` when the engine's model writes the answer: the prompt is the text."""
+        exchange = self._open(request, body, [], "", prompt=text, prompt_text=text)
+        call_id = exchange.call.call.call_id
+        echo = text if body.echo else ""
+        if body.stream:
+            return self._stream(exchange, request, None, (), None, lambda r: responses.completion_chunks(
+                call_id, body.model, echo + r.text, r, _include_usage(body)))
+        result = await self._respond(exchange, request, None, ())
+        return JSONResponse(responses.completion_body(call_id, body.model, echo + result.text, result),
+                            headers=_headers(exchange, result))
+
     def _open(self, request: Request, body: ChatCompletionRequest | CompletionRequest,
-              messages: list[dict[str, Any]], text: str, prompt_text: str | None = None) -> _Exchange:
-        """Admit the request (or raise 429) and register its call (`prompt_text`: /v1/completions)."""
+              messages: list[dict[str, Any]], text: str, prompt: Prompt | None = None,
+              prompt_text: str | None = None) -> _Exchange:
+        """Admit the request (or raise 429) and register its call. `prompt`: what the engine gets
+        when not the conversation's tokens; `prompt_text`: a /v1/completions prompt."""
         self.admission.enter()
         try:
             call = self.service.open_call(request.headers, _naming_fields(body), messages, prompt_text)
         except BaseException:
             self.admission.leave(0.0)
             raise
-        new = text_to_tokens(call.new_prompt if prompt_text is not None else responses.messages_text(call.new_messages))
-        prompt = new if call.parent_context is None else call.parent_context + new
-        call.call.prompt = prompt
+        if prompt is None:
+            new_text = call.new_prompt if prompt_text is not None else responses.messages_text(call.new_messages)
+            new = text_to_tokens(new_text)
+            prompt = new if call.parent_context is None else call.parent_context + new
+        call.call.prompt = prompt if isinstance(prompt, Tokens) else None  # the context a next call continues
         gen = GenerationRequest(
             call_id=call.call.call_id, program_id=call.call.program_id, prompt=prompt,
             max_tokens=body.output_limit(), arrival=call.call.arrival, temperature=body.temperature or 0.0,
@@ -209,10 +255,11 @@ class SimServer:
         endpoint = "chat" if isinstance(body, ChatCompletionRequest) else "completions"
         return _Exchange(call, gen, endpoint)
 
-    async def _respond(self, exchange: _Exchange, request: Request, answer: dict[str, Any] | None,
+    async def _respond(self, exchange: _Exchange, request: Request, answer: Answer,
                        tools: tuple[str, ...]) -> GenerationResult:
         """Run the call in the engine, aborting it if the client disconnects; close the exchange.
-        Raises ServeError for what the engine refused."""
+        `answer`: the assistant message (or a function of the result that gives it; None for
+        /v1/completions). Raises ServeError for what the engine refused."""
         call, gen = exchange.call, exchange.gen
         outcome: GenerationResult | BaseException | None = None
         try:
@@ -235,11 +282,13 @@ class SimServer:
             await self._close(exchange, str(error.status))
             raise error from outcome
         context = gen.prompt + outcome.output if isinstance(gen.prompt, Tokens) else None
-        await self.service.close_call(call, answer, outcome.service_time, context, tools, exchange.completion)
+        message = answer(outcome) if callable(answer) else answer
+        completion = outcome.text if exchange.completion is None and call.prompt is not None else exchange.completion
+        await self.service.close_call(call, message, outcome.service_time, context, tools, completion)
         await self._close(exchange, "200")
         return outcome
 
-    def _stream(self, exchange: _Exchange, request: Request, answer: dict[str, Any] | None, tools: tuple[str, ...],
+    def _stream(self, exchange: _Exchange, request: Request, answer: Answer, tools: tuple[str, ...],
                 first: str | None, chunks: Any) -> StreamingResponse:
         async def events() -> AsyncIterator[str]:
             if first is not None:

@@ -107,11 +107,19 @@ def _arguments(arguments: Any) -> Any:
 
 def message_key(message: Mapping[str, Any]) -> bytes:
     """The identifying part of a message: role, text, tool calls (name, arguments) and tool_call_id.
-    Fields clients add or drop on the way back (ids of content parts, `refusal`, extra keys) are left out."""
-    calls = [((c.get("function") or {}).get("name"), _arguments((c.get("function") or {}).get("arguments")))
-             for c in message.get("tool_calls") or () if isinstance(c, Mapping)]
-    key = [message.get("role"), _text(message.get("content")).strip(), calls, message.get("tool_call_id")]
-    return json.dumps(key, sort_keys=True, default=str).encode()
+    Fields clients add or drop on the way back (ids of content parts, `refusal`, extra keys) are left out.
+    Each part is length-prefixed, so no text can pass for another split; only tool calls go through
+    JSON (their arguments compared by value), the common message costs no encoder call."""
+    text = _text(message.get("content")).strip()
+    call_id = str(message.get("tool_call_id") or "")
+    role = str(message.get("role"))
+    key = f"{len(role)}:{role}|{len(text)}:{text}|{len(call_id)}:{call_id}"
+    raw_calls = message.get("tool_calls")
+    if raw_calls:
+        calls = [((c.get("function") or {}).get("name"), _arguments((c.get("function") or {}).get("arguments")))
+                 for c in raw_calls if isinstance(c, Mapping)]
+        key += "|" + json.dumps(calls, sort_keys=True, default=str)
+    return key.encode()
 
 
 def chain(messages: Sequence[Mapping[str, Any]], start: Digest = b"") -> list[Digest]:
