@@ -2,7 +2,8 @@
 
 Routes: `POST /v1/chat/completions`, `POST /v1/completions` (JSON or SSE), `GET /v1/models`,
 `GET /health`, `GET /metrics`, and agentrt's `GET /v1/programs[/{id}]`, `DELETE /v1/programs/{id}`.
-Each call goes to `Engine.generate` with the policy's inputs (service.py); a request whose client
+Each call goes to the engine with the policy's inputs (service.py); the engine runs on a thread and
+event loop of its own (engine_thread.py), so the server's loop only parses and answers. A request whose client
 disconnects is aborted in the engine (its KV freed) and fails only itself. Admission is bounded:
 beyond `max_in_flight` requests the server answers 429 with `Retry-After`.
 
@@ -11,12 +12,15 @@ rest when the call finishes.
 
 Prompts are token sequences, as in trace replay: a request that continues a call (identity.py)
 is that call's context (prompt + output tokens) plus the tokens of its new messages, so a
-program's next turn hits the prefix cache as it would on a real engine.
+program's next turn hits the prefix cache as it would on a real engine. With `engine_answers`
+(vLLM replicas behind the router: `agentrt serve --engine vllm --replicas N --ray`) the prompt is
+the conversation itself, rendered by the model's chat template, and the model writes the answer.
 """
 
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -27,18 +31,23 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
 
-from agentrt.engine_adapters.base import Engine, GenerationRequest, GenerationResult, filler_text, text_to_tokens
+from agentrt.engine_adapters.base import GenerationRequest, GenerationResult, Prompt, filler_text, text_to_tokens
 from agentrt.exceptions import EngineError, LLMCallError, PromptTooLongError, ServeError
 from agentrt.programs.tokens import Tokens
 from agentrt.runtime.scheduling.policies import policy_config
 from agentrt.runtime.scheduling.predictor import ToolLatencyPredictor
 from agentrt.serve import errors, responses
+from agentrt.serve.engine_thread import EngineThread
 from agentrt.serve.identity import IdentityResolver
 from agentrt.serve.metrics import ServeMetrics
 from agentrt.serve.programs import EndReason, ProgramTable
 from agentrt.serve.protocol import ChatCompletionRequest, CompletionRequest
 from agentrt.serve.responses import Reply, Responder
 from agentrt.serve.service import OpenCall, ProgramService
+
+# The assistant message a call answered with: known before the call (the simulator's responder),
+# a function of the result (the engine's model writes it), or None (/v1/completions)
+Answer = dict[str, Any] | Callable[[GenerationResult], dict[str, Any]] | None
 
 
 class ServeOptions(BaseModel):
@@ -52,11 +61,14 @@ class ServeOptions(BaseModel):
     idle_factor: float = Field(default=4.0, ge=1, description="Idle timeout = max(min_idle_timeout, "
                                "idle_factor x its longest predicted gap).")
     reap_period: float = Field(default=5.0, gt=0, description="How often idle programs are looked for (s).")
+    engine_answers: bool = Field(default=False, description="The engine's model writes the answers (vLLM "
+                                 "replicas): prompts go to it as the conversation, not as simulated tokens, "
+                                 "and the reply is its text (no responder).")
 
 
 class _Admission:
     """At most `limit` requests in flight; the next gets 429 with a Retry-After from the mean
-    recent latency (wall seconds, at least 1)."""
+    recent latency (engine clock, converted to wall seconds, at least 1)."""
 
     def __init__(self, limit: int, metrics: ServeMetrics, scale: float) -> None:
         self.limit, self.metrics, self.scale = limit, metrics, scale
@@ -79,15 +91,16 @@ class _Admission:
 
 
 class SimServer:
-    """The app's state: engine, programs, metrics. `app` is the FastAPI application."""
+    """The app's state: engine, programs, metrics. `app` is the FastAPI application. Every time it
+    keeps is on the engine's clock (simulated seconds, `engine.now()`)."""
 
-    def __init__(self, engine: Engine, options: ServeOptions, responder: Responder | None = None,
+    def __init__(self, engine: EngineThread, options: ServeOptions, responder: Responder | None = None,
                  time_scale: float = 1.0) -> None:
-        self.engine, self.options, self.responder = engine, options, responder
+        self.engine, self.options, self.responder, self.time_scale = engine, options, responder, time_scale
         self.metrics = ServeMetrics()
         self.table = ProgramTable(ToolLatencyPredictor(), min_idle_timeout=options.min_idle_timeout,
                                   idle_factor=options.idle_factor)
-        self.service = ProgramService(self.table, IdentityResolver(), self.metrics, now=anyio.current_time,
+        self.service = ProgramService(self.table, IdentityResolver(), self.metrics, now=engine.now,
                                       abort=engine.abort, release=engine.release_program, hint_tool=engine.hint_tool)
         self.admission = _Admission(options.max_in_flight, self.metrics, time_scale)
         self.app = self._build()
@@ -98,13 +111,14 @@ class SimServer:
         async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             async with anyio.create_task_group() as tg:
                 await self.engine.start(policy_config(self.options.policy), tg)
-                tg.start_soon(self.service.reap_idle, self.options.reap_period)
+                tg.start_soon(self.service.reap_idle, self.options.reap_period / self.time_scale)
                 yield
                 await self.service.shutdown()
                 await self.engine.stop()
                 tg.cancel_scope.cancel()
 
         app = FastAPI(title="agentrt serve (simulator)", lifespan=lifespan)
+        app.add_middleware(_ServerTime)
         errors.install(app)
         app.get("/health")(self.health)
         app.get("/v1/models")(self.models)
@@ -124,7 +138,7 @@ class SimServer:
                                            for name in self.options.model_names]}
 
     async def render_metrics(self) -> Response:
-        stats = self.engine.statistics()
+        stats = await self.engine.read(lambda engine: engine.statistics())
         waiting = getattr(stats, "iterations", ())
         num_waiting = waiting[-1].num_waiting if waiting else None
         body = self.metrics.render(stats, len(self.table.active), num_waiting)
@@ -157,6 +171,8 @@ class SimServer:
     async def chat(self, body: ChatCompletionRequest, request: Request) -> Response:
         self._check_model(body.model)
         messages = [m.model_dump(exclude_none=True) for m in body.messages]
+        if self.options.engine_answers:
+            return await self._chat_from_engine(body, request, messages)
         reply = self._reply(messages, body.tools, body.output_limit())
         exchange = self._open(request, body, messages, reply.text)
         call_id = exchange.call.call.call_id
@@ -168,11 +184,13 @@ class SimServer:
                 call_id, body.model, reply, message, r, _include_usage(body)))
         result = await self._respond(exchange, request, message, tools)
         return JSONResponse(responses.chat_body(call_id, body.model, reply, message, result),
-                            headers=_headers(exchange.call, result))
+                            headers=_headers(exchange, result))
 
     async def completions(self, body: CompletionRequest, request: Request) -> Response:
         self._check_model(body.model)
         text = body.prompt_text()
+        if self.options.engine_answers:
+            return await self._complete_from_engine(body, request, text)
         reply = Reply(self._reply([{"role": "user", "content": text}], None, body.output_limit()).text)
         exchange = self._open(request, body, [], reply.text, prompt=text_to_tokens(text))
         call_id = exchange.call.call.call_id
@@ -182,10 +200,39 @@ class SimServer:
                 call_id, body.model, out, r, _include_usage(body)))
         result = await self._respond(exchange, request, None, ())
         return JSONResponse(responses.completion_body(call_id, body.model, out, result),
-                            headers=_headers(exchange.call, result))
+                            headers=_headers(exchange, result))
+
+    async def _chat_from_engine(self, body: ChatCompletionRequest, request: Request,
+                                messages: list[dict[str, Any]]) -> Response:
+        """`chat` when the engine's model writes the answer: the prompt is the conversation."""
+        exchange = self._open(request, body, messages, "", prompt=responses.chat_prompt(messages))
+        call_id = exchange.call.call.call_id
+
+        def answer(result: GenerationResult) -> dict[str, Any]:
+            return Reply(result.text).message(call_id)
+
+        if body.stream:
+            first = responses.sse(responses.chat_chunk(call_id, body.model, {"role": "assistant", "content": ""}))
+            return self._stream(exchange, request, answer, (), first, lambda r: responses.chat_chunks(
+                call_id, body.model, Reply(r.text), answer(r), r, _include_usage(body)))
+        result = await self._respond(exchange, request, answer, ())
+        return JSONResponse(responses.chat_body(call_id, body.model, Reply(result.text), answer(result), result),
+                            headers=_headers(exchange, result))
+
+    async def _complete_from_engine(self, body: CompletionRequest, request: Request, text: str) -> Response:
+        """`completions` when the engine's model writes the answer: the prompt is the text."""
+        exchange = self._open(request, body, [], "", prompt=text)
+        call_id = exchange.call.call.call_id
+        echo = text if body.echo else ""
+        if body.stream:
+            return self._stream(exchange, request, None, (), None, lambda r: responses.completion_chunks(
+                call_id, body.model, echo + r.text, r, _include_usage(body)))
+        result = await self._respond(exchange, request, None, ())
+        return JSONResponse(responses.completion_body(call_id, body.model, echo + result.text, result),
+                            headers=_headers(exchange, result))
 
     def _open(self, request: Request, body: ChatCompletionRequest | CompletionRequest,
-              messages: list[dict[str, Any]], text: str, prompt: Tokens | None = None) -> _Exchange:
+              messages: list[dict[str, Any]], text: str, prompt: Prompt | None = None) -> _Exchange:
         """Admit the request (or raise 429) and register its call."""
         self.admission.enter()
         try:
@@ -196,7 +243,7 @@ class SimServer:
         if prompt is None:
             new = text_to_tokens(responses.messages_text(call.new_messages))
             prompt = new if call.parent_context is None else call.parent_context + new
-        call.call.prompt = prompt
+        call.call.prompt = prompt if isinstance(prompt, Tokens) else None  # the context a next call continues
         gen = GenerationRequest(
             call_id=call.call.call_id, program_id=call.call.program_id, prompt=prompt,
             max_tokens=body.output_limit(), arrival=call.call.arrival, temperature=body.temperature or 0.0,
@@ -204,17 +251,18 @@ class SimServer:
         endpoint = "chat" if isinstance(body, ChatCompletionRequest) else "completions"
         return _Exchange(call, gen, endpoint)
 
-    async def _respond(self, exchange: _Exchange, request: Request, answer: dict[str, Any] | None,
+    async def _respond(self, exchange: _Exchange, request: Request, answer: Answer,
                        tools: tuple[str, ...]) -> GenerationResult:
         """Run the call in the engine, aborting it if the client disconnects; close the exchange.
-        Raises ServeError for what the engine refused."""
+        `answer`: the assistant message (or a function of the result that gives it; None for
+        /v1/completions). Raises ServeError for what the engine refused."""
         call, gen = exchange.call, exchange.gen
         outcome: GenerationResult | BaseException | None = None
         try:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(_cancel_on_disconnect, request, tg.cancel_scope)
                 try:
-                    outcome = await self.engine.generate(gen)
+                    exchange.engine_arrival, outcome = await self.engine.generate_timed(gen)
                 except Exception as exc:  # sent to the client as an OpenAI error below
                     outcome = exc
                 tg.cancel_scope.cancel()
@@ -230,11 +278,12 @@ class SimServer:
             await self._close(exchange, str(error.status))
             raise error from outcome
         context = gen.prompt + outcome.output if isinstance(gen.prompt, Tokens) else None
-        await self.service.close_call(call, answer, outcome.service_time, context, tools)
+        message = answer(outcome) if callable(answer) else answer
+        await self.service.close_call(call, message, outcome.service_time, context, tools)
         await self._close(exchange, "200")
         return outcome
 
-    def _stream(self, exchange: _Exchange, request: Request, answer: dict[str, Any] | None, tools: tuple[str, ...],
+    def _stream(self, exchange: _Exchange, request: Request, answer: Answer, tools: tuple[str, ...],
                 first: str | None, chunks: Any) -> StreamingResponse:
         async def events() -> AsyncIterator[str]:
             if first is not None:
@@ -261,7 +310,7 @@ class SimServer:
         if exchange.closed:
             return
         exchange.closed = True
-        self.admission.leave(anyio.current_time() - exchange.gen.arrival)
+        self.admission.leave(self.engine.now() - exchange.gen.arrival)
         self.metrics.requests.labels(exchange.endpoint, status).inc()
 
     # -- helpers ----------------------------------------------------------------------------------
@@ -283,12 +332,14 @@ class SimServer:
 
 @dataclass(slots=True)
 class _Exchange:
-    """One admitted request: its call, the engine request, and whether it has been closed."""
+    """One admitted request: its call, the engine request, whether it has been closed, and when
+    the engine received it (engine clock)."""
 
     call: OpenCall
     gen: GenerationRequest
     endpoint: str
     closed: bool = False
+    engine_arrival: float = 0.0
 
 
 class _Stream(StreamingResponse):
@@ -304,6 +355,28 @@ class _Stream(StreamingResponse):
         finally:
             with anyio.CancelScope(shield=True):
                 await self._on_close()
+
+
+class _ServerTime:
+    """ASGI middleware: each response carries `X-Agentrt-Server-Time`, the wall seconds from the
+    request reaching the app to its response headers (what the server's own code took, engine
+    included; HTTP parsing and socket writes are outside it)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        start = time.perf_counter()
+
+        async def timed_send(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                took = f"{time.perf_counter() - start:.6f}".encode()
+                message["headers"] = [*message.get("headers", ()), (b"x-agentrt-server-time", took)]
+            await send(message)
+
+        await self.app(scope, receive, timed_send)
 
 
 async def _cancel_on_disconnect(request: Request, scope: anyio.CancelScope) -> None:
@@ -333,7 +406,9 @@ def _include_usage(body: ChatCompletionRequest | CompletionRequest) -> bool:
     return bool(body.stream_options and body.stream_options.include_usage)
 
 
-def _headers(call: OpenCall, result: GenerationResult) -> dict[str, str]:
-    """The program and call ids, and the engine's time for the call (server clock, s)."""
-    return {"X-Agentrt-Program": call.call.program_id, "X-Agentrt-Call": call.call.call_id,
-            "X-Agentrt-Engine-Time": f"{result.finish - call.call.arrival:.6f}"}
+def _headers(exchange: _Exchange, result: GenerationResult) -> dict[str, str]:
+    """The program and call ids, and the engine's time for the call: from the engine receiving it
+    to the engine finishing it (engine clock, simulated s; divide by the time scale for wall s)."""
+    call = exchange.call.call
+    return {"X-Agentrt-Program": call.program_id, "X-Agentrt-Call": call.call_id,
+            "X-Agentrt-Engine-Time": f"{result.finish - exchange.engine_arrival:.6f}"}

@@ -145,7 +145,8 @@ class ProgramService:
         return program
 
     async def reap_idle(self, period: float) -> None:
-        """Forever: every `period` seconds (server clock), end the programs idle past their timeout."""
+        """Forever: every `period` seconds of the caller's loop, end the programs idle past their
+        timeout (judged on `now()`)."""
         while True:
             await anyio.sleep(period)
             for program_id in self.table.idle_programs(self.now()):

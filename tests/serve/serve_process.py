@@ -70,7 +70,7 @@ def _healthy(url: str) -> bool:
 
 
 @contextmanager
-def running_server(*args: str) -> Iterator[str]:
+def running_server(*args: str, startup_seconds: float = STARTUP_SECONDS) -> Iterator[str]:
     """`agentrt serve --port 0 *args`; yields its base URL (without /v1)."""
     cmd = ["timeout", str(MAX_LIFE_SECONDS), sys.executable, "-m", "agentrt", "serve", "--port", "0", *args]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -89,7 +89,7 @@ def running_server(*args: str) -> Iterator[str]:
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
     try:
-        if not found.wait(STARTUP_SECONDS) or not any("listening on" in x for x in lines):
+        if not found.wait(startup_seconds) or not any("listening on" in x for x in lines):
             raise RuntimeError("agentrt serve did not start:\n" + "".join(lines))
         url = next(x for x in lines if "listening on" in x).split("listening on ")[1].strip()
         yield url
