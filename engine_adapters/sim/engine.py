@@ -25,6 +25,7 @@ runtime, the programs and the tools would need to be rewritten against it).
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -36,12 +37,14 @@ from agentrt.engine_adapters.sim import clock, span
 from agentrt.engine_adapters.sim.batcher import Batch, Batcher
 from agentrt.engine_adapters.sim.config import SimConfig
 from agentrt.engine_adapters.sim.cost_model import CostModel
+from agentrt.engine_adapters.sim.host_tier import HostKVTier
 from agentrt.engine_adapters.sim.kv_cache import KVCache
 from agentrt.engine_adapters.sim.profiles import DEFAULT_PROFILE, GiB, Profile, get_profile
 from agentrt.engine_adapters.sim.sequence import SimSequence
 from agentrt.engine_adapters.sim.stats import Counters, IterationRecord, SimStats, snapshot
 from agentrt.exceptions import EngineError, LLMCallError, PromptTooLongError
 from agentrt.programs.tokens import Tokens
+from agentrt.runtime.scheduling.decisions import Decision, DecisionLog
 from agentrt.runtime.scheduling.scheduler import ProgramScheduler
 
 if TYPE_CHECKING:
@@ -93,6 +96,8 @@ class SimEngine(Engine):
         self.max_num_seqs = cfg.max_num_seqs or self.profile.max_num_seqs
         swap_tokens = int(cfg.swap_space_gib * GiB / self.profile.kv_bytes_per_token_per_gpu)
         self._swap_space_tokens = swap_tokens if cfg.preemption_mode == "swap" else 0
+        block_bytes = self.profile.kv_bytes_per_token_per_gpu * self.block_size
+        self._host_kv_blocks = int(cfg.host_kv_gib * GiB / block_bytes)
         self._counters = Counters()
         self._records: deque[IterationRecord] = deque(maxlen=cfg.record_iterations)
         self._batcher: Batcher | None = None
@@ -113,11 +118,14 @@ class SimEngine(Engine):
         if self._batcher is not None:
             raise EngineError("SimEngine is already started; create a new engine for another run")
         kv = KVCache(self.num_blocks, self.block_size)
-        scheduler = ProgramScheduler(policy, kv_capacity_tokens=self.kv_capacity_tokens)
-        driver = EngineDriver(scheduler, kv, self.cost_model.prefill_time)
+        scheduler = ProgramScheduler(policy, kv_capacity_tokens=self.kv_capacity_tokens,
+                                     decisions=DecisionLog() if self.config.record_decisions else None)
+        host = HostKVTier(self._host_kv_blocks) if self._host_kv_blocks else None
+        driver = EngineDriver(scheduler, kv, self.cost_model.prefill_time if host is None else self._reload_time)
         self._batcher = Batcher(kv, driver, self.cost_model, self._counters,
                                 max_num_batched_tokens=self.max_num_batched_tokens,
-                                max_num_seqs=self.max_num_seqs, swap_space_tokens=self._swap_space_tokens)
+                                max_num_seqs=self.max_num_seqs, swap_space_tokens=self._swap_space_tokens,
+                                host=host)
         self._scope = anyio.CancelScope()
         if self.lockstep is not None:
             self.lockstep.join(self, task_group)
@@ -140,7 +148,7 @@ class SimEngine(Engine):
         for seq in [*batcher.seqs.values(), *pending]:
             batcher.abort(seq.request.call_id, anyio.current_time())
             seq.error = EngineError("the SimEngine was stopped while this call was in flight")
-            seq.done.set()
+            seq.wake()
 
     # -- calls ------------------------------------------------------------------------------------
     async def generate(self, request: GenerationRequest) -> GenerationResult:
@@ -149,11 +157,26 @@ class SimEngine(Engine):
         engine is not started or stops."""
         self._started()
         seq = self._sequence(request)
+        seq.done = anyio.Event()
         self._post(request.program_id, request.call_id, _ARRIVE, seq)
         await seq.done.wait()
         if seq.error is not None:
             raise seq.error
         return self._result(seq)
+
+    def submit(self, request: GenerationRequest, on_done: Callable[[GenerationResult | BaseException], None]) -> bool:
+        """`generate` without a task: `on_done` gets the result, or the exception `generate` would
+        raise, when the call ends (at once for a malformed call). Saves the runtime a task and two
+        scheduling rounds per call."""
+        try:
+            self._started()
+            seq = self._sequence(request)
+        except Exception as exc:  # what `generate` would raise goes to the callback
+            on_done(exc)
+            return True
+        seq.on_done = lambda done: on_done(done.error if done.error is not None else self._result(done))
+        self._post(request.program_id, request.call_id, _ARRIVE, seq)
+        return True
 
     async def abort(self, call_id: str) -> None:
         """Remove a queued or running call at the next iteration boundary and free its blocks;
@@ -175,6 +198,11 @@ class SimEngine(Engine):
         if self._batcher is not None:
             self._post(program_id, "", _HINT, gap_samples)
 
+    def decisions(self) -> list[Decision]:
+        """The scheduler's decisions so far, in order (empty unless `record_decisions`)."""
+        log = self._batcher.scheduler.decisions if self._batcher else None
+        return log.since(0) if log is not None else []
+
     def statistics(self) -> SimStats:
         kv = self._batcher.kv if self._batcher else None
         if kv is not None:
@@ -195,19 +223,20 @@ class SimEngine(Engine):
         # iteration ended and runs iterations back to back until it has caught up with the clock,
         # so the simulated GPU's throughput does not depend on how late the loop wakes.
         resume: float | None = None
-        with scope:
+        with scope, clock.loop_running(virtual):
             while True:
                 await clock.settle(virtual)
                 now = anyio.current_time()
                 self._drain()
                 start = now if virtual or resume is None else min(resume, now)
-                end, finished = self._run(batcher, start, clock.horizon(virtual, now))
+                horizon = clock.horizon(virtual, now)
+                end, finished = self._run(batcher, start, horizon)
                 if end > start:
                     resume = end
                     if end > now:
-                        await anyio.sleep_until(end)
+                        await clock.sleep_until(virtual, end, horizon)
                     for seq in finished:
-                        seq.done.set()
+                        seq.wake()
                 else:
                     resume = None
                     self._wake = anyio.Event()
@@ -263,11 +292,17 @@ class SimEngine(Engine):
                 seq = batcher.abort(call_id, t)
                 if seq is not None:
                     seq.error = LLMCallError("aborted", call_id=call_id, call_name="llm")
-                    seq.done.set()
+                    seq.wake()
             elif kind == _RELEASE:
                 batcher.release_program(program_id)
             else:
                 batcher.driver.update_pin(program_id, payload, t)
+
+    def _reload_time(self, num_tokens: int, num_cached_tokens: int = 0) -> float:
+        """With a host KV tier: getting a context back costs the cheaper of its PCIe load and its
+        prefill, so the policy's pin TTL (keep vs let go) weighs that, not the prefill alone."""
+        cost = self.cost_model
+        return min(cost.prefill_time(num_tokens, num_cached_tokens), cost.swap_time(num_tokens - num_cached_tokens))
 
     def _duration(self, batch: Batch) -> float:
         return self.cost_model.iteration_time(*batch.shape()) + self.cost_model.swap_time(batch.num_swap_tokens)

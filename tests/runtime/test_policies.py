@@ -6,6 +6,8 @@ import math
 
 import pydantic
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import agentrt.runtime.scheduling.policies as policies
 from agentrt.exceptions import ConfigError, UnknownNameError
@@ -132,6 +134,22 @@ def test_last_queue_never_demotes() -> None:
     assert call.level == 1
 
 
+@pytest.mark.parametrize("name", ALL)
+@given(levels=st.lists(st.integers(0, 7), min_size=1, max_size=6),
+       durations=st.lists(st.floats(min_value=0.0, max_value=5.0), min_size=1, max_size=40))
+def test_account_iterations_equals_one_account_service_per_call_and_iteration(
+        name: str, levels: list[int], durations: list[float]) -> None:
+    """The hot loop (a decode span accounted at once) changes no float and no demotion."""
+    policy = make_policy_for(name)
+    top = len(getattr(policy, "quanta", (0.0,))) - 1
+    one_by_one = [make_call(f"c{i}", level=min(level, top)) for i, level in enumerate(levels)]
+    at_once = [make_call(f"c{i}", level=min(level, top)) for i, level in enumerate(levels)]
+    demoted = [c.call_id for d in durations for c in one_by_one if policy.account_service(c, d)]
+    assert sorted(c.call_id for c in policy.account_iterations(at_once, durations)) == sorted(demoted)
+    assert [(c.service, c.level_service, c.ratio_service, c.level) for c in at_once] == \
+        [(c.service, c.level_service, c.ratio_service, c.level) for c in one_by_one]
+
+
 # -- mlfq ---------------------------------------------------------------------------------------
 def test_mlfq_skip_join_puts_long_prefill_below_top() -> None:
     sched = make_scheduler("mlfq")
@@ -210,3 +228,15 @@ def test_agentrt_is_atlas_with_pinned_first_within_a_queue() -> None:
     assert ids(sched.order_waiting(2.0)) == ["a", "b2", "c", "heavy"]
     assert sched.can_preempt(a, heavy) and not sched.can_preempt(b2, c)
     assert a.level == 0 and sched.pick_victim([a, c, heavy]) is heavy
+
+
+def test_agentrt_without_pinned_first_orders_a_queue_by_arrival() -> None:
+    sched = make_scheduler("agentrt", pinned_first=False)
+    b = submit(sched, "b", "p2", 1.0, priority=2.5, gap_samples=(0.5,) * 4)
+    run(sched, b, 1.0, 0.4)
+    assert sched.on_call_finished(b, 1.4, num_blocks=10, total_blocks=1000, free_blocks=900,
+                                  wanted_blocks=0, reprefill_time=1.0) == 0.5
+    b2 = submit(sched, "b2", "p2", 1.8, priority=2.9, program_service=2.9)
+    c = submit(sched, "c", "p3", 1.5, priority=3.5, program_service=3.5)
+    assert b2.had_pin and b2.level == c.level == 2
+    assert ids(sched.order_waiting(2.0)) == ["c", "b2"]  # pinned first would put b2 ahead
