@@ -157,6 +157,7 @@ class SimEngine(Engine):
         engine is not started or stops."""
         self._started()
         seq = self._sequence(request)
+        seq.done = anyio.Event()
         self._post(request.program_id, request.call_id, _ARRIVE, seq)
         await seq.done.wait()
         if seq.error is not None:

@@ -59,12 +59,13 @@ class SimSequence:
     pin_ttl: float = 0.0
     finish: float = 0.0
     error: BaseException | None = None
-    done: anyio.Event = field(default_factory=anyio.Event)
+    done: anyio.Event | None = None  # what `SimEngine.generate` waits on
     on_done: Callable[[SimSequence], None] | None = None  # `SimEngine.submit`'s callback
 
     def wake(self) -> None:
         """The call ended (finished, failed or aborted): wake its `generate`, or run its callback."""
-        self.done.set()
+        if self.done is not None:
+            self.done.set()
         if self.on_done is not None:
             self.on_done(self)
 
