@@ -33,6 +33,9 @@ def add_parser(sub: Any) -> None:
                    help="model id clients use (repeatable; default: the profile or model folder name)")
     p.add_argument("--num-gpu-blocks", type=int, default=None, help="KV cache size in blocks (override)")
     p.add_argument("--max-in-flight", type=int, default=4096, help="sim: requests admitted at once; more get 429")
+    p.add_argument("--request-timeout", type=float, default=None, metavar="S",
+                   help="sim: a call not answered within S wall seconds is aborted (504); a request's "
+                        "X-Agentrt-Timeout header overrides it (default: no limit)")
     p.add_argument("--idle-timeout", type=float, default=60.0,
                    help="a program idle this long (s, server clock) may end; longer when its gaps are (default 60)")
     p.add_argument("--log-level", default="warning", help="uvicorn log level (default warning)")
@@ -79,7 +82,8 @@ def _serve_sim(args: argparse.Namespace) -> int:
     opts |= replica_options(args)
     try:
         options = ServeOptions(model_names=args.served_model_name or [profile], policy=args.policy,
-                               max_in_flight=args.max_in_flight, min_idle_timeout=args.idle_timeout)
+                               max_in_flight=args.max_in_flight, min_idle_timeout=args.idle_timeout,
+                               request_timeout=args.request_timeout)
     except ValueError as exc:
         raise ConfigError(f"invalid serve options: {exc}") from None
     create_engine("sim", profile=profile, responder=engine_text, **opts)  # fail here on bad options, not in the loop

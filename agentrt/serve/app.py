@@ -3,8 +3,10 @@
 Routes: `POST /v1/chat/completions`, `POST /v1/completions` (JSON or SSE), `GET /v1/models`,
 `GET /health`, `GET /metrics`, and agentrt's `GET /v1/programs[/{id}]`, `DELETE /v1/programs/{id}`.
 Each call goes to `Engine.generate` with the policy's inputs (service.py); a request whose client
-disconnects is aborted in the engine (its KV freed) and fails only itself. Admission is bounded:
-beyond `max_in_flight` requests the server answers 429 with `Retry-After`.
+disconnects, or that runs past its timeout (timeouts.py: 504), is aborted in the engine (its KV
+freed) and fails only itself. Admission is bounded: beyond `max_in_flight` requests the server
+answers 429 with `Retry-After`. An engine that dies fails the calls in flight and every later
+call with 503, and `/health` says why (health.py).
 
 The engine answers a call only when it finishes, so a stream sends its role chunk at once and the
 rest when the call finishes.
@@ -28,17 +30,19 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
 
 from agentrt.engine_adapters.base import Engine, GenerationRequest, GenerationResult, filler_text, text_to_tokens
-from agentrt.exceptions import EngineError, LLMCallError, PromptTooLongError, ServeError
+from agentrt.exceptions import EngineDiedError, EngineError, LLMCallError, PromptTooLongError, ServeError
 from agentrt.programs.tokens import Tokens
 from agentrt.runtime.scheduling.policies import policy_config
 from agentrt.runtime.scheduling.predictor import ToolLatencyPredictor
 from agentrt.serve import errors, responses
+from agentrt.serve.health import EngineHealth, describe, supervise
 from agentrt.serve.identity import IdentityResolver
 from agentrt.serve.metrics import ServeMetrics
 from agentrt.serve.programs import EndReason, ProgramTable
 from agentrt.serve.protocol import ChatCompletionRequest, CompletionRequest
 from agentrt.serve.responses import Reply, Responder
 from agentrt.serve.service import OpenCall, ProgramService
+from agentrt.serve.timeouts import RequestTimeout, request_timeout
 
 
 class ServeOptions(BaseModel):
@@ -52,6 +56,9 @@ class ServeOptions(BaseModel):
     idle_factor: float = Field(default=4.0, ge=1, description="Idle timeout = max(min_idle_timeout, "
                                "idle_factor x its longest predicted gap).")
     reap_period: float = Field(default=5.0, gt=0, description="How often idle programs are looked for (s).")
+    request_timeout: float | None = Field(default=None, gt=0, allow_inf_nan=False, description=(
+        "A call not answered within this many wall seconds is aborted (504); None: no limit. A request's "
+        "X-Agentrt-Timeout header overrides it."))
 
 
 class _Admission:
@@ -90,6 +97,8 @@ class SimServer:
         self.service = ProgramService(self.table, IdentityResolver(), self.metrics, now=anyio.current_time,
                                       abort=engine.abort, release=engine.release_program, hint_tool=engine.hint_tool)
         self.admission = _Admission(options.max_in_flight, self.metrics, time_scale)
+        self.health_state = EngineHealth()
+        self.time_scale = time_scale
         self.app = self._build()
 
     # -- the app ----------------------------------------------------------------------------------
@@ -97,7 +106,7 @@ class SimServer:
         @asynccontextmanager
         async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             async with anyio.create_task_group() as tg:
-                await self.engine.start(policy_config(self.options.policy), tg)
+                await tg.start(supervise, self.engine, policy_config(self.options.policy), self.health_state)
                 tg.start_soon(self.service.reap_idle, self.options.reap_period)
                 yield
                 await self.service.shutdown()
@@ -116,8 +125,9 @@ class SimServer:
         app.post("/v1/completions", response_model=None)(self.completions)
         return app
 
-    async def health(self) -> dict[str, str]:
-        return {"status": "ok"}
+    async def health(self) -> JSONResponse:
+        """200 `{"status": "ok"}`, or 503 with the reason once the engine has died."""
+        return JSONResponse(self.health_state.body(), status_code=200 if self.health_state.alive else 503)
 
     async def models(self) -> dict[str, Any]:
         return {"object": "list", "data": [{"id": name, "object": "model", "created": 0, "owned_by": "agentrt"}
@@ -186,7 +196,9 @@ class SimServer:
 
     def _open(self, request: Request, body: ChatCompletionRequest | CompletionRequest,
               messages: list[dict[str, Any]], text: str, prompt: Tokens | None = None) -> _Exchange:
-        """Admit the request (or raise 429) and register its call."""
+        """Admit the request (or raise 503 if the engine is dead, 429 if full) and register its call."""
+        self.health_state.check()
+        timeout = request_timeout(request.headers, self.options.request_timeout)
         self.admission.enter()
         try:
             call = self.service.open_call(request.headers, _naming_fields(body), messages)
@@ -202,29 +214,39 @@ class SimServer:
             max_tokens=body.output_limit(), arrival=call.call.arrival, temperature=body.temperature or 0.0,
             stop=body.stop_strings(), ignore_eos=body.ignore_eos, hints=call.hints, extra={"text": text})
         endpoint = "chat" if isinstance(body, ChatCompletionRequest) else "completions"
-        return _Exchange(call, gen, endpoint)
+        return _Exchange(call, gen, endpoint, timeout)
 
     async def _respond(self, exchange: _Exchange, request: Request, answer: dict[str, Any] | None,
                        tools: tuple[str, ...]) -> GenerationResult:
-        """Run the call in the engine, aborting it if the client disconnects; close the exchange.
-        Raises ServeError for what the engine refused."""
+        """Run the call in the engine, cut short if the client disconnects, its timeout passes or
+        the engine dies; close the exchange. Raises ServeError for what the engine refused, 504
+        for a timeout, 503 for a dead engine, 499 for a client gone."""
         call, gen = exchange.call, exchange.gen
         outcome: GenerationResult | BaseException | None = None
+        cut: ServeError | None = None
+        limit = math.inf if exchange.timeout is None else exchange.timeout.seconds * self.time_scale
+        timer = anyio.move_on_after(limit)
         try:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(_cancel_on_disconnect, request, tg.cancel_scope)
-                try:
-                    outcome = await self.engine.generate(gen)
-                except Exception as exc:  # sent to the client as an OpenAI error below
-                    outcome = exc
+                tg.start_soon(_cancel_on_death, self.health_state, tg.cancel_scope)
+                with timer:
+                    try:
+                        outcome = await self.engine.generate(gen)
+                    except Exception as exc:  # sent to the client as an OpenAI error below
+                        outcome = exc
                 tg.cancel_scope.cancel()
         finally:
-            if outcome is None:  # the client went away
-                await self._close(exchange, "499")
-                await self.service.fail_call(call, abort=True)
-        if outcome is None:
-            raise ServeError(499, "the client disconnected; the call was aborted", code="client_disconnected")
+            if outcome is None:  # cut short
+                cut = self._cut_short(exchange, timed_out=timer.cancelled_caught)
+                await self._close(exchange, str(cut.status))
+                await self.service.fail_call(call, abort=self.health_state.alive)
+        if cut is not None:
+            raise cut
+        assert outcome is not None, "a call not cut short has an outcome"
         if isinstance(outcome, BaseException):
+            if isinstance(outcome, EngineDiedError):
+                self.health_state.died(describe(outcome))
             await self.service.fail_call(call, abort=False)
             error = _engine_error(outcome)
             await self._close(exchange, str(error.status))
@@ -233,6 +255,14 @@ class SimServer:
         await self.service.close_call(call, answer, outcome.service_time, context, tools)
         await self._close(exchange, "200")
         return outcome
+
+    def _cut_short(self, exchange: _Exchange, *, timed_out: bool) -> ServeError:
+        """Why a call ended without an outcome: the engine died, its timeout passed, or its client left."""
+        if not self.health_state.alive:
+            return self.health_state.error()
+        if timed_out and exchange.timeout is not None:
+            return exchange.timeout.error()
+        return ServeError(499, "the client disconnected; the call was aborted", code="client_disconnected")
 
     def _stream(self, exchange: _Exchange, request: Request, answer: dict[str, Any] | None, tools: tuple[str, ...],
                 first: str | None, chunks: Any) -> StreamingResponse:
@@ -288,6 +318,7 @@ class _Exchange:
     call: OpenCall
     gen: GenerationRequest
     endpoint: str
+    timeout: RequestTimeout | None = None
     closed: bool = False
 
 
@@ -312,9 +343,17 @@ async def _cancel_on_disconnect(request: Request, scope: anyio.CancelScope) -> N
     scope.cancel()
 
 
+async def _cancel_on_death(health: EngineHealth, scope: anyio.CancelScope) -> None:
+    await health.wait_dead()
+    scope.cancel()
+
+
 def _engine_error(exc: BaseException) -> ServeError:
     if isinstance(exc, PromptTooLongError):
         return ServeError(400, exc.reason, param="messages", code="context_length_exceeded")
+    if isinstance(exc, EngineDiedError):
+        return ServeError(503, f"the engine died while the call ran: {exc.reason}; restart `agentrt serve`",
+                          kind="server_error", code="engine_unavailable")
     if isinstance(exc, LLMCallError) and exc.reason == "aborted":
         return ServeError(409, "the call was aborted: its program was ended (DELETE /v1/programs or a "
                           "last-call header) while it ran", code="program_ended")
