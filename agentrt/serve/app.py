@@ -19,6 +19,7 @@ program's next turn hits the prefix cache as it would on a real engine.
 from __future__ import annotations
 
 import math
+from urllib.parse import quote
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -284,8 +285,7 @@ class SimServer:
                 await self.service.fail_call(exchange.call, abort=True)
 
         return _Stream(events(), on_close, media_type="text/event-stream",
-                       headers={"X-Agentrt-Program": exchange.call.call.program_id,
-                                "X-Agentrt-Call": exchange.call.call.call_id})
+                       headers=_id_headers(exchange.call))
 
     async def _close(self, exchange: _Exchange, status: str) -> None:
         if exchange.closed:
@@ -302,6 +302,12 @@ class SimServer:
                              code="model_not_found")
 
     def _reply(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None, max_tokens: int) -> Reply:
+        """The answer's text. Raises ServeError (400) for a max_tokens past the context length,
+        before the filler of that many words is written (max_tokens 1e9 took 19 GB)."""
+        limit = _context_length(self.engine)
+        if limit is not None and max_tokens > limit:
+            raise ServeError(400, f"max_tokens ({max_tokens}) exceeds the model's context length ({limit} tokens); "
+                             "ask for fewer", param="max_tokens", code="context_length_exceeded")
         if self.responder is None:
             return Reply(filler_text(max_tokens))
         try:
@@ -364,6 +370,14 @@ def _engine_error(exc: BaseException) -> ServeError:
     return ServeError(500, f"{type(exc).__name__}: {exc}", kind="server_error", code="internal_error")
 
 
+def _context_length(engine: Engine) -> int | None:
+    """The engine's context length in tokens (the smallest of its replicas'), if it says."""
+    replicas = getattr(engine, "engines", None)
+    lengths = [getattr(e, "max_model_len", None) for e in (replicas if isinstance(replicas, list) else [engine])]
+    known = [n for n in lengths if isinstance(n, int)]
+    return min(known) if known else None
+
+
 def _naming_fields(body: ChatCompletionRequest | CompletionRequest) -> dict[str, Any]:
     return {"prompt_cache_key": body.prompt_cache_key, "vllm_xargs": body.vllm_xargs, "agent_hint": body.agent_hint}
 
@@ -374,5 +388,14 @@ def _include_usage(body: ChatCompletionRequest | CompletionRequest) -> bool:
 
 def _headers(call: OpenCall, result: GenerationResult) -> dict[str, str]:
     """The program and call ids, and the engine's time for the call (server clock, s)."""
-    return {"X-Agentrt-Program": call.call.program_id, "X-Agentrt-Call": call.call.call_id,
-            "X-Agentrt-Engine-Time": f"{result.finish - call.call.arrival:.6f}"}
+    return _id_headers(call) | {"X-Agentrt-Engine-Time": f"{result.finish - call.call.arrival:.6f}"}
+
+
+def _id_headers(call: OpenCall) -> dict[str, str]:
+    """The program and call ids, percent-encoded where not printable ASCII (a client may name its
+    program in any characters; a header carries only Latin-1, and no line breaks)."""
+    return {"X-Agentrt-Program": _header_value(call.call.program_id), "X-Agentrt-Call": _header_value(call.call.call_id)}
+
+
+def _header_value(text: str) -> str:
+    return text if text.isascii() and text.isprintable() else quote(text, safe="")
