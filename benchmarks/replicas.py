@@ -8,6 +8,10 @@ Every engine runs the agentrt scheduling policy; what differs is the router in f
    check: capacity(N) >= 3.8/4 * N * capacity(1) iff the mean JCT there stays <= 2U).
 Same seed, so the same programs arrive at the same (rate-scaled) times in every run.
 
+Per run: mean JCT, and its parts a router can and cannot move: a program's summed engine queue
+wait (mean queueing) and the summed time its calls spent in engine iterations (mean engine service,
+which grows with the batch it shares).
+
 Writes results.json, results.md and a PNG to --output (default results/replicas-<time>).
 
 Run: .venv/bin/python benchmarks/replicas.py [--workload swebench-lite-deepseek-v3] [--replicas 4]
@@ -53,7 +57,10 @@ def row(result: ReplayResult, replicas: int, router: str, wall_s: float) -> dict
     prompt = sum(m.prompt_tokens for m in result.metrics)
     stats = result.engine_stats
     totals = stats.totals() if hasattr(stats, "totals") else {}
+    n = len(result.metrics)
     return {"replicas": replicas, "router": router, "rate": result.rate, "mean_jct": s.mean_jct, "p95_jct": s.p95_jct,
+            "mean_queueing": sum(m.queueing_delay for m in result.metrics) / n,
+            "mean_service": sum(m.service for m in result.metrics) / n,
             "failed": s.num_failed, "prefix_hit_rate": s.prefix_hit_tokens / prompt if prompt else math.nan,
             "preemptions": s.preemptions, "moves": totals.get("moves", 0),
             "reprefilled_tokens": totals.get("num_reprefilled_tokens", getattr(stats, "num_reprefilled_tokens", 0)),
@@ -117,12 +124,13 @@ def markdown(rep: dict[str, Any]) -> str:
     lines = [f"{rep['workload']}, {rep['num_programs']} programs, agentrt policy on every engine, seed {rep['seed']}. "
              f"Unloaded mean JCT U = {u:.1f} s; one engine: capacity (mean JCT <= 2U) {rep['capacity_1']:.4g}/s, "
              f"knee {rep['knee_1']:.4g}/s.", "",
-             "| replicas | router | rate (programs/s) | mean JCT (s) | p95 JCT (s) | prefix-hit rate | moves | re-prefilled tokens | preemptions |",
-             "|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
+             "| replicas | router | rate (programs/s) | mean JCT (s) | p95 JCT (s) | mean queueing (s) | mean engine service (s) "
+             "| prefix-hit rate | moves | re-prefilled tokens | preemptions |",
+             "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rep["runs"]:
         rate = "unloaded" if r["rate"] is None else f"{r['rate']:.4g}"
         lines.append(f"| {r['replicas']} | {r['router']} | {rate} | {r['mean_jct']:.1f} | {r['p95_jct']:.1f} | "
-                     f"{r['prefix_hit_rate']:.1%} | {r['moves']} | {r['reprefilled_tokens']:,} | {r['preemptions']} |")
+                     f"{r['mean_queueing']:.1f} | {r['mean_service']:.1f} | {r['prefix_hit_rate']:.1%} | {r['moves']} | {r['reprefilled_tokens']:,} | {r['preemptions']} |")
     at_knee = {r["router"]: r for r in multi if r["rate"] == rep["knee_n"]}
     at_check = {r["router"]: r for r in multi if r["rate"] == rep["capacity_check_rate"] and r["rate"]}
     ours = at_knee["agentrt"]["mean_jct"]

@@ -14,7 +14,7 @@ latency per call (client round trip minus the engine's time for the call) at 100
 concurrent programs. Compare the JCT ratio with `agentrt bench TRACE --rates R --limit N`.
 
     python benchmarks/serve_http.py --limit 20 --rate 0.5 --time-scale 20
-    python benchmarks/serve_http.py --overhead 100,1000
+    python benchmarks/serve_http.py --overhead 100,1000          # at --time-scale 1
 """
 
 from __future__ import annotations
@@ -54,8 +54,11 @@ class Server:
             self.proc.stdout.close()
 
 
-def start_server(policy: str, time_scale: float, extra: list[str]) -> Server:
-    cmd = [sys.executable, "-m", "agentrt", "serve", "--port", "0", "--policy", policy, "--time-scale",
+def start_server(policy: str, time_scale: float, extra: list[str], profile: Path | None = None) -> Server:
+    """`agentrt serve` on a free port; with `profile`, under cProfile (the server's thread only:
+    the engine's thread is not profiled), written there when the server stops."""
+    prefix = ["-m", "cProfile", "-o", str(profile)] if profile else []
+    cmd = [sys.executable, *prefix, "-m", "agentrt", "serve", "--port", "0", "--policy", policy, "--time-scale",
            str(time_scale), "--served-model-name", MODEL, "--max-in-flight", "100000", *extra]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     assert proc.stdout is not None
@@ -146,12 +149,25 @@ def run_replay(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
-async def overhead_clients(url: str, num_programs: int, num_calls: int) -> list[float]:
-    latencies: list[float] = []
+@dataclass
+class CallTimes:
+    """One call's wall seconds: the client's round trip, the server's own time for it (app entry to
+    response headers, `X-Agentrt-Server-Time`) and the engine's (receipt to finish,
+    `X-Agentrt-Engine-Time` / time scale)."""
+
+    round_trip: float
+    server: float
+    engine: float
+
+
+async def overhead_clients(url: str, num_programs: int, num_calls: int, scale: float) -> list[CallTimes]:
+    times: list[CallTimes] = []
     limits = httpx.Limits(max_connections=None, max_keepalive_connections=None)
+    rng = random.Random(0)
+    starts = [rng.random() for _ in range(num_programs)]
 
     async def program(i: int, client: httpx.AsyncClient) -> None:
-        await asyncio.sleep(random.random())
+        await asyncio.sleep(starts[i])
         messages: list[dict[str, Any]] = [{"role": "user", "content": f"program {i}: " + "x" * 400}]
         for _ in range(num_calls):
             start = time.perf_counter()
@@ -159,24 +175,40 @@ async def overhead_clients(url: str, num_programs: int, num_calls: int) -> list[
                 "model": MODEL, "messages": messages, "max_tokens": 8, "ignore_eos": True})
             took = time.perf_counter() - start
             response.raise_for_status()
-            latencies.append(took - float(response.headers["x-agentrt-engine-time"]))
+            times.append(CallTimes(took, float(response.headers["x-agentrt-server-time"]),
+                                   float(response.headers["x-agentrt-engine-time"]) / scale))
             messages += [response.json()["choices"][0]["message"], {"role": "user", "content": "next " * 20}]
 
     async with httpx.AsyncClient(timeout=None, limits=limits) as client:
         await asyncio.gather(*(program(i, client) for i in range(num_programs)))
-    return latencies
+    return times
+
+
+def _percentiles(values: list[float]) -> dict[str, float]:
+    ordered = sorted(values)
+    return {"p50_ms": 1e3 * ordered[len(ordered) // 2],
+            "p99_ms": 1e3 * ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]}
 
 
 def run_overhead(args: argparse.Namespace) -> dict[str, Any]:
+    """Per call: client-observed overhead = round trip - engine time, server-side overhead =
+    server time - engine time, all wall seconds on this machine's monotonic clock (the engine's
+    clock is the wall clock times the time scale, read by the same process as the server's)."""
     out: dict[str, Any] = {}
     for n in (int(x) for x in args.overhead.split(",")):
-        server = start_server("agentrt", 1.0, [])
+        profile = args.profile_server.with_suffix(f".{n}.prof") if args.profile_server else None
+        server = start_server("agentrt", args.time_scale, [], profile)
         try:
-            lat = sorted(asyncio.run(overhead_clients(server.url, n, args.calls)))
+            wall = time.perf_counter()
+            times = asyncio.run(overhead_clients(server.url, n, args.calls, args.time_scale))
+            wall = time.perf_counter() - wall
         finally:
             server.stop()
-        row = {"concurrent_programs": n, "calls": len(lat), "p50_ms": 1e3 * lat[len(lat) // 2],
-               "p99_ms": 1e3 * lat[min(len(lat) - 1, int(len(lat) * 0.99))]}
+        row = {"concurrent_programs": n, "calls": len(times), "wall_s": round(wall, 2),
+               "calls_per_s": round(len(times) / wall, 1),
+               "client_observed": _percentiles([t.round_trip - t.engine for t in times]),
+               "server_side": _percentiles([t.server - t.engine for t in times]),
+               "engine": _percentiles([t.engine for t in times])}
         out[str(n)] = row
         print(json.dumps(row), flush=True)
     return out
@@ -188,12 +220,16 @@ def main() -> None:
     p.add_argument("--limit", type=int, default=20, help="programs of the trace to replay")
     p.add_argument("--rate", type=float, default=0.5, help="programs per simulated second")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--time-scale", type=float, default=20.0)
+    p.add_argument("--time-scale", type=float, default=None, help="default 20 (replay), 1 (--overhead)")
     p.add_argument("--policies", default="agentrt,fcfs")
     p.add_argument("--overhead", default=None, help="comma-separated concurrent program counts, e.g. 100,1000")
     p.add_argument("--calls", type=int, default=5, help="--overhead: calls per program")
+    p.add_argument("--profile-server", type=Path, default=None, metavar="PATH",
+                   help="--overhead: run each server under cProfile, writing PATH.<programs>.prof")
     p.add_argument("--output", type=Path, default=None, help="write the results as JSON here")
     args = p.parse_args()
+    if args.time_scale is None:
+        args.time_scale = 1.0 if args.overhead else 20.0
     result = run_overhead(args) if args.overhead else run_replay(args)
     if args.output:
         args.output.write_text(json.dumps(result, indent=2))

@@ -1,39 +1,50 @@
 """Real vLLM on the CPU: vLLM's own scheduler against agentrt's plugin under three policies, as
-interleaved repeats, then the simulator calibrated on the same runs' steps replaying the same work.
+interleaved rounds appended to one results file, then a summary of every round so far and the
+simulator, calibrated on the same runs' steps, replaying the same work.
 
-    .venv/bin/python benchmarks/vllm_cpu.py [--model DIR] [--repeats 3] [--programs 12] [--steps 8]
-        [--rate 4] [--num-gpu-blocks 64] [--max-num-seqs 8] [--omp-threads N] [--output results/vllm_cpu.json]
+    .venv/bin/python benchmarks/vllm_cpu.py run [--model DIR] [--rounds 1] [--results FILE] [workload options]
+    .venv/bin/python benchmarks/vllm_cpu.py summary [--results FILE] [--output FILE.json]
+
+`run` appends one JSON line per engine run to `--results` (default results/vllm_cpu.jsonl), so
+rounds can come from separate invocations (each holds a shared machine for minutes, not an hour);
+its rounds are numbered after those already in the file for the same workload. `summary` reads
+the file (the runs of its last line's workload and settings; others are counted and left out).
 
 Workload (memory-bound on purpose): the first `--programs` programs of swebench-lite-deepseek-v3,
 each cut to its first `--steps` LLM calls and the tool calls between them at their recorded
-durations, token counts scaled so the longest context fits 1024 tokens, Poisson arrivals. Each
-turn's prompt is the previous context plus the recorded new tokens, so contexts grow; the KV cache
-(`--num-gpu-blocks` x 32 tokens) holds a few contexts, so more programs are live than fit.
+durations, token counts scaled so the longest context fits `--max-model-len`, Poisson arrivals.
+Each turn's prompt is the previous context plus the recorded new tokens, so contexts grow; the KV
+cache (`--num-gpu-blocks` x 32 tokens) holds a few contexts, so more programs are live than fit.
 
-Runs (each on a fresh engine; `--configs`): stock = vLLM's own Scheduler (no scheduler_cls);
-fcfs, continuum, agentrt = the plugin under that policy. Interleaved, A B C D A B C D ..., so slow
-phases of a shared machine hit every config alike; ratios are paired per round. Reported: mean
-JCT median and range over repeats, each round's ratio to stock and whether every round agrees on
-its side of 1, and the counts noise does not touch (prompt tokens computed, prefix-hit tokens,
-tokens recomputed after preemption, preemptions, pin hits). For stock, tokens computed counts
-each call's first admission only (vLLM's Scheduler reports no recomputation to the adapter): a
-lower bound, which makes the agentrt/stock ratio conservative.
+Runs (each on a fresh engine): stock = vLLM's own Scheduler (no scheduler_cls); fcfs, continuum,
+agentrt = the plugin under that policy; in each round every config once, in `--configs` order, so
+slow phases of a shared machine hit every config alike and ratios are paired per round. Per run:
+mean JCT, the CPU seconds of this process and vLLM's engine-core process over the replay (the
+work done: unlike wall time, it does not grow while co-tenants hold the CPU), the load average, the thread
+binding and CPU affinity, and the counts noise does not touch (prompt tokens computed, prefix-hit
+tokens, tokens recomputed after preemption, preemptions, pin hits). For stock, tokens computed
+counts each call's first admission only (vLLM's Scheduler reports no recomputation to the
+adapter): a lower bound, which makes the agentrt/stock ratio conservative.
 
 The model: `agentrt model bench` (written to a temporary folder without --model), whose prefill
-time grows with its tokens; the step-cost line prints the measured fixed step cost, the cost per
-prefill token and their ratio at the workload's median prompt.
+time grows with its tokens; the summary's step-cost line gives the fixed step cost, the cost per
+prefill token (both in the engine's CPU time per step, from the plugin's own step clock) and
+their ratio at the workload's median prompt.
 
-Simulator: `sim.calibrate` on the plugin runs' measured steps (the engine's own step timing), a
-Profile of the bench model, the same slice and arrivals under each policy (stock -> fcfs); counts
-against the median real run and per-program JCT against each program's median real JCT.
+Simulator: `sim.calibrate` on the plugin runs' measured steps (wall time, the engine's own step
+timing), a Profile of the bench model, the same slice and arrivals under each policy (stock ->
+fcfs); counts against the median real run and per-program JCT against each program's median
+real JCT, and the step-time model's residuals by step kind.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import statistics
+import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass
@@ -41,6 +52,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import psutil
 
 from agentrt.engine_adapters.sim import GPUSpec, MeasuredStep, ModelSpec, Profile, SimEngine, calibrate, fit_error
 from agentrt.engine_adapters.sim.cost_model import CostModel
@@ -53,11 +65,13 @@ from agentrt.runtime.runner import run
 
 TRACE = "swebench-lite-deepseek-v3"
 BLOCK_SIZE = 32
-MAX_MODEL_LEN = 1024
 MAX_NUM_BATCHED_TOKENS = 2048
 CONFIGS = {"stock": ("fcfs", True), "fcfs": ("fcfs", False), "continuum": ("continuum", False),
            "agentrt": ("agentrt", False)}
 COUNTS = ("computed", "prefix_hits", "recomputed", "preemptions", "pin_hits")
+WORKLOAD_KEYS = ("programs", "steps", "rate", "seed", "num_gpu_blocks", "max_num_seqs", "max_model_len")
+MODEL_KEYS = ("num_hidden_layers", "hidden_size", "intermediate_size", "num_attention_heads", "num_key_value_heads",
+              "vocab_size", "max_position_embeddings")
 WARMUP_STEPS = 5  # each engine's first steps build its CPU kernels
 # A 2-core x86 slice as a "GPU": peaks are generous upper bounds (calibrate fits the efficiencies
 # below them): ~20 GB/s of DRAM bandwidth, 2 cores x 2.5 GHz x 32 fp32 FLOP/cycle (AVX-512 FMA).
@@ -68,42 +82,61 @@ Work = tuple[list[TraceProgram], Scaling, list[float]]
 
 @dataclass(frozen=True, slots=True)
 class Run:
-    """One engine run: its replay, its counts and its measured steps."""
+    """One engine run, as a line of the results file."""
 
+    workload: dict[str, Any]
+    settings: dict[str, str]
+    model: dict[str, int]
+    round: int
     config: str
-    repeat: int
     wall_s: float
+    cpu_s: float
+    load: list[float]
     mean_jct: float
     jct: dict[str, float]
     counts: dict[str, int]
     steps: list[StepRecord]
+    engine_cpu_s: float = math.nan  # CPU time of this process and vLLM's engine core over the replay (nan: not measured)
+
+    @classmethod
+    def of_line(cls, line: str) -> Run:
+        data = json.loads(line)
+        data["steps"] = [StepRecord(**s) for s in data["steps"]]
+        return cls(**data)
 
 
-def bench_profile(model_folder: str, max_num_seqs: int) -> Profile:
-    """The uncalibrated base profile: the model folder's Llama (float32) on this CPU, with the
-    engine's limits."""
-    config = json.loads((Path(model_folder) / "config.json").read_text())
-    model = ModelSpec(name=Path(model_folder).name, num_layers=config["num_hidden_layers"],
-                      hidden_size=config["hidden_size"], intermediate_size=config["intermediate_size"],
-                      num_heads=config["num_attention_heads"], num_kv_heads=config["num_key_value_heads"],
-                      vocab_size=config["vocab_size"], max_model_len=config["max_position_embeddings"], dtype_bytes=4)
-    return Profile(name="llama-cpu", model=model, gpu=CPU_2_CORES, num_gpus=1,
+def bench_profile(model: dict[str, int], max_num_seqs: int) -> Profile:
+    """The base profile before calibration: a Llama of `model`'s config.json fields (float32) on
+    this CPU, with the engine's limits. Its factors are the fit to the bench model's plain-PyTorch
+    forward passes (1 / 128 / 512 tokens: 18.2 / 94.7 / 501.5 ms of CPU time, docs/vllm.md);
+    `calibrate` refits them to the engine's measured steps."""
+    spec = ModelSpec(name="bench-llama", num_layers=model["num_hidden_layers"], hidden_size=model["hidden_size"],
+                     intermediate_size=model["intermediate_size"], num_heads=model["num_attention_heads"],
+                     num_kv_heads=model["num_key_value_heads"], vocab_size=model["vocab_size"],
+                     max_model_len=model["max_position_embeddings"], dtype_bytes=4)
+    return Profile(name="llama-cpu", model=spec, gpu=CPU_2_CORES, num_gpus=1,
                    max_num_batched_tokens=MAX_NUM_BATCHED_TOKENS, max_num_seqs=max_num_seqs, non_kv_bytes_per_gpu=0,
-                   memory_efficiency=0.5, compute_efficiency=0.5, overhead_s=5e-3, block_size=BLOCK_SIZE)
+                   memory_efficiency=0.156, compute_efficiency=0.193, overhead_s=0.0,
+                   block_size=BLOCK_SIZE)
 
 
-def workload(args: argparse.Namespace) -> Work:
+def model_config(folder: str) -> dict[str, int]:
+    config = json.loads((Path(folder) / "config.json").read_text())
+    return {k: int(config[k]) for k in MODEL_KEYS}
+
+
+def workload(w: dict[str, Any]) -> Work:
     programs = []
-    for program in load_trace(TRACE, limit=args.programs):
+    for program in load_trace(TRACE, limit=w["programs"]):
         steps, num_llm = [], 0
         for step in program.steps:
             num_llm += isinstance(step, LLMStep)
-            if num_llm > args.steps:
+            if num_llm > w["steps"]:
                 break
             steps.append(step)
         programs.append(program.model_copy(update={"steps": steps}))
-    scaling = make_scaling(programs, 1.0, MAX_MODEL_LEN - 24)
-    return programs, scaling, poisson_arrivals(len(programs), args.rate, args.seed)
+    scaling = make_scaling(programs, 1.0, w["max_model_len"] - 24)
+    return programs, scaling, poisson_arrivals(len(programs), w["rate"], w["seed"])
 
 
 def counts_of(result: ReplayResult) -> dict[str, int]:
@@ -114,33 +147,68 @@ def counts_of(result: ReplayResult) -> dict[str, int]:
             "pin_hits": int(getattr(result.engine_stats, "num_pin_hits", 0))}
 
 
-def real_run(args: argparse.Namespace, model: str, config: str, repeat: int, work: Work) -> Run:
+def settings() -> dict[str, str]:
+    """What the noise depends on: the engine's thread binding and this process's CPUs."""
+    return {"omp_threads_bind": os.environ.get("VLLM_CPU_OMP_THREADS_BIND", "auto"),
+            "omp_num_threads": os.environ.get("OMP_NUM_THREADS", "unset"),
+            "affinity": ",".join(map(str, sorted(os.sched_getaffinity(0))))}
+
+
+def real_run(model: str, config: str, round_: int, w: dict[str, Any], work: Work) -> Run:
     programs, scaling, arrivals = work
     policy, stock = CONFIGS[config]
     steps: list[StepRecord] = []
+    replay_cpu = [0.0]
+    engine_cpu_at_start = [0.0]
 
     async def main() -> ReplayResult:
-        engine = VLLMEngine(model, stock=stock, dtype="float32", num_gpu_blocks_override=args.num_gpu_blocks,
-                            block_size=BLOCK_SIZE,
-                            max_model_len=MAX_MODEL_LEN, max_num_seqs=args.max_num_seqs,
+        engine = VLLMEngine(model, stock=stock, dtype="float32", num_gpu_blocks_override=w["num_gpu_blocks"],
+                            block_size=BLOCK_SIZE, max_model_len=w["max_model_len"], max_num_seqs=w["max_num_seqs"],
                             max_num_batched_tokens=MAX_NUM_BATCHED_TOKENS, record_steps=200_000)
+        start_engine = engine.start
+
+        async def start_and_sample(*args: Any) -> None:  # replay starts the engine: sample once it is up
+            await start_engine(*args)
+            engine_cpu_at_start[0] = children_cpu()
+        engine.start = start_and_sample  # type: ignore[method-assign]
+        start = time.process_time()
         result = await replay(programs, engine, policy, arrivals, scaling)
+        replay_cpu[0] = time.process_time() - start
         steps.extend(engine.measured_steps[WARMUP_STEPS:])
         return result
 
+    load = list(os.getloadavg())
+    reaped = os.times()
     start = time.perf_counter()
     result = run(main, virtual_time=False)
-    return Run(config, repeat, time.perf_counter() - start, result.summary.mean_jct,
-               {m.trace_id: m.jct for m in result.metrics if m.status == "ok"}, counts_of(result), steps)
+    wall = time.perf_counter() - start
+    load.extend(os.getloadavg())
+    after = os.times()  # the engine-core process has exited and been reaped: its whole CPU time counts here
+    engine_cpu = after.children_user + after.children_system - reaped.children_user - reaped.children_system
+    return Run(w, settings(), model_config(model), round_, config, wall, replay_cpu[0], load, result.summary.mean_jct,
+               {m.trace_id: m.jct for m in result.metrics if m.status == "ok"}, counts_of(result), steps,
+               replay_cpu[0] + engine_cpu - engine_cpu_at_start[0])
 
 
-def sim_run(args: argparse.Namespace, profile: Profile, policy: str, work: Work) -> ReplayResult:
+def children_cpu() -> float:
+    """CPU seconds (user + system) used so far by this process's children: vLLM's engine core."""
+    total = 0.0
+    for child in psutil.Process().children(recursive=True):
+        try:
+            times = child.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
+
+
+def sim_run(w: dict[str, Any], profile: Profile, policy: str, work: Work) -> ReplayResult:
     programs, scaling, arrivals = work
 
     async def main() -> ReplayResult:
-        engine = SimEngine(profile, num_gpu_blocks=args.num_gpu_blocks - 1, block_size=BLOCK_SIZE,
-                           max_num_seqs=args.max_num_seqs, max_num_batched_tokens=MAX_NUM_BATCHED_TOKENS,
-                           max_model_len=MAX_MODEL_LEN)
+        engine = SimEngine(profile, num_gpu_blocks=w["num_gpu_blocks"] - 1, block_size=BLOCK_SIZE,
+                           max_num_seqs=w["max_num_seqs"], max_num_batched_tokens=MAX_NUM_BATCHED_TOKENS,
+                           max_model_len=w["max_model_len"])
         return await replay(programs, engine, policy, arrivals, scaling)
 
     return run(main, virtual_time=True)
@@ -148,6 +216,9 @@ def sim_run(args: argparse.Namespace, profile: Profile, policy: str, work: Work)
 
 # -- statistics -------------------------------------------------------------------------------
 def spread(values: list[float], fmt: str = ".3g") -> str:
+    values = [v for v in values if not math.isnan(v)]  # runs from before a measure existed
+    if not values:
+        return "-"
     return f"{statistics.median(values):{fmt}} [{min(values):{fmt}}-{max(values):{fmt}}]"
 
 
@@ -183,17 +254,38 @@ def residuals(profile: Profile, steps: list[StepRecord]) -> dict[str, float]:
     return out
 
 
+def rounds_table(runs: list[Run]) -> str:
+    """Every run, by round: the load next to it and each config's ratios to the same round's stock."""
+    rows = ["| round | config | load (1 min, start-end) | wall (s) | mean JCT (s) | JCT / stock | CPU (s) | CPU / stock | "
+            + " | ".join(COUNTS) + " |", "|---:|---|---|---:|---:|---:|---:|---:|" + "---:|" * len(COUNTS)]
+    stock = {r.round: r for r in runs if r.config == "stock"}
+    for r in sorted(runs, key=lambda r: r.round):
+        base = stock.get(r.round)
+        jct = f"{r.mean_jct / base.mean_jct:.2f}" if base else "-"
+        cpu = f"{r.engine_cpu_s / base.engine_cpu_s:.2f}" if base else "-"
+        rows.append(f"| {r.round} | {r.config} | {r.load[0]:.1f}-{r.load[3]:.1f} | {r.wall_s:.0f} | {r.mean_jct:.2f} | "
+                    f"{jct} | {r.engine_cpu_s:.1f} | {cpu} | " + " | ".join(f"{r.counts[c]:,}" for c in COUNTS) + " |")
+    return "\n".join(rows)
+
+
+def agree(config: str, ratios: list[float]) -> str:
+    if config == "stock":
+        return "-"
+    return "yes (all < 1)" if all(x < 1 for x in ratios) else "no (all > 1)" if all(x > 1 for x in ratios) else "no"
+
+
 def real_table(runs: dict[str, list[Run]]) -> str:
-    base = runs["stock"]
-    rows = ["| run | mean JCT (s), median [range] | vs stock, per round | every round < 1 | "
-            + " | ".join(COUNTS) + " |", "|---|---:|---:|:---:|" + "---:|" * len(COUNTS)]
+    """Per config over the complete rounds: median [range] of mean JCT, of its ratio to stock in
+    the same round, of the replay's CPU time and its ratio, sign agreement, and the counts."""
+    base = {r.round: r for r in runs["stock"]}
+    rows = ["| config | mean JCT (s) | JCT / stock | every round < 1 | CPU (s) | CPU / stock | "
+            + " | ".join(COUNTS) + " |", "|---|---:|---:|:---:|---:|---:|" + "---:|" * len(COUNTS)]
     for config, rs in runs.items():
-        ratios = [r.mean_jct / b.mean_jct for r, b in zip(rs, base)]
-        agree = "-" if config == "stock" else ("yes" if all(x < 1 for x in ratios) else
-                                               "no (all > 1)" if all(x > 1 for x in ratios) else "no")
-        counts = " | ".join(spread([float(r.counts[c]) for r in rs], ".0f") for c in COUNTS)
-        rows.append(f"| {config} | {spread([r.mean_jct for r in rs])} | {' '.join(f'{x:.2f}' for x in ratios)} | "
-                    f"{agree} | {counts} |")
+        jct = [r.mean_jct / base[r.round].mean_jct for r in rs]
+        cpu = [r.engine_cpu_s / base[r.round].engine_cpu_s for r in rs]
+        counts = " | ".join(spread([float(r.counts[c]) for r in rs], ",.0f") for c in COUNTS)
+        rows.append(f"| {config} | {spread([r.mean_jct for r in rs])} | {spread(jct, '.2f')} | {agree(config, jct)} | "
+                    f"{spread([r.engine_cpu_s for r in rs])} | {spread(cpu, '.2f')} | {counts} |")
     return "\n".join(rows)
 
 
@@ -221,55 +313,67 @@ def sim_rows(runs: dict[str, list[Run]], sims: dict[str, ReplayResult]) -> tuple
     return "\n".join(rows), out
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", default=None, help="model folder (default: write `agentrt model bench` to a temp dir)")
-    parser.add_argument("--configs", default=",".join(CONFIGS), help=f"comma-separated, of {', '.join(CONFIGS)}")
-    parser.add_argument("--repeats", type=int, default=3, help="interleaved rounds (each runs every config once)")
-    parser.add_argument("--programs", type=int, default=12)
-    parser.add_argument("--steps", type=int, default=8, help="LLM calls kept per program")
-    parser.add_argument("--rate", type=float, default=4.0, help="Poisson arrivals, programs/s")
-    parser.add_argument("--num-gpu-blocks", type=int, default=64, help="KV blocks of 32 tokens (incl. vLLM's null block)")
-    parser.add_argument("--max-num-seqs", type=int, default=8)
-    parser.add_argument("--omp-threads", default=None,
-                        help="vLLM's VLLM_CPU_OMP_THREADS_BIND for the engine (e.g. '0', '0-1'; default: vLLM's auto)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--output", type=Path, default=Path("results/vllm_cpu.json"))
-    args = parser.parse_args()
+# -- the two commands -------------------------------------------------------------------------
+def read_runs(path: Path) -> list[Run]:
+    if not path.exists():
+        sys.exit(f"error: no results file {path}; write one with `benchmarks/vllm_cpu.py run --results {path}`")
+    return [Run.of_line(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def cmd_run(args: argparse.Namespace) -> None:
+    w = {k: getattr(args, k) for k in WORKLOAD_KEYS}
     configs = [c for c in args.configs.split(",") if c]
     unknown = sorted(set(configs) - set(CONFIGS))
-    if unknown or "stock" not in configs or args.repeats < 1:
-        parser.error(f"--configs must include stock and name only {', '.join(CONFIGS)} (got {unknown or configs}); "
-                     f"--repeats >= 1 (got {args.repeats})")
+    if unknown or "stock" not in configs or args.rounds < 1:
+        sys.exit(f"error: --configs must include stock and name only {', '.join(CONFIGS)} (got {unknown or configs}); "
+                 f"--rounds >= 1 (got {args.rounds})")
     if args.omp_threads is not None:
         os.environ["VLLM_CPU_OMP_THREADS_BIND"] = args.omp_threads
-    work = workload(args)
-    programs, scaling, _ = work
-    runs: dict[str, list[Run]] = {c: [] for c in configs}
+    done = [r.round for r in read_runs(args.results) if r.workload == w] if args.results.exists() else []
+    work = workload(w)
+    args.results.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         model = args.model or str(write_model(Path(tmp) / "bench-llama", SHAPES["bench"]))
-        for repeat in range(args.repeats):
+        for round_ in range(max(done, default=0) + 1, max(done, default=0) + 1 + args.rounds):
             for config in configs:
-                r = real_run(args, model, config, repeat, work)
-                runs[config].append(r)
-                print(f"round {repeat + 1} {config}: mean JCT {r.mean_jct:.2f} s, {r.counts}, {r.wall_s:.0f} s wall",
-                      flush=True)
-        base = bench_profile(model, args.max_num_seqs)
-    steps = [s for config in configs if config != "stock" for r in runs[config] for s in r.steps]
-    measured = [MeasuredStep(s.num_prefill_tokens, s.num_decode_tokens, s.num_context_tokens, s.seconds,
-                             s.num_attention_pairs) for s in steps]
-    profile = calibrate(measured, base, name="llama-cpu-calibrated")
-    fit = fit_error(profile, measured)
+                r = real_run(model, config, round_, w, work)
+                with args.results.open("a") as f:
+                    f.write(json.dumps(asdict(r)) + "\n")
+                print(f"round {round_} {config}: mean JCT {r.mean_jct:.2f} s, CPU {r.engine_cpu_s:.1f} s (driver {r.cpu_s:.1f} s), {r.counts}, "
+                      f"{r.wall_s:.0f} s wall, load {r.load[0]:.1f}-{r.load[3]:.1f}", flush=True)
+    print(f"appended to {args.results}; `benchmarks/vllm_cpu.py summary --results {args.results}` reads every round")
+
+
+def cmd_summary(args: argparse.Namespace) -> None:
+    every = read_runs(args.results)
+    if not every:
+        sys.exit(f"error: {args.results} holds no runs")
+    last = every[-1]
+    runs = [r for r in every if (r.workload, r.settings, r.model) == (last.workload, last.settings, last.model)]
+    stock_rounds = {r.round for r in runs if r.config == "stock"}
+    complete = [r for r in runs if r.round in stock_rounds]
+    by_config: dict[str, list[Run]] = {}
+    for r in sorted(complete, key=lambda r: (list(CONFIGS).index(r.config), r.round)):
+        by_config.setdefault(r.config, []).append(r)
+    w = last.workload
+    programs, scaling, arrivals = work = workload(w)
+    title = (f"{TRACE}: {len(programs)} programs x first {w['steps']} LLM calls, token scale {scaling.scale:.4f}, "
+             f"rate {w['rate']}/s, seed {w['seed']}, KV {w['num_gpu_blocks']} x {BLOCK_SIZE} tokens, "
+             f"max_model_len {w['max_model_len']}, max_num_seqs {w['max_num_seqs']}, {len(stock_rounds)} rounds with "
+             f"stock; settings {last.settings}" + (f"; {len(every) - len(runs)} runs of other settings left out"
+                                                   if len(every) > len(runs) else ""))
+    print(f"{title}\n\nEvery run:\n\n{rounds_table(runs)}\n\nPer config, median [range] over rounds:\n\n"
+          f"{real_table(by_config)}")
+    steps = [s for config, rs in by_config.items() if config != "stock" for r in rs for s in r.steps]
     prompts = [scaling.tokens(s.input_tokens) for p in programs for s in p.steps if isinstance(s, LLMStep)]
     cost = step_cost(steps, int(statistics.median(prompts)))
+    measured = [MeasuredStep(s.num_prefill_tokens, s.num_decode_tokens, s.num_context_tokens, s.seconds,
+                             s.num_attention_pairs) for s in steps]
+    profile = calibrate(measured, bench_profile(last.model, w["max_num_seqs"]), name="llama-cpu-calibrated")
+    fit = fit_error(profile, measured)
     misses = residuals(profile, steps)
-    sims = {config: sim_run(args, profile, CONFIGS[config][0], work) for config in configs}
-    table, sim_out = sim_rows(runs, sims)
-    title = (f"{TRACE}: {len(programs)} programs x first {args.steps} LLM calls, token scale {scaling.scale:.4f}, "
-             f"rate {args.rate}/s, seed {args.seed}, KV {args.num_gpu_blocks} x {BLOCK_SIZE} tokens, "
-             f"max_num_seqs {args.max_num_seqs}, {args.repeats} interleaved rounds, "
-             f"VLLM_CPU_OMP_THREADS_BIND={os.environ.get('VLLM_CPU_OMP_THREADS_BIND', 'auto')}")
-    print(f"\n{title}\n\nReal vLLM (vllm-cpu, `agentrt model bench`, float32):\n\n{real_table(runs)}")
+    sims = {config: sim_run(w, profile, CONFIGS[config][0], work) for config in by_config}
+    table, sim_out = sim_rows(by_config, sims)
     print(f"\nStep cost (engine process CPU time, {len(steps)} plugin steps): fixed {cost['fixed_s'] * 1e3:.2f} ms, "
           f"{cost['per_prefill_token_s'] * 1e6:.1f} us per prefill token; x median prompt {cost['typical_prompt']} "
           f"tokens = {cost['ratio']:.1f}x the fixed cost")
@@ -281,16 +385,38 @@ def main() -> None:
           f"{misses['waiting_share']:.0%} of its steps' wall time (in {misses['steps_waiting_over_half']:.0%} of steps "
           "over half of the step)")
     print(f"\nSimulator vs real vLLM (counts: sim/real median (ratio)):\n\n{table}")
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps({
-        "title": title, "step_cost": cost, "residuals": misses,
-        "profile": {"overhead_s": profile.overhead_s, "memory_efficiency": profile.memory_efficiency,
-                    "compute_efficiency": profile.compute_efficiency, "fit": asdict(fit)},
-        "real": {c: [{"repeat": r.repeat, "wall_s": r.wall_s, "mean_jct": r.mean_jct, "counts": r.counts, "jct": r.jct}
-                     for r in rs] for c, rs in runs.items()},
-        "sim": sim_out, "steps": [asdict(s) for s in steps],
-    }, indent=1, default=str))
-    print(f"\nwrote {args.output}")
+    if args.output is not None:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(json.dumps({
+            "title": title, "step_cost": cost, "residuals": misses,
+            "profile": {"overhead_s": profile.overhead_s, "memory_efficiency": profile.memory_efficiency,
+                        "compute_efficiency": profile.compute_efficiency, "fit": asdict(fit)},
+            "sim": sim_out}, indent=1))
+        print(f"\nwrote {args.output}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    run_ = commands.add_parser("run", help="run rounds and append them to the results file")
+    run_.add_argument("--model", default=None, help="model folder (default: write `agentrt model bench` to a temp dir)")
+    run_.add_argument("--configs", default=",".join(CONFIGS), help=f"comma-separated, of {', '.join(CONFIGS)}")
+    run_.add_argument("--rounds", type=int, default=1, help="interleaved rounds (each runs every config once)")
+    run_.add_argument("--programs", type=int, default=8)
+    run_.add_argument("--steps", type=int, default=5, help="LLM calls kept per program")
+    run_.add_argument("--rate", type=float, default=4.0, help="Poisson arrivals, programs/s")
+    run_.add_argument("--num-gpu-blocks", type=int, default=24, help="KV blocks of 32 tokens (incl. vLLM's null block)")
+    run_.add_argument("--max-model-len", type=int, default=512, help="the longest context, tokens scaled to fit")
+    run_.add_argument("--max-num-seqs", type=int, default=8)
+    run_.add_argument("--omp-threads", default=None,
+                      help="vLLM's VLLM_CPU_OMP_THREADS_BIND for the engine (e.g. '0', 'nobind'; default: vLLM's auto)")
+    run_.add_argument("--seed", type=int, default=0)
+    run_.add_argument("--results", type=Path, default=Path("results/vllm_cpu.jsonl"))
+    summary = commands.add_parser("summary", help="summarize every round in the results file, simulator included")
+    summary.add_argument("--results", type=Path, default=Path("results/vllm_cpu.jsonl"))
+    summary.add_argument("--output", type=Path, default=None, help="also write the summary's numbers as JSON")
+    args = parser.parse_args()
+    cmd_run(args) if args.command == "run" else cmd_summary(args)
 
 
 if __name__ == "__main__":

@@ -132,7 +132,7 @@ _FILLER = "lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod
 
 def filler_text(num_tokens: int) -> str:
     """Text of about `num_tokens` tokens (one word per token)."""
-    return " ".join(_FILLER[i % len(_FILLER)] for i in range(num_tokens))
+    return " ".join((_FILLER * (num_tokens // len(_FILLER) + 1))[:max(num_tokens, 0)])
 
 
 def text_to_tokens(text: str, vocab_size: int = 32000) -> Tokens:

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from agentrt.exceptions import ConfigError
 from agentrt.runtime.scheduling.policies.config import PolicyName
 from agentrt.engines import add_replica_args, replica_options
+
+if TYPE_CHECKING:
+    from agentrt.engine_adapters.base import Engine
 
 
 def add_parser(sub: Any) -> None:
@@ -39,7 +45,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--idle-timeout", type=float, default=60.0,
                    help="a program idle this long (s, server clock) may end; longer when its gaps are (default 60)")
     p.add_argument("--log-level", default="warning", help="uvicorn log level (default warning)")
-    add_replica_args(p)
+    add_replica_args(p, ray=True)
     p.add_argument("--otel", default="none", choices=("none", "console", "otlp"),
                    help="sim: export program and call spans (OTLP settings from OTEL_EXPORTER_OTLP_*)")
     p.add_argument("vllm_args", nargs=argparse.REMAINDER,
@@ -56,12 +62,16 @@ def main(args: argparse.Namespace) -> int:
     args.vllm_args = [a for a in args.vllm_args if a != "--"]
     if args.vllm_args and args.engine != "vllm":
         raise ConfigError(f"arguments after -- are for --engine vllm only: {' '.join(args.vllm_args)}")
-    if args.engine == "vllm":
+    if args.ray is not None:
+        from agentrt.commands._serve_ray import check_ray_args
+
+        check_ray_args(args)
+    elif args.engine == "vllm":
         from agentrt.serve.vllm_server import run_vllm_server
 
         if args.replicas != 1:
-            raise ConfigError("--replicas with --engine vllm: agentrt serve runs vLLM's own OpenAI server, one engine; "
-                              "run replicas on the simulator, or through `agentrt submit --engine vllm --replicas N`")
+            raise ConfigError("--replicas with --engine vllm needs --ray: vLLM's own OpenAI server (without --ray) "
+                              "serves one engine; with --ray agentrt's server routes across replicas hosted by Ray")
         return run_vllm_server(args)
     return _serve_sim(args)
 
@@ -80,18 +90,27 @@ def _serve_sim(args: argparse.Namespace) -> int:
     profile = args.profile or DEFAULT_PROFILE
     opts: dict[str, Any] = {"num_gpu_blocks": args.num_gpu_blocks} if args.num_gpu_blocks else {}
     opts |= replica_options(args)
+    default_name = Path(args.model).name if args.engine == "vllm" else profile
     try:
-        options = ServeOptions(model_names=args.served_model_name or [profile], policy=args.policy,
+        options = ServeOptions(model_names=args.served_model_name or [default_name], policy=args.policy,
                                max_in_flight=args.max_in_flight, min_idle_timeout=args.idle_timeout,
-                               request_timeout=args.request_timeout)
+                               engine_answers=args.engine == "vllm", request_timeout=args.request_timeout)
     except ValueError as exc:
         raise ConfigError(f"invalid serve options: {exc}") from None
-    create_engine("sim", profile=profile, responder=engine_text, **opts)  # fail here on bad options, not in the loop
+    make_engine: Callable[[], Engine] = partial(create_engine, "sim", profile=profile, responder=engine_text, **opts)
+    if args.ray is not None:
+        from agentrt.commands._serve_ray import ray_engine
+
+        make_engine = ray_engine(args, profile, engine_text)
+    if args.engine == "vllm":
+        create_engine("vllm", model=args.model)  # fail here on a bad model folder, not in the loop
+    elif args.ray is None:
+        make_engine()  # fail here on bad options, not in the loop
     otel = setup_otel(args.otel)
     if otel.tracer_provider is not None:  # the server's spans go to the global provider
         trace.set_tracer_provider(otel.tracer_provider)
     try:
-        run_sim_server(lambda: create_engine("sim", profile=profile, responder=engine_text, **opts), options,
+        run_sim_server(make_engine, options,
                        host=args.host, port=args.port, time_scale=args.time_scale, responder=responder,
                        log_level=args.log_level)
     finally:

@@ -2,23 +2,27 @@
 
 Routes: `POST /v1/chat/completions`, `POST /v1/completions` (JSON or SSE), `GET /v1/models`,
 `GET /health`, `GET /metrics`, and agentrt's `GET /v1/programs[/{id}]`, `DELETE /v1/programs/{id}`.
-Each call goes to `Engine.generate` with the policy's inputs (service.py); a request whose client
-disconnects, or that runs past its timeout (timeouts.py: 504), is aborted in the engine (its KV
-freed) and fails only itself. Admission is bounded: beyond `max_in_flight` requests the server
-answers 429 with `Retry-After`. An engine that dies fails the calls in flight and every later
-call with 503, and `/health` says why (health.py).
+Each call goes to the engine with the policy's inputs (service.py); the engine runs on a thread and
+event loop of its own (engine_thread.py), so the server's loop only parses and answers. A request
+whose client disconnects, or that runs past its timeout (timeouts.py: 504), is aborted in the
+engine (its KV freed) and fails only itself. Admission is bounded: beyond `max_in_flight` requests
+the server answers 429 with `Retry-After`. An engine that dies fails the calls in flight and every
+later call with 503, and `/health` says why (health.py).
 
 The engine answers a call only when it finishes, so a stream sends its role chunk at once and the
 rest when the call finishes.
 
 Prompts are token sequences, as in trace replay: a request that continues a call (identity.py)
 is that call's context (prompt + output tokens) plus the tokens of its new messages, so a
-program's next turn hits the prefix cache as it would on a real engine.
+program's next turn hits the prefix cache as it would on a real engine. With `engine_answers`
+(vLLM replicas behind the router: `agentrt serve --engine vllm --replicas N --ray`) the prompt is
+the conversation itself, rendered by the model's chat template, and the model writes the answer.
 """
 
 from __future__ import annotations
 
 import math
+import time
 from urllib.parse import quote
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -30,13 +34,15 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
 
-from agentrt.engine_adapters.base import Engine, GenerationRequest, GenerationResult, filler_text, text_to_tokens
+from agentrt.engine_adapters.base import (Engine, GenerationRequest, GenerationResult, Prompt, filler_text,
+                                          text_to_tokens)
 from agentrt.exceptions import EngineDiedError, EngineError, LLMCallError, PromptTooLongError, ServeError
 from agentrt.programs.tokens import Tokens
 from agentrt.runtime.scheduling.policies import policy_config
 from agentrt.runtime.scheduling.predictor import ToolLatencyPredictor
 from agentrt.serve import errors, responses
-from agentrt.serve.health import EngineHealth, describe, supervise
+from agentrt.serve.engine_thread import EngineThread
+from agentrt.serve.health import EngineHealth, describe
 from agentrt.serve.identity import IdentityResolver
 from agentrt.serve.metrics import ServeMetrics
 from agentrt.serve.programs import EndReason, ProgramTable
@@ -44,6 +50,10 @@ from agentrt.serve.protocol import ChatCompletionRequest, CompletionRequest
 from agentrt.serve.responses import Reply, Responder
 from agentrt.serve.service import OpenCall, ProgramService
 from agentrt.serve.timeouts import RequestTimeout, request_timeout
+
+# The assistant message a call answered with: known before the call (the simulator's responder),
+# a function of the result (the engine's model writes it), or None (/v1/completions)
+Answer = dict[str, Any] | Callable[[GenerationResult], dict[str, Any]] | None
 
 
 class ServeOptions(BaseModel):
@@ -60,11 +70,14 @@ class ServeOptions(BaseModel):
     request_timeout: float | None = Field(default=None, gt=0, allow_inf_nan=False, description=(
         "A call not answered within this many wall seconds is aborted (504); None: no limit. A request's "
         "X-Agentrt-Timeout header overrides it."))
+    engine_answers: bool = Field(default=False, description="The engine's model writes the answers (vLLM "
+                                 "replicas): prompts go to it as the conversation, not as simulated tokens, "
+                                 "and the reply is its text (no responder).")
 
 
 class _Admission:
     """At most `limit` requests in flight; the next gets 429 with a Retry-After from the mean
-    recent latency (wall seconds, at least 1)."""
+    recent latency (engine clock, converted to wall seconds, at least 1)."""
 
     def __init__(self, limit: int, metrics: ServeMetrics, scale: float) -> None:
         self.limit, self.metrics, self.scale = limit, metrics, scale
@@ -87,19 +100,20 @@ class _Admission:
 
 
 class SimServer:
-    """The app's state: engine, programs, metrics. `app` is the FastAPI application."""
+    """The app's state: engine, programs, metrics. `app` is the FastAPI application. Every time it
+    keeps is on the engine's clock (simulated seconds, `engine.now()`)."""
 
-    def __init__(self, engine: Engine, options: ServeOptions, responder: Responder | None = None,
+    def __init__(self, engine: EngineThread, options: ServeOptions, responder: Responder | None = None,
                  time_scale: float = 1.0) -> None:
-        self.engine, self.options, self.responder = engine, options, responder
+        self.engine, self.options, self.responder, self.time_scale = engine, options, responder, time_scale
         self.metrics = ServeMetrics()
         self.table = ProgramTable(ToolLatencyPredictor(), min_idle_timeout=options.min_idle_timeout,
                                   idle_factor=options.idle_factor)
-        self.service = ProgramService(self.table, IdentityResolver(), self.metrics, now=anyio.current_time,
+        self.service = ProgramService(self.table, IdentityResolver(), self.metrics, now=engine.now,
                                       abort=engine.abort, release=engine.release_program, hint_tool=engine.hint_tool)
         self.admission = _Admission(options.max_in_flight, self.metrics, time_scale)
         self.health_state = EngineHealth()
-        self.time_scale = time_scale
+        self.context_length: int | None = None  # the engine's, read when it has started
         self.app = self._build()
 
     # -- the app ----------------------------------------------------------------------------------
@@ -107,14 +121,17 @@ class SimServer:
         @asynccontextmanager
         async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             async with anyio.create_task_group() as tg:
-                await tg.start(supervise, self.engine, policy_config(self.options.policy), self.health_state)
-                tg.start_soon(self.service.reap_idle, self.options.reap_period)
+                await self.engine.start(policy_config(self.options.policy), tg)
+                self.context_length = await self.engine.read(_context_length)
+                tg.start_soon(self._watch_engine)
+                tg.start_soon(self.service.reap_idle, self.options.reap_period / self.time_scale)
                 yield
                 await self.service.shutdown()
                 await self.engine.stop()
                 tg.cancel_scope.cancel()
 
         app = FastAPI(title="agentrt serve (simulator)", lifespan=lifespan)
+        app.add_middleware(_ServerTime)
         errors.install(app)
         app.get("/health")(self.health)
         app.get("/v1/models")(self.models)
@@ -126,6 +143,12 @@ class SimServer:
         app.post("/v1/completions", response_model=None)(self.completions)
         return app
 
+    async def _watch_engine(self) -> None:
+        """Until the server stops: an engine thread that ends on its own has died; record why."""
+        reason = await self.engine.wait_ended()
+        if reason is not None:
+            self.health_state.died(reason)
+
     async def health(self) -> JSONResponse:
         """200 `{"status": "ok"}`, or 503 with the reason once the engine has died."""
         return JSONResponse(self.health_state.body(), status_code=200 if self.health_state.alive else 503)
@@ -135,7 +158,10 @@ class SimServer:
                                            for name in self.options.model_names]}
 
     async def render_metrics(self) -> Response:
-        stats = self.engine.statistics()
+        try:
+            stats = await self.engine.read(lambda engine: engine.statistics())
+        except EngineError:  # the engine died: its gauges keep the values of the last scrape
+            stats = None
         waiting = getattr(stats, "iterations", ())
         num_waiting = waiting[-1].num_waiting if waiting else None
         body = self.metrics.render(stats, len(self.table.active), num_waiting)
@@ -168,6 +194,8 @@ class SimServer:
     async def chat(self, body: ChatCompletionRequest, request: Request) -> Response:
         self._check_model(body.model)
         messages = [m.model_dump(exclude_none=True) for m in body.messages]
+        if self.options.engine_answers:
+            return await self._chat_from_engine(body, request, messages)
         reply = self._reply(messages, body.tools, body.output_limit())
         exchange = self._open(request, body, messages, reply.text)
         call_id = exchange.call.call.call_id
@@ -179,11 +207,13 @@ class SimServer:
                 call_id, body.model, reply, message, r, _include_usage(body)))
         result = await self._respond(exchange, request, message, tools)
         return JSONResponse(responses.chat_body(call_id, body.model, reply, message, result),
-                            headers=_headers(exchange.call, result))
+                            headers=_headers(exchange, result))
 
     async def completions(self, body: CompletionRequest, request: Request) -> Response:
         self._check_model(body.model)
         text = body.prompt_text()
+        if self.options.engine_answers:
+            return await self._complete_from_engine(body, request, text)
         reply = Reply(self._reply([{"role": "user", "content": text}], None, body.output_limit()).text)
         exchange = self._open(request, body, [], reply.text, prompt=text_to_tokens(text))
         call_id = exchange.call.call.call_id
@@ -193,10 +223,39 @@ class SimServer:
                 call_id, body.model, out, r, _include_usage(body)))
         result = await self._respond(exchange, request, None, ())
         return JSONResponse(responses.completion_body(call_id, body.model, out, result),
-                            headers=_headers(exchange.call, result))
+                            headers=_headers(exchange, result))
+
+    async def _chat_from_engine(self, body: ChatCompletionRequest, request: Request,
+                                messages: list[dict[str, Any]]) -> Response:
+        """`chat` when the engine's model writes the answer: the prompt is the conversation."""
+        exchange = self._open(request, body, messages, "", prompt=responses.chat_prompt(messages))
+        call_id = exchange.call.call.call_id
+
+        def answer(result: GenerationResult) -> dict[str, Any]:
+            return Reply(result.text).message(call_id)
+
+        if body.stream:
+            first = responses.sse(responses.chat_chunk(call_id, body.model, {"role": "assistant", "content": ""}))
+            return self._stream(exchange, request, answer, (), first, lambda r: responses.chat_chunks(
+                call_id, body.model, Reply(r.text), answer(r), r, _include_usage(body)))
+        result = await self._respond(exchange, request, answer, ())
+        return JSONResponse(responses.chat_body(call_id, body.model, Reply(result.text), answer(result), result),
+                            headers=_headers(exchange, result))
+
+    async def _complete_from_engine(self, body: CompletionRequest, request: Request, text: str) -> Response:
+        """`completions` when the engine's model writes the answer: the prompt is the text."""
+        exchange = self._open(request, body, [], "", prompt=text)
+        call_id = exchange.call.call.call_id
+        echo = text if body.echo else ""
+        if body.stream:
+            return self._stream(exchange, request, None, (), None, lambda r: responses.completion_chunks(
+                call_id, body.model, echo + r.text, r, _include_usage(body)))
+        result = await self._respond(exchange, request, None, ())
+        return JSONResponse(responses.completion_body(call_id, body.model, echo + result.text, result),
+                            headers=_headers(exchange, result))
 
     def _open(self, request: Request, body: ChatCompletionRequest | CompletionRequest,
-              messages: list[dict[str, Any]], text: str, prompt: Tokens | None = None) -> _Exchange:
+              messages: list[dict[str, Any]], text: str, prompt: Prompt | None = None) -> _Exchange:
         """Admit the request (or raise 503 if the engine is dead, 429 if full) and register its call."""
         self.health_state.check()
         timeout = request_timeout(request.headers, self.options.request_timeout)
@@ -209,7 +268,7 @@ class SimServer:
         if prompt is None:
             new = text_to_tokens(responses.messages_text(call.new_messages))
             prompt = new if call.parent_context is None else call.parent_context + new
-        call.call.prompt = prompt
+        call.call.prompt = prompt if isinstance(prompt, Tokens) else None  # the context a next call continues
         gen = GenerationRequest(
             call_id=call.call.call_id, program_id=call.call.program_id, prompt=prompt,
             max_tokens=body.output_limit(), arrival=call.call.arrival, temperature=body.temperature or 0.0,
@@ -217,15 +276,16 @@ class SimServer:
         endpoint = "chat" if isinstance(body, ChatCompletionRequest) else "completions"
         return _Exchange(call, gen, endpoint, timeout)
 
-    async def _respond(self, exchange: _Exchange, request: Request, answer: dict[str, Any] | None,
+    async def _respond(self, exchange: _Exchange, request: Request, answer: Answer,
                        tools: tuple[str, ...]) -> GenerationResult:
         """Run the call in the engine, cut short if the client disconnects, its timeout passes or
-        the engine dies; close the exchange. Raises ServeError for what the engine refused, 504
-        for a timeout, 503 for a dead engine, 499 for a client gone."""
+        the engine dies; close the exchange. `answer`: the assistant message (or a function of the
+        result that gives it; None for /v1/completions). Raises ServeError for what the engine
+        refused, 504 for a timeout, 503 for a dead engine, 499 for a client gone."""
         call, gen = exchange.call, exchange.gen
         outcome: GenerationResult | BaseException | None = None
         cut: ServeError | None = None
-        limit = math.inf if exchange.timeout is None else exchange.timeout.seconds * self.time_scale
+        limit = math.inf if exchange.timeout is None else exchange.timeout.seconds  # the server's loop: wall s
         timer = anyio.move_on_after(limit)
         try:
             async with anyio.create_task_group() as tg:
@@ -233,7 +293,7 @@ class SimServer:
                 tg.start_soon(_cancel_on_death, self.health_state, tg.cancel_scope)
                 with timer:
                     try:
-                        outcome = await self.engine.generate(gen)
+                        exchange.engine_arrival, outcome = await self.engine.generate_timed(gen)
                     except Exception as exc:  # sent to the client as an OpenAI error below
                         outcome = exc
                 tg.cancel_scope.cancel()
@@ -246,14 +306,16 @@ class SimServer:
             raise cut
         assert outcome is not None, "a call not cut short has an outcome"
         if isinstance(outcome, BaseException):
-            if isinstance(outcome, EngineDiedError):
-                self.health_state.died(describe(outcome))
+            death = describe(outcome) if isinstance(outcome, EngineDiedError) else self.engine.death
+            if death is not None:  # before the watcher notices: the next request must not reach the engine
+                self.health_state.died(death)
             await self.service.fail_call(call, abort=False)
             error = _engine_error(outcome)
             await self._close(exchange, str(error.status))
             raise error from outcome
         context = gen.prompt + outcome.output if isinstance(gen.prompt, Tokens) else None
-        await self.service.close_call(call, answer, outcome.service_time, context, tools)
+        message = answer(outcome) if callable(answer) else answer
+        await self.service.close_call(call, message, outcome.service_time, context, tools)
         await self._close(exchange, "200")
         return outcome
 
@@ -265,7 +327,7 @@ class SimServer:
             return exchange.timeout.error()
         return ServeError(499, "the client disconnected; the call was aborted", code="client_disconnected")
 
-    def _stream(self, exchange: _Exchange, request: Request, answer: dict[str, Any] | None, tools: tuple[str, ...],
+    def _stream(self, exchange: _Exchange, request: Request, answer: Answer, tools: tuple[str, ...],
                 first: str | None, chunks: Any) -> StreamingResponse:
         async def events() -> AsyncIterator[str]:
             if first is not None:
@@ -291,7 +353,7 @@ class SimServer:
         if exchange.closed:
             return
         exchange.closed = True
-        self.admission.leave(anyio.current_time() - exchange.gen.arrival)
+        self.admission.leave(self.engine.now() - exchange.gen.arrival)
         self.metrics.requests.labels(exchange.endpoint, status).inc()
 
     # -- helpers ----------------------------------------------------------------------------------
@@ -304,7 +366,7 @@ class SimServer:
     def _reply(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None, max_tokens: int) -> Reply:
         """The answer's text. Raises ServeError (400) for a max_tokens past the context length,
         before the filler of that many words is written (max_tokens 1e9 took 19 GB)."""
-        limit = _context_length(self.engine)
+        limit = self.context_length
         if limit is not None and max_tokens > limit:
             raise ServeError(400, f"max_tokens ({max_tokens}) exceeds the model's context length ({limit} tokens); "
                              "ask for fewer", param="max_tokens", code="context_length_exceeded")
@@ -319,13 +381,15 @@ class SimServer:
 
 @dataclass(slots=True)
 class _Exchange:
-    """One admitted request: its call, the engine request, and whether it has been closed."""
+    """One admitted request: its call, the engine request, whether it has been closed, and when
+    the engine received it (engine clock)."""
 
     call: OpenCall
     gen: GenerationRequest
     endpoint: str
     timeout: RequestTimeout | None = None
     closed: bool = False
+    engine_arrival: float = 0.0
 
 
 class _Stream(StreamingResponse):
@@ -341,6 +405,28 @@ class _Stream(StreamingResponse):
         finally:
             with anyio.CancelScope(shield=True):
                 await self._on_close()
+
+
+class _ServerTime:
+    """ASGI middleware: each response carries `X-Agentrt-Server-Time`, the wall seconds from the
+    request reaching the app to its response headers (what the server's own code took, engine
+    included; HTTP parsing and socket writes are outside it)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        start = time.perf_counter()
+
+        async def timed_send(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                took = f"{time.perf_counter() - start:.6f}".encode()
+                message["headers"] = [*message.get("headers", ()), (b"x-agentrt-server-time", took)]
+            await send(message)
+
+        await self.app(scope, receive, timed_send)
 
 
 async def _cancel_on_disconnect(request: Request, scope: anyio.CancelScope) -> None:
@@ -386,9 +472,10 @@ def _include_usage(body: ChatCompletionRequest | CompletionRequest) -> bool:
     return bool(body.stream_options and body.stream_options.include_usage)
 
 
-def _headers(call: OpenCall, result: GenerationResult) -> dict[str, str]:
-    """The program and call ids, and the engine's time for the call (server clock, s)."""
-    return _id_headers(call) | {"X-Agentrt-Engine-Time": f"{result.finish - call.call.arrival:.6f}"}
+def _headers(exchange: _Exchange, result: GenerationResult) -> dict[str, str]:
+    """The program and call ids, and the engine's time for the call: from the engine receiving it
+    to the engine finishing it (engine clock, simulated s; divide by the time scale for wall s)."""
+    return _id_headers(exchange.call) | {"X-Agentrt-Engine-Time": f"{result.finish - exchange.engine_arrival:.6f}"}
 
 
 def _id_headers(call: OpenCall) -> dict[str, str]:

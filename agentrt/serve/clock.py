@@ -1,6 +1,6 @@
 """An asyncio event loop whose clock runs `scale` times faster than the wall clock.
 
-The simulator server runs the simulated GPU on the loop's clock (`anyio.current_time()`), so with
+The simulator server runs the simulated GPU on such a loop (its own thread, engine_thread.py), so with
 `--time-scale K` an iteration the cost model prices at 20 ms takes 20/K ms of wall time, and every
 time the server reports (queue waits, tool gaps, JCTs, pin TTLs) is in simulated seconds: the
 policies' constants (quanta, TTLs, idle costs) then mean what they mean in `agentrt bench`.

@@ -1,8 +1,7 @@
 """Whether the server's engine still serves, and why not: what `/health` and every call check.
 
-An engine runs its background work in the task group it is started in (`Engine.start`). The
-server starts it in a task group of its own (`supervise`), so an engine that dies (its loop
-raises: a bug in a policy, a lost device) ends only that group: the server records why and goes
+The engine runs on a thread of its own (engine_thread.py); an engine that dies there (its loop
+raises: a bug in a policy, a lost device) ends only that thread: the server records why and goes
 on answering. Calls in flight fail at once with a 503 in OpenAI's error shape (they would
 otherwise wait forever for an engine that will never answer), new calls get the same 503, and
 `/health` answers 503 with the reason; the programs, their finished calls and the metrics are
@@ -18,11 +17,8 @@ from __future__ import annotations
 from typing import Any
 
 import anyio
-from anyio.abc import TaskStatus
 
-from agentrt.engine_adapters.base import Engine
 from agentrt.exceptions import ServeError
-from agentrt.runtime.scheduling.policies.config import PolicyConfig
 from agentrt.serve import errors
 
 
@@ -63,23 +59,6 @@ class EngineHealth:
         error = self.error()
         return {"status": "engine_dead", "reason": self.reason} | errors.error_body(error.message, error.kind,
                                                                                   code=error.code)
-
-
-async def supervise(engine: Engine, policy: PolicyConfig, health: EngineHealth, *,
-                    task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
-    """Start `engine` in a task group of its own and run until cancelled; when its background
-    work raises, record why in `health` and return. Raises what `engine.start` raises."""
-    started = False
-    try:
-        async with anyio.create_task_group() as tg:
-            await engine.start(policy, tg)
-            task_status.started()
-            started = True
-            await anyio.sleep_forever()
-    except Exception as exc:
-        if not started:
-            raise
-        health.died(describe(exc))  # the engine's background work died: served as 503s from now on
 
 
 def describe(exc: BaseException) -> str:

@@ -1,7 +1,7 @@
 """Prometheus metrics of a server (`GET /metrics`), in a registry of its own (one per app).
 
 Engine-side gauges (pinned and used KV blocks, pin hits, prefix-hit rate, calls the engine has
-waiting) are read from `Engine.statistics()` when scraped; the engine's statistics name them as
+waiting, programs held back by residency gating) are read from `Engine.statistics()` when scraped; the engine's statistics name them as
 the simulator's `SimStats` does, and a gauge whose field an engine lacks is left out.
 """
 
@@ -19,6 +19,7 @@ _ENGINE_GAUGES = {  # statistics field -> (metric name, help)
     "num_pin_hits": ("agentrt_pin_hits", "calls that found their program's KV still pinned (total)"),
     "num_pins": ("agentrt_pins", "pins created (total)"),
     "num_preemptions": ("agentrt_preemptions", "calls preempted (total)"),
+    "num_gated_programs": ("agentrt_programs_gated", "programs whose calls residency gating holds back (now)"),
 }
 
 
@@ -41,6 +42,10 @@ class ServeMetrics:
         self.tool_gap = Histogram("agentrt_tool_gap_seconds", "time from a response to its program's next "
                                   "request (server clock)", buckets=_TIME_BUCKETS, registry=r)
         self._engine = {field: Gauge(name, help, registry=r) for field, (name, help) in _ENGINE_GAUGES.items()}
+        self.replica_calls = Gauge("agentrt_replica_calls", "LLM calls routed to each engine replica (total)",
+                                   ["replica"], registry=r)
+        self.replica_alive = Gauge("agentrt_replica_alive", "1 while an engine replica serves, 0 once it died",
+                                   ["replica"], registry=r)
 
     def render(self, engine_stats: Any, num_active: int, num_waiting: int | None) -> bytes:
         self.programs_active.set(num_active)
@@ -50,7 +55,18 @@ class ServeMetrics:
             value = getattr(engine_stats, field, None)
             if isinstance(value, (int, float)):
                 gauge.set(value)
+        self._render_replicas(engine_stats)
         prompt = getattr(engine_stats, "num_prompt_tokens", 0)
         if prompt:
             self.prefix_hit_rate.set(getattr(engine_stats, "num_prefix_hit_tokens", 0) / prompt)
         return generate_latest(self.registry)
+
+    def _render_replicas(self, engine_stats: Any) -> None:
+        """Per-replica gauges, for replicas behind a router (`ReplicaStats`)."""
+        calls = getattr(engine_stats, "calls_per_replica", None)
+        if not isinstance(calls, tuple):
+            return
+        dead = set(getattr(engine_stats, "dead", ()))
+        for index, num_calls in enumerate(calls):
+            self.replica_calls.labels(str(index)).set(num_calls)
+            self.replica_alive.labels(str(index)).set(0 if index in dead else 1)

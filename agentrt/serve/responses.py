@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from agentrt.engine_adapters.base import GenerationRequest, GenerationResult, filler_text
+from agentrt.engine_adapters.base import GenerationRequest, GenerationResult, Message, filler_text
 from agentrt.exceptions import ConfigError
 
 Responder = Callable[[list[dict[str, Any]], list[dict[str, Any]] | None], "str | dict[str, Any]"]
@@ -128,6 +128,22 @@ def messages_text(messages: Sequence[Mapping[str, Any]]) -> str:
                         for c in m.get("tool_calls") or ())
         parts.append(f"<|{m.get('role')}|>{content or ''}{calls}\n")
     return "".join(parts)
+
+
+def chat_prompt(messages: Sequence[Mapping[str, Any]]) -> tuple[Message, ...]:
+    """The conversation as a real engine's prompt (its chat template renders it): content parts
+    joined into text, an assistant's tool calls written after its content as `name arguments`."""
+    out = []
+    for m in messages:
+        content = m.get("content")
+        if isinstance(content, list):
+            content = "".join(str(p.get("text", "")) for p in content if isinstance(p, Mapping))
+        calls = [f"{(c.get('function') or {}).get('name')} {(c.get('function') or {}).get('arguments')}"
+                 for c in m.get("tool_calls") or ()]
+        message = {"role": str(m.get("role")), "content": " ".join(x for x in (content or "", *calls) if x)}
+        message |= {k: str(m[k]) for k in ("name", "tool_call_id") if m.get(k) is not None}
+        out.append(message)
+    return tuple(out)
 
 
 def engine_text(request: GenerationRequest) -> str:

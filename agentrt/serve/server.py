@@ -1,7 +1,10 @@
-"""Run the simulator server: uvicorn on an event loop whose clock runs `time_scale` times faster.
+"""Run the simulator server: uvicorn on the wall clock, the simulated engine on its own thread.
 
-The listening address is printed once the socket is bound (`agentrt serve: listening on URL`), so
-a caller that asked for port 0 learns the port the system chose.
+The server's loop is uvloop's when it is installed (as `uvicorn --loop auto` chooses) and parses
+HTTP with httptools when installed; the engine runs on a thread whose loop's clock runs
+`time_scale` times faster (engine_thread.py, clock.py). The listening address is printed once the
+socket is bound (`agentrt serve: listening on URL`), so a caller that asked for port 0 learns the
+port the system chose.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import uvicorn
 
 from agentrt.engine_adapters.base import Engine
 from agentrt.serve.app import ServeOptions, SimServer
-from agentrt.serve.clock import new_event_loop
+from agentrt.serve.engine_thread import EngineThread
 from agentrt.serve.responses import Responder
 
 
@@ -32,18 +35,25 @@ async def announce_when_started(server: uvicorn.Server, task: asyncio.Task[Any])
         print(f"agentrt serve: listening on {listening_url(server)}", flush=True)
 
 
+def server_loop() -> asyncio.AbstractEventLoop:
+    """uvloop's loop if installed, else asyncio's."""
+    try:
+        import uvloop
+    except ImportError:  # optional speed-up
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
 def run_sim_server(make_engine: Callable[[], Engine], options: ServeOptions, *, host: str, port: int,
                    time_scale: float = 1.0, responder: Responder | None = None, log_level: str = "warning") -> None:
-    """Serve until interrupted (SIGINT/SIGTERM: graceful shutdown). `make_engine` runs inside the loop."""
-    loop = new_event_loop(time_scale)
+    """Serve until interrupted (SIGINT/SIGTERM: graceful shutdown). `make_engine` runs on the
+    engine's thread."""
+    loop = server_loop()
     asyncio.set_event_loop(loop)
 
     async def main() -> None:
-        app = SimServer(make_engine(), options, responder, time_scale).app
-        # uvicorn's timeouts run on the loop's clock: scale them so they mean wall seconds
-        config = uvicorn.Config(app, host=host, port=port, log_level=log_level, lifespan="on",
-                                timeout_keep_alive=int(max(5, 5 * time_scale)),
-                                timeout_graceful_shutdown=int(max(10, 10 * time_scale)))
+        app = SimServer(EngineThread(make_engine, time_scale), options, responder, time_scale).app
+        config = uvicorn.Config(app, host=host, port=port, log_level=log_level, lifespan="on")
         server = uvicorn.Server(config)
         task = asyncio.ensure_future(server.serve())
         await announce_when_started(server, task)

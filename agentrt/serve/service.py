@@ -18,6 +18,7 @@ from typing import Any
 import anyio
 
 from agentrt.engine_adapters.base import SchedHints
+from agentrt.exceptions import EngineError
 from agentrt.programs.tokens import Tokens
 from agentrt.serve.identity import Digest, Identity, IdentityResolver
 from agentrt.serve.metrics import ServeMetrics
@@ -69,6 +70,14 @@ def _expected_tool_time(headers: Mapping[str, str]) -> float | None:
     return seconds if seconds >= 0 else None
 
 
+async def _tell_engine(message: Awaitable[None]) -> None:
+    """Send an abort, release or hint; an engine that has died holds nothing more to free."""
+    try:
+        await message
+    except EngineError:
+        pass
+
+
 class ProgramService:
     """Program bookkeeping for a server. `abort(call_id)` and `release(program_id)` reach the engine;
     `now()` is the server's clock (simulated seconds on the simulator)."""
@@ -118,13 +127,14 @@ class ProgramService:
             return
         if self._hint_tool is not None:
             for name in tool_names:
-                await self._hint_tool(call.program_id, name, self.table.predictor.gap_samples(call.program_id, name))
+                await _tell_engine(self._hint_tool(call.program_id, name,
+                                                   self.table.predictor.gap_samples(call.program_id, name)))
 
     async def fail_call(self, open_call: OpenCall, *, abort: bool) -> None:
         """The call failed, or its client went away (`abort`: tell the engine). Shielded."""
         with anyio.CancelScope(shield=True):
             if abort:
-                await self._abort(open_call.call.call_id)
+                await _tell_engine(self._abort(open_call.call.call_id))
             self.table.fail_call(open_call.call.call_id, self.now())
             self.spans.call_finished(open_call.call, ok=False)
 
@@ -135,8 +145,8 @@ class ProgramService:
             return None
         with anyio.CancelScope(shield=True):
             for call_id in sorted(program.in_flight):
-                await self._abort(call_id)
-            await self._release(program_id)
+                await _tell_engine(self._abort(call_id))
+            await _tell_engine(self._release(program_id))
         self.resolver.forget_program(program_id)
         if program.jct is not None:
             self.metrics.program_jct.observe(program.jct)
@@ -145,7 +155,8 @@ class ProgramService:
         return program
 
     async def reap_idle(self, period: float) -> None:
-        """Forever: every `period` seconds (server clock), end the programs idle past their timeout."""
+        """Forever: every `period` seconds of the caller's loop, end the programs idle past their
+        timeout (judged on `now()`)."""
         while True:
             await anyio.sleep(period)
             for program_id in self.table.idle_programs(self.now()):

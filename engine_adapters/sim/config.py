@@ -54,6 +54,10 @@ class SimConfig(BaseModel):
         10_000, ge=0,
         description="Keep the last N per-iteration records in statistics(); 0 keeps none. A "
                     "fast-forwarded decode span is one record.")
+    record_decisions: bool = Field(
+        False,
+        description="Log every scheduling decision in order (`SimEngine.decisions()`; "
+                    "runtime/scheduling/decisions.py), as the vLLM plugin does with the same option.")
     seed: int = Field(
         0,
         description="Seeds the identity of generated tokens: the same seed and workload give the same run.")

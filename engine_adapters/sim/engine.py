@@ -25,6 +25,7 @@ runtime, the programs and the tools would need to be rewritten against it).
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -42,6 +43,7 @@ from agentrt.engine_adapters.sim.sequence import SimSequence
 from agentrt.engine_adapters.sim.stats import Counters, IterationRecord, SimStats, snapshot
 from agentrt.exceptions import EngineError, LLMCallError, PromptTooLongError
 from agentrt.programs.tokens import Tokens
+from agentrt.runtime.scheduling.decisions import Decision, DecisionLog
 from agentrt.runtime.scheduling.scheduler import ProgramScheduler
 
 if TYPE_CHECKING:
@@ -113,7 +115,8 @@ class SimEngine(Engine):
         if self._batcher is not None:
             raise EngineError("SimEngine is already started; create a new engine for another run")
         kv = KVCache(self.num_blocks, self.block_size)
-        scheduler = ProgramScheduler(policy, kv_capacity_tokens=self.kv_capacity_tokens)
+        scheduler = ProgramScheduler(policy, kv_capacity_tokens=self.kv_capacity_tokens,
+                                     decisions=DecisionLog() if self.config.record_decisions else None)
         driver = EngineDriver(scheduler, kv, self.cost_model.prefill_time)
         self._batcher = Batcher(kv, driver, self.cost_model, self._counters,
                                 max_num_batched_tokens=self.max_num_batched_tokens,
@@ -140,7 +143,7 @@ class SimEngine(Engine):
         for seq in [*batcher.seqs.values(), *pending]:
             batcher.abort(seq.request.call_id, anyio.current_time())
             seq.error = EngineError("the SimEngine was stopped while this call was in flight")
-            seq.done.set()
+            seq.wake()
 
     # -- calls ------------------------------------------------------------------------------------
     async def generate(self, request: GenerationRequest) -> GenerationResult:
@@ -154,6 +157,20 @@ class SimEngine(Engine):
         if seq.error is not None:
             raise seq.error
         return self._result(seq)
+
+    def submit(self, request: GenerationRequest, on_done: Callable[[GenerationResult | BaseException], None]) -> bool:
+        """`generate` without a task: `on_done` gets the result, or the exception `generate` would
+        raise, when the call ends (at once for a malformed call). Saves the runtime a task and two
+        scheduling rounds per call."""
+        try:
+            self._started()
+            seq = self._sequence(request)
+        except Exception as exc:  # what `generate` would raise goes to the callback
+            on_done(exc)
+            return True
+        seq.on_done = lambda done: on_done(done.error if done.error is not None else self._result(done))
+        self._post(request.program_id, request.call_id, _ARRIVE, seq)
+        return True
 
     async def abort(self, call_id: str) -> None:
         """Remove a queued or running call at the next iteration boundary and free its blocks;
@@ -175,6 +192,11 @@ class SimEngine(Engine):
         if self._batcher is not None:
             self._post(program_id, "", _HINT, gap_samples)
 
+    def decisions(self) -> list[Decision]:
+        """The scheduler's decisions so far, in order (empty unless `record_decisions`)."""
+        log = self._batcher.scheduler.decisions if self._batcher else None
+        return log.since(0) if log is not None else []
+
     def statistics(self) -> SimStats:
         kv = self._batcher.kv if self._batcher else None
         if kv is not None:
@@ -195,19 +217,20 @@ class SimEngine(Engine):
         # iteration ended and runs iterations back to back until it has caught up with the clock,
         # so the simulated GPU's throughput does not depend on how late the loop wakes.
         resume: float | None = None
-        with scope:
+        with scope, clock.loop_running(virtual):
             while True:
                 await clock.settle(virtual)
                 now = anyio.current_time()
                 self._drain()
                 start = now if virtual or resume is None else min(resume, now)
-                end, finished = self._run(batcher, start, clock.horizon(virtual, now))
+                horizon = clock.horizon(virtual, now)
+                end, finished = self._run(batcher, start, horizon)
                 if end > start:
                     resume = end
                     if end > now:
-                        await anyio.sleep_until(end)
+                        await clock.sleep_until(virtual, end, horizon)
                     for seq in finished:
-                        seq.done.set()
+                        seq.wake()
                 else:
                     resume = None
                     self._wake = anyio.Event()
@@ -263,7 +286,7 @@ class SimEngine(Engine):
                 seq = batcher.abort(call_id, t)
                 if seq is not None:
                     seq.error = LLMCallError("aborted", call_id=call_id, call_name="llm")
-                    seq.done.set()
+                    seq.wake()
             elif kind == _RELEASE:
                 batcher.release_program(program_id)
             else:

@@ -79,13 +79,16 @@ class KVCache:
         return -(-num_tokens // self.block_size)
 
     # -- prefix cache ---------------------------------------------------------------------------
-    def lookup(self, hashes: list[int], max_blocks: int, guess: list[int] | None = None) -> list[int]:
+    def lookup(self, hashes: list[int], max_blocks: int, guess: list[int] | None = None,
+               guess_hashes: list[int] | None = None) -> list[int]:
         """The cached blocks of the longest hit prefix (at most `max_blocks` blocks). `guess`:
         blocks that may hold it (the program's previous call's), confirmed first by their
         registered hashes, a list read each instead of a probe of the index (the index's table
-        and keys are scattered over memory: most of a lookup's cost)."""
+        and keys are scattered over memory: most of a lookup's cost). `guess_hashes`: what the
+        guess's leading blocks are registered under, when the caller knows it (they are pinned
+        and the rest is unregistered); the confirmation is then a comparison of two lists."""
         index = self._hash_to_block
-        hit = self._still_registered(hashes, guess, max_blocks) if guess else []
+        hit = self._still_registered(hashes, guess, max_blocks, guess_hashes) if guess else []
         start, size = len(hit), _LOOKUP_CHUNK
         while start < max_blocks:  # growing chunks: bounded waste on a miss
             chunk = hashes[start:min(start + size, max_blocks)]
@@ -98,15 +101,16 @@ class KVCache:
             start, size = start + size, 2 * size
         return hit
 
-    def _still_registered(self, hashes: list[int], guess: list[int], max_blocks: int) -> list[int]:
+    def _still_registered(self, hashes: list[int], guess: list[int], max_blocks: int,
+                          known: list[int] | None = None) -> list[int]:
         """The longest prefix of `guess` (at most `max_blocks`) whose blocks are registered under
         `hashes` (a block registered under h is the index's block for h), in growing chunks."""
         block_hash = self._hash
-        end = min(len(guess), max_blocks)
+        end = min(len(guess), max_blocks) if known is None else min(len(guess), max_blocks, len(known))
         start, size = 0, _LOOKUP_CHUNK
         while start < end:
             stop = min(start + size, end)
-            registered = [block_hash[b] for b in guess[start:stop]]
+            registered = known[start:stop] if known is not None else [block_hash[b] for b in guess[start:stop]]
             if registered != hashes[start:stop]:
                 return guess[:start + next(compress(count(), map(ne, registered, hashes[start:stop])))]
             start, size = stop, 2 * size
@@ -128,11 +132,11 @@ class KVCache:
         return self._watch_key is not None
 
     def lookup_watched(self, key: object, hashes: list[int], max_blocks: int,
-                       guess: list[int] | None = None) -> list[int]:
+                       guess: list[int] | None = None, guess_hashes: list[int] | None = None) -> list[int]:
         """`lookup`, kept up to date for `key` between calls (one key is watched at a time)."""
         hit = self._watch_hit
         if self._watch_key is not key or self._watch_max != max_blocks:
-            hit = self.lookup(hashes, max_blocks, guess)
+            hit = self.lookup(hashes, max_blocks, guess, guess_hashes)
             self._watch_key, self._watch_hit, self._watch_max = key, hit, max_blocks
             self._watch_pos = None
             self._watch_evictable = None
@@ -161,13 +165,18 @@ class KVCache:
             self._watch_pos = dict(zip(self._watch_hit, range(len(self._watch_hit))))
         return self._watch_pos
 
-    def register(self, block_ids: list[int], hashes: list[int], start: int, end: int) -> None:
+    def register(self, block_ids: list[int], hashes: list[int], start: int, end: int) -> bool:
         """Index blocks [start, end) of a sequence, now full and computed, under their hashes. A
-        hash already indexed (the same content computed twice) keeps its first block."""
+        hash already indexed (the same content computed twice) keeps its first block, and the
+        new block stays unindexed: then returns False."""
         setdefault, block_hash = self._hash_to_block.setdefault, self._hash
+        own = True
         for b, h in zip(block_ids[start:end], hashes[start:end]):  # one probe of the index per block
             if setdefault(h, b) == b:
                 block_hash[b] = h
+            else:
+                own = False
+        return own
 
     # -- references -----------------------------------------------------------------------------
     def touch(self, block_ids: list[int]) -> None:
@@ -184,6 +193,18 @@ class KVCache:
                 self._num_free -= 1
             else:
                 state[b] = s + 1
+
+    def touch_pinned(self, program_id: str, block_ids: list[int]) -> None:
+        """`touch` for the admitted call of a program whose pin ends right after (`unpin`): when the
+        pin's leading blocks are `block_ids` (its previous context, the common case), they keep
+        the pin's references instead of taking one more each, and the pin keeps only the rest, as
+        if the two walks over the context (reference taken, reference dropped) had been made."""
+        pinned = self._pins.get(program_id)
+        if pinned is None or pinned[:len(block_ids)] != block_ids:
+            self.touch(block_ids)
+            return
+        self._pins[program_id] = pinned[len(block_ids):]
+        self.num_pinned_blocks -= len(block_ids)
 
     def allocate(self, num_blocks: int) -> list[int]:
         """Take `num_blocks` blocks from the free queue, least recently freed first, evicting their
@@ -292,6 +313,10 @@ class KVCache:
         self.num_pinned_blocks -= len(block_ids)
         self.free(block_ids)
         return len(block_ids)
+
+    def pinned(self, program_id: str) -> list[int] | None:
+        """The blocks the program's pin holds (None: no pin)."""
+        return self._pins.get(program_id)
 
     def pinned_programs(self) -> list[str]:
         return list(self._pins)

@@ -86,13 +86,13 @@ class Lockstep:
         step = self._steps.pop(id(engine), None)
         for seq in step.finished if step else ():
             seq.error = EngineError("the SimEngine was stopped while this call was in flight")
-            seq.done.set()
+            seq.wake()
         if not self.engines and self._scope is not None:
             self._scope.cancel()
 
     async def _loop(self, scope: anyio.CancelScope) -> None:
         virtual = clock.is_virtual()
-        with scope:
+        with scope, clock.loop_running(virtual):
             while True:
                 await clock.settle(virtual)
                 now = anyio.current_time()
@@ -152,7 +152,7 @@ class Lockstep:
             if step is not None and step.end <= now:
                 del self._steps[id(engine)]
                 for seq in step.finished:
-                    seq.done.set()
+                    seq.wake()
 
 
 def _soonest_finish(engine: SimEngine, end: float) -> float:

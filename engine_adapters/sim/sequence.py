@@ -11,6 +11,7 @@ fill have known hashes and a finished call's output blocks can hit on its progra
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import anyio
@@ -42,6 +43,7 @@ class SimSequence:
     num_generated: int = 0
     num_computed: int = 0
     num_registered_blocks: int = 0  # leading blocks already indexed in the prefix cache
+    registered_own: bool = True  # each of them under its own hash (`KVCache.register` returned True)
     max_computed: int = 0  # high-water mark of num_computed (recompute accounting)
     num_swapped: int = 0  # tokens held in host memory while preempted by swapping
     # the record returned to the caller
@@ -57,6 +59,13 @@ class SimSequence:
     finish: float = 0.0
     error: BaseException | None = None
     done: anyio.Event = field(default_factory=anyio.Event)
+    on_done: Callable[[SimSequence], None] | None = None  # `SimEngine.submit`'s callback
+
+    def wake(self) -> None:
+        """The call ended (finished, failed or aborted): wake its `generate`, or run its callback."""
+        self.done.set()
+        if self.on_done is not None:
+            self.on_done(self)
 
     @property
     def program_id(self) -> str:

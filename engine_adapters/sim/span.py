@@ -12,12 +12,13 @@ until the first of:
   policy allows): `Batcher.admits_nothing` stops being true.
 Until then every iteration is known in advance: at step j sequence i computes its token c_i + j,
 so the batch reads C + n * j context tokens and the cost model gives its duration. `run` walks
-those iterations and applies them. Per token there is no Python work; per iteration there is
-one `ProgramScheduler.on_iteration` with that iteration's duration (the policy sees every
-iteration: a demotion by quantum happens at the same iteration as step by step) and, when calls
-wait, the scheduling pass's `order_waiting` and a check of the first call; per block boundary,
-one `allocate` or `register`, in the step-by-step order (iteration, then scheduling before
-completion, then running order), so the KV cache goes through the same states. Finish times,
+those iterations and applies them. Per token there is no Python work; per iteration, when calls
+wait, one `ProgramScheduler.on_iteration` with that iteration's duration (the policy sees every
+iteration: a demotion by quantum happens at the same iteration as step by step), the scheduling
+pass's `order_waiting` and a check of the first call (without waiting calls nothing reads the
+service or the keys during the span, and `on_iterations` accounts its iterations at the end);
+per block boundary, one `allocate` or `register`, in the step-by-step order (iteration, then
+scheduling before completion, then running order), so the KV cache goes through the same states. Finish times,
 service times and counters are bitwise those of the step-by-step engine
 (`SimConfig(fast_forward=False)`); the one visible difference is that a span is one
 `IterationRecord` with `num_iterations` > 1.
@@ -88,15 +89,17 @@ class _Walk:
             self.allocations[self.firsts[i] % bs].append(i)
             self.registrations[-(seq.num_computed + 1) % bs].append(i)
         self.used = batcher.kv.num_used  # after scheduling the last complete step
+        self.waiting = batcher.scheduler.num_waiting > 0  # admission is checked at every step
 
     def run(self) -> DecodeSpan:
         batcher, seqs, durations = self.batcher, self.seqs, self.durations
         scheduler, kv, bs = batcher.scheduler, batcher.kv, batcher.kv.block_size
         allocations, registrations, firsts = self.allocations, self.registrations, self.firsts
         on_iteration, calls = scheduler.on_iteration, [s.call for s in seqs]
-        waiting = scheduler.num_waiting > 0
+        waiting = self.waiting
         self._register(0, lagging=True)
-        on_iteration(calls, durations[0])
+        if waiting:
+            on_iteration(calls, durations[0])
         for j in range(1, len(durations)):
             r = j % bs
             grew = False
@@ -119,7 +122,8 @@ class _Walk:
                 self.used = kv.num_used
             if registrations[r]:
                 self._register(j)
-            on_iteration(calls, durations[j])
+            if waiting:
+                on_iteration(calls, durations[j])
         return self._finish(len(durations))
 
     def _register(self, step: int, lagging: bool = False) -> None:
@@ -130,13 +134,15 @@ class _Walk:
             seq = self.seqs[i]
             full = (seq.num_computed + step + 1) // bs
             if full > seq.num_registered_blocks:
-                kv.register(seq.block_ids, seq.hashes, seq.num_registered_blocks, full)
+                seq.registered_own &= kv.register(seq.block_ids, seq.hashes, seq.num_registered_blocks, full)
                 seq.num_registered_blocks = full
 
     def _finish(self, num_steps: int) -> DecodeSpan:
         """Apply the first `num_steps` iterations to the sequences and the counters."""
         durations = self.durations[:num_steps]
         n, c, kv = len(self.seqs), self.batcher.counters, self.batcher.kv
+        if not self.waiting:  # nothing read the calls' service during the span: account it now
+            self.batcher.scheduler.on_iterations([s.call for s in self.seqs], durations)
         for seq in self.seqs:
             seq.num_computed += num_steps
             seq.num_generated += num_steps

@@ -20,15 +20,16 @@ more than the free memory (d > 1) it costs more than the pin's share. Alternativ
 fixed TTL (vLLM-style prefix caching has none; Continuum's paper argues against a constant), and a
 cost without demand (pins would crowd out running calls at high load).
 
-Pins end at the first of: the program's next call arrives, the program ends, the TTL expires, or
-the policy releases them under memory pressure (`ProgramScheduler.pins_to_release`).
+Pins end at the first of: the program's next call is admitted, the program ends, the TTL expires,
+or the policy releases them under memory pressure (`ProgramScheduler.pins_to_release`).
 """
 
 from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Callable, Iterable
+from bisect import bisect_right
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,19 +47,33 @@ def choose_ttl(gap_samples: Iterable[float], benefit: float, cost_rate: float, m
     """The TTL maximizing P(gap <= tau) * benefit - cost_rate * tau (see the module docstring).
 
     Non-finite or negative samples are ignored. Returns 0.0 (do not pin) when no candidate has a
-    positive value."""
-    valid = [x for x in gap_samples if math.isfinite(x) and x >= 0]
+    positive value. Runs at every call's finish and tool hint, over windows of up to hundreds of
+    samples, so a run of equal samples is one candidate (bisect) and the scan stops once even
+    P = 1 could not beat the best value (the cost only grows with tau)."""
+    valid = _valid_samples(gap_samples)
     xs = sorted(x for x in valid if x <= max_ttl)
     if not xs or not benefit > 0:
         return 0.0
     best_tau, best_value = 0.0, 0.0
-    for i, tau in enumerate(xs):
-        if i + 1 < len(xs) and xs[i + 1] == tau:
-            continue  # F jumps past all equal samples at once
-        value = (i + 1) / len(valid) * benefit - cost_rate * tau
+    i = 0
+    while i < len(xs):
+        tau = xs[i]
+        if cost_rate >= 0 and benefit - cost_rate * tau <= best_value:
+            break
+        i = bisect_right(xs, tau, i + 1) if i + 1 < len(xs) and xs[i + 1] == tau else i + 1  # F jumps past equal samples
+        value = i / len(valid) * benefit - cost_rate * tau
         if value > best_value:
             best_tau, best_value = tau, value
     return best_tau
+
+
+def _valid_samples(samples: Iterable[float]) -> Sequence[float]:
+    """The finite, non-negative samples; the common all-valid case is checked in C (a finite sum
+    has no NaN or infinity in it)."""
+    samples = samples if isinstance(samples, (tuple, list)) else list(samples)
+    if samples and math.isfinite(sum(samples)) and min(samples) >= 0:
+        return samples
+    return [x for x in samples if math.isfinite(x) and x >= 0]
 
 
 @dataclass(slots=True, frozen=True)

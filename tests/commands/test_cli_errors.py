@@ -48,10 +48,15 @@ def cases(tmp: Path) -> list[tuple[list[str], str]]:
         (["bench", TRACE, "--rates", "0.1", "--deadline", "-1"], "--deadline -1"),
         (["submit", f"{tmp / 'prog.py'}:one", "--output", str(tmp / "folder")], "is a folder"),
         (["submit", f"{tmp / 'prog.py'}:one", "--timeout", "nan"], "--timeout nan"),
+        (["serve", "--engine", "vllm", "--model", str(tmp / "folder"), "--replicas", "2"], "needs --ray"),
+        (["serve", "--replicas", "2", "--ray", "--time-scale", "10"], "--time-scale 10.0 with --ray"),
+        (["serve", "--engine", "vllm", "--replicas", "2", "--ray"], "--engine vllm needs --model DIR"),
+        (["serve", "--engine", "vllm", "--model", str(tmp / "folder"), "--replicas", "2", "--ray"],
+         f"cannot read {tmp / 'folder' / 'config.json'}"),
     ]
 
 
-@pytest.mark.parametrize("index", range(17))
+@pytest.mark.parametrize("index", range(21))
 def test_a_user_error_is_one_line_naming_it_with_exit_2(index: int, tmp_path: Path,
                                                          capsys: pytest.CaptureFixture[str]) -> None:
     argv, named = cases(tmp_path)[index]

@@ -16,6 +16,7 @@ from agentrt.exceptions import LLMCallError, ReplicaDiedError
 from agentrt.programs.tokens import Tokens
 from agentrt.replay import load_trace, make_scaling, poisson_arrivals, replay
 from agentrt.replay.driver import ReplayResult
+from agentrt.replay.mix import load_mix, parse_mix
 from agentrt.runtime.scheduling.routing import RouteReason
 
 SWE = "swebench-lite-deepseek-v3"
@@ -194,3 +195,21 @@ def test_submit_runs_programs_on_replicas(tmp_path: Path) -> None:
     assert cli(["submit", f"{program}:twice", "--inputs", str(inputs), "--replicas", "3", "--router", "least-loaded",
                 "--output", str(out), "--no-progress"]) == 0
     assert sorted(r.result for r in read_results(out)) == [3, 4, 5, 6]
+
+
+def test_agentrt_routing_beats_round_robin_on_the_mixed_workload() -> None:
+    """Mixed (SWE-bench + BFCL), 2 replicas with KV for part of the contexts, loaded: round-robin
+    re-prefills moved contexts; agentrt keeps programs with their KV (README "Replicas")."""
+    programs = load_mix(parse_mix("mixed"), programs=16, seed=0)
+
+    def mixed_on(router: str) -> ReplayResult:
+        async def main() -> ReplayResult:
+            return await replay(programs, sim_replicas(2, router, num_gpu_blocks=6000), "agentrt",
+                                poisson_arrivals(len(programs), 0.5, 0), make_scaling(programs))
+
+        return agentrt.run(main)
+
+    rr, ours = mixed_on("round-robin"), mixed_on("agentrt")
+    assert ours.summary.num_failed == rr.summary.num_failed == 0
+    assert hit_rate(ours) >= 0.95 > hit_rate(rr)
+    assert ours.summary.mean_jct <= 0.75 * rr.summary.mean_jct

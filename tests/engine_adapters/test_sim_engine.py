@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -216,3 +217,52 @@ def test_identical_runs_give_identical_results() -> None:
     for other_calls, other_stats in runs[1:]:
         assert other_calls == calls
         assert other_stats == stats
+
+
+def test_filler_text_is_the_word_cycle_one_word_per_token() -> None:
+    from agentrt.engine_adapters.base import _FILLER, filler_text
+    assert filler_text(0) == ""
+    words = filler_text(30).split()
+    assert len(words) == 30 and words[:len(_FILLER)] == _FILLER and words[len(_FILLER):2 * len(_FILLER)] == _FILLER
+
+
+async def test_submit_hands_generates_result_or_error_to_the_callback() -> None:
+    """`submit` (the runtime's path: no task per call) ends each call as `generate` does: the same
+    results for the same calls, a malformed call's error at once, an aborted call's error."""
+    prompts = {f"c{i}": Tokens.synthetic(500 + 300 * i, key=f"s{i}") for i in range(4)}
+    by_generate: dict[str, GenerationResult] = {}
+    by_submit: dict[str, GenerationResult | BaseException] = {}
+
+    def keep(call_id: str) -> Callable[[GenerationResult | BaseException], None]:
+        return lambda outcome: by_submit.__setitem__(call_id, outcome)
+
+    async def generate_all(engine: SimEngine) -> None:
+        async def one(call_id: str) -> None:
+            by_generate[call_id] = await engine.generate(request(call_id, prompts[call_id], 40, program_id=call_id))
+        async with anyio.create_task_group() as tg:
+            for call_id in prompts:
+                tg.start_soon(one, call_id)
+
+    async def submit_all(engine: SimEngine) -> None:
+        for call_id in prompts:
+            assert engine.submit(request(call_id, prompts[call_id], 40, program_id=call_id), keep(call_id))
+        while len(by_submit) < len(prompts):
+            await anyio.sleep(0.1)
+        engine.submit(request("too-long", Tokens.synthetic(10, key="t"), 10**9), keep("too-long"))
+        assert isinstance(by_submit["too-long"], PromptTooLongError)  # at once, before any iteration
+        engine.submit(request("aborted", Tokens.synthetic(5000, key="a"), 400, program_id="a"), keep("aborted"))
+        await anyio.sleep(0.01)
+        await engine.abort("aborted")
+        while len(by_submit) < len(prompts) + 2:
+            await anyio.sleep(0.1)
+
+    engine_a, engine_b = SimEngine(), SimEngine()
+    async with anyio.create_task_group() as tg:  # side by side, from the same instant
+        tg.start_soon(serve, engine_a, lambda: generate_all(engine_a))
+        tg.start_soon(serve, engine_b, lambda: submit_all(engine_b))
+    def plain(result: GenerationResult | BaseException) -> GenerationResult:
+        assert isinstance(result, GenerationResult)
+        return dataclasses.replace(result, output=tuple(result.output.pieces()))  # Tokens compare by identity
+
+    assert {k: plain(by_submit[k]) for k in prompts} == {k: plain(r) for k, r in by_generate.items()}
+    assert isinstance(by_submit["aborted"], LLMCallError) and "aborted" in str(by_submit["aborted"])

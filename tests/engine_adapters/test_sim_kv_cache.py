@@ -125,3 +125,48 @@ def test_a_guessed_lookup_confirms_the_guess_and_probes_past_it() -> None:
     assert kv.lookup(a, 10, guess=first) == first[:5] == kv.lookup(a, 10)
     assert kv.lookup(a, 10, guess=first[::-1]) == first[:5]  # a wrong guess only costs probes
     assert kv.lookup(hashes(40, "b"), 10, guess=first) == []
+
+
+def _state(kv: KVCache) -> tuple[object, ...]:
+    queue = [(tag, blocks[pos:]) for tag, blocks, pos in kv._queue]
+    return (kv._state, kv._hash, kv._hash_to_block, queue, kv.num_free, kv._pins, kv.num_pinned_blocks)
+
+
+def test_touch_pinned_then_unpin_leaves_the_cache_as_touch_then_unpin() -> None:
+    """A program's next call admitted on its pin: taking over the pin's references is the same as
+    taking new ones and dropping the pin's, with or without a hit that the pin does not start with."""
+    for hit_of in ("own", "shorter", "other"):
+        twins = [KVCache(12, 4), KVCache(12, 4)]
+        for kv in twins:
+            own, other = fill(kv, hashes(20, "own")), fill(kv, hashes(8, "other"))
+            kv.pin("p", own)  # the finished call's blocks, the last one partly filled
+            kv.free(other)
+            hit = {"own": own[:4], "shorter": own[:2], "other": other}[hit_of]
+            if kv is twins[0]:
+                kv.touch(hit)
+            else:
+                kv.touch_pinned("p", hit)
+            kv.allocate(3)
+            kv.unpin("p")
+        assert _state(twins[0]) == _state(twins[1]), hit_of
+
+
+def test_a_guess_with_its_registered_hashes_finds_what_reading_the_blocks_finds() -> None:
+    kv = KVCache(16, 4)
+    context = hashes(22, "ctx")  # 5 full blocks, then a partial one
+    blocks = kv.allocate(6)
+    assert kv.register(blocks, context, 0, 5)
+    kv.pin("p", blocks)
+    next_turn = Tokens.synthetic(22, key="ctx") + Tokens.synthetic(20, key="new")
+    for new in (next_turn.block_hashes(4), context[:3] + hashes(12, "other"), hashes(40, "unrelated")):
+        for max_blocks in (0, 2, 5, 8):
+            assert kv.lookup(new, max_blocks, blocks, context[:5]) == kv.lookup(new, max_blocks, blocks)
+
+
+def test_registering_a_hash_indexed_under_another_block_reports_it() -> None:
+    kv = KVCache(8, 4)
+    a = hashes(8, "a")
+    first = fill(kv, a)
+    second = kv.allocate(2)
+    assert not kv.register(second, a, 0, 2)
+    assert kv.lookup(a, 2) == first

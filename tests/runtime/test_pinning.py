@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from agentrt.runtime.scheduling.pinning import PinState, PinTable, choose_ttl, cost_rate
 
@@ -44,6 +46,31 @@ def test_bad_samples_are_ignored_and_long_ones_still_count_in_the_distribution()
     assert choose_ttl([1.0, math.nan, -3.0, 100.0], benefit=4.0, cost_rate=1.0, max_ttl=10.0) == 1.0
     assert choose_ttl([1.0, 100.0], benefit=1.5, cost_rate=1.0, max_ttl=10.0) == 0.0  # .75 - 1 < 0
     assert choose_ttl(iter([0.5, 0.5]), benefit=1.0, cost_rate=1.0, max_ttl=10.0) == 0.5
+
+
+def _reference_ttl(samples: list[float], benefit: float, cost_rate: float, max_ttl: float) -> float:
+    """choose_ttl as the module docstring defines it: every candidate scanned, nothing skipped."""
+    valid = [x for x in samples if math.isfinite(x) and x >= 0]
+    if not benefit > 0:
+        return 0.0
+    best_tau, best_value = 0.0, 0.0
+    for tau in sorted(x for x in valid if x <= max_ttl):
+        value = len([x for x in valid if x <= tau]) / len(valid) * benefit - cost_rate * tau
+        if value > best_value:
+            best_tau, best_value = tau, value
+    return best_tau
+
+
+_SAMPLE = st.one_of(st.sampled_from([0.0, 0.5, 1.0, 2.0, 30.0, math.nan, math.inf, -1.0]),
+                    st.floats(min_value=0, max_value=1e3), st.floats(allow_nan=True, allow_infinity=True))
+_RATE = st.one_of(st.sampled_from([0.0, 0.01, 1.0, math.inf, math.nan]), st.floats(min_value=0, max_value=1e3))
+
+
+@given(st.lists(_SAMPLE, max_size=60), st.floats(allow_nan=True, allow_infinity=True), _RATE,
+       st.floats(min_value=0, max_value=1e3))
+def test_choose_ttl_equals_the_full_scan(samples: list[float], benefit: float, rate: float, max_ttl: float) -> None:
+    """The skips (runs of equal samples, the early stop, the all-valid check) change no answer."""
+    assert choose_ttl(tuple(samples), benefit, rate, max_ttl) == _reference_ttl(samples, benefit, rate, max_ttl)
 
 
 def test_cost_rate_scales_share_by_demand() -> None:

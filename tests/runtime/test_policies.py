@@ -6,6 +6,8 @@ import math
 
 import pydantic
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import agentrt.runtime.scheduling.policies as policies
 from agentrt.exceptions import ConfigError, UnknownNameError
@@ -130,6 +132,22 @@ def test_last_queue_never_demotes() -> None:
     call = make_call("c", level=1)
     assert not policy.account_service(call, 1000.0)
     assert call.level == 1
+
+
+@pytest.mark.parametrize("name", ALL)
+@given(levels=st.lists(st.integers(0, 7), min_size=1, max_size=6),
+       durations=st.lists(st.floats(min_value=0.0, max_value=5.0), min_size=1, max_size=40))
+def test_account_iterations_equals_one_account_service_per_call_and_iteration(
+        name: str, levels: list[int], durations: list[float]) -> None:
+    """The hot loop (a decode span accounted at once) changes no float and no demotion."""
+    policy = make_policy_for(name)
+    top = len(getattr(policy, "quanta", (0.0,))) - 1
+    one_by_one = [make_call(f"c{i}", level=min(level, top)) for i, level in enumerate(levels)]
+    at_once = [make_call(f"c{i}", level=min(level, top)) for i, level in enumerate(levels)]
+    demoted = [c.call_id for d in durations for c in one_by_one if policy.account_service(c, d)]
+    assert sorted(c.call_id for c in policy.account_iterations(at_once, durations)) == sorted(demoted)
+    assert [(c.service, c.level_service, c.ratio_service, c.level) for c in at_once] == \
+        [(c.service, c.level_service, c.ratio_service, c.level) for c in one_by_one]
 
 
 # -- mlfq ---------------------------------------------------------------------------------------

@@ -3,7 +3,7 @@ started and stopped), reached through httpx's ASGI transport (no socket, no subp
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -12,9 +12,20 @@ import httpx
 
 from agentrt.engine_adapters.base import Engine, GenerationRequest, GenerationResult
 from agentrt.engine_adapters.sim import SimEngine
-from agentrt.serve.app import SimServer
+from agentrt.serve.app import ServeOptions, SimServer
+from agentrt.serve.engine_thread import EngineThread
 
 MODEL = "sim-llama"
+
+
+def sim_server(make_engine: Callable[[], Engine] = lambda: SimEngine(num_gpu_blocks=4096), **options: Any) -> SimServer:
+    """A server of `make_engine()` (built on the engine's thread) with these ServeOptions."""
+    return SimServer(EngineThread(make_engine), ServeOptions(model_names=[MODEL], **options))
+
+
+async def used_blocks(server: SimServer) -> int:
+    """The KV blocks the engine holds now (read on its thread)."""
+    return int(await server.engine.read(lambda engine: engine.statistics().num_used_blocks))
 
 
 @asynccontextmanager
@@ -35,9 +46,9 @@ def short_call(text: str) -> dict[str, Any]:
     return {"model": MODEL, "messages": [{"role": "user", "content": text}], "max_tokens": 4}
 
 
-async def wait_until(check: Callable[[], bool]) -> None:
+async def wait_until(check: Callable[[], Awaitable[bool]]) -> None:
     """Poll a state of the server that the test observes, yielding to it in between."""
-    while not check():
+    while not await check():
         await anyio.sleep(0.01)
 
 
@@ -52,6 +63,7 @@ class DyingEngine(Engine):
         self._kill = anyio.Event()
 
     def kill(self) -> None:
+        """Make the loop crash (call it on the engine's thread: `EngineThread.read`)."""
         self._kill.set()
 
     async def start(self, policy: Any, task_group: Any) -> None:

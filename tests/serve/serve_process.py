@@ -71,7 +71,7 @@ def _healthy(url: str) -> bool:
 
 
 @contextmanager
-def running_server(*args: str, max_memory: int | None = None) -> Iterator[str]:
+def running_server(*args: str, startup_seconds: float = STARTUP_SECONDS, max_memory: int | None = None) -> Iterator[str]:
     """`agentrt serve --port 0 *args`; yields its base URL (without /v1). `max_memory` (bytes)
     caps the server's address space, so a request that makes it allocate without bound fails
     with MemoryError there instead of exhausting the machine."""
@@ -96,7 +96,7 @@ def running_server(*args: str, max_memory: int | None = None) -> Iterator[str]:
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
     try:
-        if not found.wait(STARTUP_SECONDS) or not any("listening on" in x for x in lines):
+        if not found.wait(startup_seconds) or not any("listening on" in x for x in lines):
             raise RuntimeError("agentrt serve did not start:\n" + "".join(lines))
         url = next(x for x in lines if "listening on" in x).split("listening on ")[1].strip()
         yield url

@@ -9,16 +9,15 @@ import asyncio
 import anyio
 import pytest
 
-from agentrt.serve.app import ServeOptions, SimServer
-from in_process import MODEL, DyingEngine, long_call, serving, short_call, wait_until
+from agentrt.serve.app import SimServer
+from in_process import DyingEngine, long_call, serving, short_call, sim_server, used_blocks, wait_until
 
 pytestmark = pytest.mark.timeout(120)
 
 
 def test_engine_death_fails_calls_with_503_and_health_says_why() -> None:
     async def main() -> None:
-        engine = DyingEngine(num_gpu_blocks=4096)
-        server = SimServer(engine, ServeOptions(model_names=[MODEL]))
+        server = sim_server(lambda: DyingEngine(num_gpu_blocks=4096))
         async with serving(server) as client:
             assert (await client.get("/health")).json() == {"status": "ok"}
             done = await client.post("/v1/chat/completions", json=short_call("before"),
@@ -26,14 +25,15 @@ def test_engine_death_fails_calls_with_503_and_health_says_why() -> None:
             assert done.status_code == 200
             victim = asyncio.ensure_future(client.post("/v1/chat/completions", json=long_call("victim"),
                                                        headers={"X-Agentrt-Program": "victim"}))
-            await wait_until(lambda: engine.statistics().num_used_blocks > 0)  # the call holds KV: running
-            engine.kill()
+            await wait_until(lambda: _holds_blocks(server))  # the victim's call is running
+            await server.engine.read(lambda engine: engine.kill())  # type: ignore[attr-defined]
             with anyio.fail_after(30):  # before the fix: it waited forever for the dead engine
                 in_flight = await victim
             later = await client.post("/v1/chat/completions", json=short_call("after"))
             health = await client.get("/health")
             programs = {p["id"]: p for p in (await client.get("/v1/programs")).json()["data"]}
             metrics = (await client.get("/metrics")).text
+            deleted = await client.delete("/v1/programs/victim")
 
         for response in (in_flight, later):
             assert response.status_code == 503
@@ -45,7 +45,12 @@ def test_engine_death_fails_calls_with_503_and_health_says_why() -> None:
         assert health.json()["reason"] == "RuntimeError: injected fault: the engine loop crashed"
         assert programs["finished"]["num_calls"] == 1 and programs["finished"]["num_in_flight"] == 0
         assert programs["victim"]["num_in_flight"] == 0  # its call failed, it is not left in flight
+        assert deleted.status_code == 200 and deleted.json()["end_reason"] == "deleted"
         assert 'agentrt_requests_total{endpoint="chat",status="200"} 1.0' in metrics
         assert 'agentrt_requests_total{endpoint="chat",status="503"} 1.0' in metrics  # the later one is not admitted
 
     asyncio.run(main())
+
+
+async def _holds_blocks(server: SimServer) -> bool:
+    return await used_blocks(server) > 0

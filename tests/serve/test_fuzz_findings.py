@@ -14,9 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agentrt.engine_adapters.sim import SimEngine
-from agentrt.serve.app import ServeOptions, SimServer
-from in_process import MODEL, serving, short_call
+from in_process import MODEL, serving, short_call, sim_server
 from serve_process import running_server
 
 pytestmark = pytest.mark.timeout(300)
@@ -33,7 +31,7 @@ def _shaped(response: httpx.Response) -> bool:
 def test_found_huge_max_tokens_is_refused_before_any_text_is_written() -> None:
     """max_tokens 1e9 made the server write a filler of a billion words (19 GB) before the engine refused it."""
     async def main() -> tuple[list[httpx.Response], int]:
-        async with serving(SimServer(SimEngine(), ServeOptions(model_names=[MODEL]))) as client:
+        async with serving(sim_server()) as client:
             tracemalloc.start()
             chat = await client.post("/v1/chat/completions", json=short_call("x") | {"max_tokens": 10**7})
             text = await client.post("/v1/completions", json={"model": MODEL, "prompt": "x", "max_tokens": 10**7})
@@ -54,7 +52,7 @@ def test_found_a_program_named_outside_latin1_is_served_and_its_header_percent_e
     name = "agent \U000dc53e\n日本"
 
     async def main() -> tuple[httpx.Response, dict[str, object]]:
-        async with serving(SimServer(SimEngine(), ServeOptions(model_names=[MODEL]))) as client:
+        async with serving(sim_server()) as client:
             response = await client.post("/v1/chat/completions", json=short_call("x") | {"prompt_cache_key": name})
             streamed = await client.post("/v1/chat/completions", json=short_call("y") | {"prompt_cache_key": name,
                                                                                          "stream": True})
@@ -72,7 +70,7 @@ def test_found_a_program_named_outside_latin1_is_served_and_its_header_percent_e
 def test_found_a_body_that_is_not_utf8_is_a_400_in_openais_shape() -> None:
     """FastAPI answered `{"detail": "There was an error parsing the body"}` (and {"detail": "Not Found"})."""
     async def main() -> list[httpx.Response]:
-        async with serving(SimServer(SimEngine(), ServeOptions(model_names=[MODEL]))) as client:
+        async with serving(sim_server()) as client:
             return [await client.post("/v1/chat/completions", content=b"\xff\xfe{", headers={"content-type": "application/json"}),
                     await client.get("/v1/nothing-here"), await client.put("/v1/chat/completions")]
 

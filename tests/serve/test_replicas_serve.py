@@ -23,3 +23,6 @@ def test_serve_routes_programs_across_replicas() -> None:
             assert seen["alpha"]["num_calls"] == seen["beta"]["num_calls"] == 2
             metrics = httpx.get(f"{url}/metrics").text
     assert "agentrt_kv_blocks 1024.0" in metrics  # two replicas of 512 blocks, summed
+    for replica in "01":  # one program on each (most free KV first), both calls of each there
+        assert f'agentrt_replica_calls{{replica="{replica}"}} 2.0' in metrics
+        assert f'agentrt_replica_alive{{replica="{replica}"}} 1.0' in metrics

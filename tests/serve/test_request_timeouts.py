@@ -9,24 +9,22 @@ import asyncio
 import anyio
 import pytest
 
-from agentrt.engine_adapters.sim import SimEngine
-from agentrt.serve.app import ServeOptions, SimServer
-from in_process import MODEL, long_call, serving, short_call, wait_until
+from agentrt.serve.app import SimServer
+from in_process import long_call, serving, short_call, sim_server, used_blocks, wait_until
 
 pytestmark = pytest.mark.timeout(120)
 
 
 def test_a_call_past_its_timeout_is_aborted_with_504_and_its_kv_freed() -> None:
     async def main() -> None:
-        engine = SimEngine(num_gpu_blocks=4096)
-        server = SimServer(engine, ServeOptions(model_names=[MODEL], request_timeout=3600))
+        server = sim_server(request_timeout=3600)
         async with serving(server) as client:
             within = await client.post("/v1/chat/completions", json=short_call("quick"),
                                        headers={"X-Agentrt-Timeout": "30"})
             with anyio.fail_after(30):
                 by_header = await client.post("/v1/chat/completions", json=long_call("slow"),
                                               headers={"X-Agentrt-Program": "slow", "X-Agentrt-Timeout": "0.5"})
-                await wait_until(lambda: engine.statistics().num_used_blocks == 0)  # the abort freed its blocks
+                await wait_until(lambda: _freed(server))  # the abort freed its blocks
             program = (await client.get("/v1/programs/slow")).json()
             bad = [await client.post("/v1/chat/completions", json=short_call("bad"), headers={"X-Agentrt-Timeout": v})
                    for v in ("soon", "0", "-1", "nan", "inf")]
@@ -44,14 +42,17 @@ def test_a_call_past_its_timeout_is_aborted_with_504_and_its_kv_freed() -> None:
     asyncio.run(main())
 
 
+async def _freed(server: SimServer) -> bool:
+    return await used_blocks(server) == 0
+
+
 def test_the_servers_default_timeout_applies_without_a_header() -> None:
     async def main() -> None:
-        engine = SimEngine(num_gpu_blocks=4096)
-        server = SimServer(engine, ServeOptions(model_names=[MODEL], request_timeout=0.5))
+        server = sim_server(request_timeout=0.5)
         async with serving(server) as client:
             with anyio.fail_after(30):
                 response = await client.post("/v1/chat/completions", json=long_call("default"))
-                await wait_until(lambda: engine.statistics().num_used_blocks == 0)
+                await wait_until(lambda: _freed(server))
             longer = await client.post("/v1/chat/completions", json=short_call("quick"),
                                        headers={"X-Agentrt-Timeout": "60"})
         assert response.status_code == 504

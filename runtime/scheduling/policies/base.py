@@ -12,8 +12,8 @@ NOTE on the invariants every engine keeps (the simulator and the vLLM plugin ali
 - A call's sort key changes only at arrival, demotion (while it runs) and promotion (while it
   waits), so the scheduler keeps the waiting queue sorted incrementally.
 - A pin holds a program's KV blocks out of eviction from the finish of one of its calls until the
-  first of: its next call arrives, the program ends, the TTL expires, or the policy releases it
-  under memory pressure.
+  first of: its next call is admitted, the program ends, the TTL expires, or the policy releases
+  it under memory pressure.
 
 Engines call the policy only through `ProgramScheduler` (runtime/scheduling/scheduler.py); policies never
 do I/O and never look at engine internals, so each decision is testable on hand-built states.
@@ -24,6 +24,7 @@ from __future__ import annotations
 import enum
 import math
 from abc import ABC
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -136,6 +137,11 @@ class Policy(ABC):
         call.level_service += duration
         call.ratio_service += duration
         return self._demote(call)
+
+    def account_iterations(self, calls: Sequence[CallState], durations: Sequence[float]) -> list[CallState]:
+        """`account_service` for every call of consecutive iterations that each scheduled all of
+        `calls` (one duration per iteration, in order); returns a call once per level change."""
+        return [call for call in calls for duration in durations if self.account_service(call, duration)]
 
     def _demote(self, call: CallState) -> bool:
         return False

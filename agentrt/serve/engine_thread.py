@@ -1,0 +1,209 @@
+"""`EngineThread`: an engine on a thread and event loop of its own, behind the `Engine` protocol.
+
+Why: the simulated GPU paces itself on its loop's clock, sleeping until each iteration ends. On the
+server's loop, every request's parsing, validation and JSON delayed the engine's wake-ups and the
+engine's iterations delayed the requests; under load the simulator fell behind the wall clock and
+each call's latency grew with it (p50 2.2 s at 100 concurrent programs). On its own loop the
+engine wakes when its iteration ends and the server's loop only parses and answers.
+
+The bridge: each call runs as a task on the engine's loop (`run_coroutine_threadsafe`); its
+outcome comes back to the caller's loop through `call_soon_threadsafe`. Nothing else crosses:
+abort, release, tool hints and statistics snapshots are coroutines run the same way, so the
+engine's state is only ever touched by its own thread. `now()` is the engine loop's clock (a
+`ScaledEventLoop` under `--time-scale`, readable from any thread): every time the server reports
+stays in simulated seconds.
+
+Alternatives considered: a process of its own (no shared GIL, but each call's prompt tokens, each
+result and each statistics snapshot would be pickled through a pipe, and the engine factory would
+have to be picklable); the engine on the server's loop (what was measured above).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import threading
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import anyio
+
+from agentrt.engine_adapters.base import Engine, GenerationRequest, GenerationResult
+from agentrt.exceptions import EngineError
+from agentrt.serve.clock import new_event_loop
+from agentrt.serve.health import describe
+
+if TYPE_CHECKING:
+    from anyio.abc import TaskGroup
+
+    from agentrt.runtime.scheduling.policies.config import PolicyConfig
+
+T = TypeVar("T")
+
+
+class EngineThread(Engine):
+    """The engine `make_engine()` builds, run on a daemon thread with a loop whose clock runs
+    `time_scale` times faster than the wall clock (`clock.py`). `make_engine` runs on that thread.
+
+    Raises EngineError from every call once the engine's thread has ended (stopped or crashed)."""
+
+    name = "engine-thread"
+
+    def __init__(self, make_engine: Callable[[], Engine], time_scale: float = 1.0) -> None:
+        self._make_engine = make_engine
+        self._loop = new_event_loop(time_scale)
+        self._engine: Engine | None = None
+        self._stop: asyncio.Event | None = None
+        self._thread: threading.Thread | None = None
+        self._ended: concurrent.futures.Future[None] = concurrent.futures.Future()
+        self._death: BaseException | None = None
+        self._pending: set[concurrent.futures.Future[Any]] = set()  # calls sent, guarded by _lock
+        self._lock = threading.Lock()
+        self._running = False
+
+    @property
+    def alive(self) -> bool:
+        """Started, and its thread has not ended (stopped or crashed)."""
+        return self._running
+
+    # -- lifecycle --------------------------------------------------------------------------------
+    async def start(self, policy: PolicyConfig, task_group: TaskGroup) -> None:
+        """Start the thread and the engine on it. Raises what the engine's `start` raised, or
+        EngineError if already started."""
+        if self._thread is not None:
+            raise EngineError("this EngineThread was already started; create a new one")
+        started: concurrent.futures.Future[None] = concurrent.futures.Future()
+        self._thread = threading.Thread(target=self._run, args=(policy, started), name="agentrt-engine", daemon=True)
+        self._thread.start()
+        await asyncio.wrap_future(started)
+
+    async def stop(self) -> None:
+        """Stop the engine (its calls in flight fail with EngineError) and end the thread."""
+        if self._thread is None or self._ended.done():
+            return
+        stop = self._stop
+        if stop is not None:
+            self._loop.call_soon_threadsafe(stop.set)
+        await asyncio.wrap_future(self._ended)
+
+    def _run(self, policy: PolicyConfig, started: concurrent.futures.Future[None]) -> None:
+        asyncio.set_event_loop(self._loop)
+        self._running = True
+        try:
+            self._loop.run_until_complete(self._main(policy, started))
+        except BaseException as exc:  # recorded: every later call says the engine died, and why
+            self._death = exc
+            if not started.done():
+                started.set_exception(exc)
+        finally:
+            with self._lock:
+                self._running = False
+                pending = list(self._pending)
+            self._cancel_tasks()
+            self._loop.close()
+            for future in pending:  # sent as the loop ended: their task never started
+                if not future.done():
+                    future.set_exception(self._dead())
+            self._ended.set_result(None)
+
+    def _cancel_tasks(self) -> None:
+        """Cancel what still runs on the loop: calls in flight end with EngineError (`_guard`)."""
+        tasks = asyncio.all_tasks(self._loop)
+        for task in tasks:
+            task.cancel()
+        self._loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+
+    async def _main(self, policy: PolicyConfig, started: concurrent.futures.Future[None]) -> None:
+        self._stop = asyncio.Event()
+        async with anyio.create_task_group() as tg:
+            self._engine = self._make_engine()
+            await self._engine.start(policy, tg)
+            started.set_result(None)
+            await self._stop.wait()
+            await self._engine.stop()
+            tg.cancel_scope.cancel()
+
+    # -- the bridge -------------------------------------------------------------------------------
+    async def _on_engine(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run `coro` on the engine's loop and await its outcome here; cancelling the caller
+        cancels it there."""
+        with self._lock:
+            if not self._running:
+                coro.close()
+                raise self._dead()
+            future = asyncio.run_coroutine_threadsafe(self._guard(coro), self._loop)
+            self._pending.add(future)
+        future.add_done_callback(self._discard)
+        try:
+            return await asyncio.wrap_future(future)
+        except asyncio.CancelledError:
+            future.cancel()
+            raise
+
+    def _discard(self, future: concurrent.futures.Future[Any]) -> None:
+        with self._lock:
+            self._pending.discard(future)
+
+    async def _guard(self, coro: Coroutine[Any, Any, T]) -> T:
+        """On the engine's loop: a call cancelled there (its loop is ending) fails with EngineError,
+        so that its caller does not take the cancellation for its own."""
+        try:
+            return await coro
+        except asyncio.CancelledError:
+            raise self._dead() from None
+
+    @property
+    def death(self) -> str | None:
+        """Why the engine died (`Type: message` of what its loop raised); None while it runs or
+        once it was stopped."""
+        return None if self._death is None else describe(self._death)
+
+    async def wait_ended(self) -> str | None:
+        """Wait until the engine's thread ends; returns `death`."""
+        await asyncio.wrap_future(self._ended)
+        return self.death
+
+    def _dead(self) -> EngineError:
+        death = self._death
+        while isinstance(death, BaseExceptionGroup) and len(death.exceptions) == 1:  # from the task group
+            death = death.exceptions[0]
+        cause = f": {type(death).__name__}: {death}" if death is not None else ""
+        return EngineError(f"the simulated engine is not running{cause}; restart `agentrt serve`")
+
+    def _inner(self) -> Engine:
+        if self._engine is None:
+            raise self._dead()
+        return self._engine
+
+    async def generate_timed(self, request: GenerationRequest) -> tuple[float, GenerationResult]:
+        """Run one call; returns the engine clock when the engine received it, and its result.
+        Raises what the engine's `generate` raises."""
+        return await self._on_engine(self._timed(request))
+
+    async def _timed(self, request: GenerationRequest) -> tuple[float, GenerationResult]:
+        engine = self._inner()
+        arrival = engine.now()
+        return arrival, await engine.generate(request)
+
+    async def generate(self, request: GenerationRequest) -> GenerationResult:
+        return (await self.generate_timed(request))[1]
+
+    async def abort(self, call_id: str) -> None:
+        await self._on_engine(self._inner().abort(call_id))
+
+    async def release_program(self, program_id: str) -> None:
+        await self._on_engine(self._inner().release_program(program_id))
+
+    async def hint_tool(self, program_id: str, tool_name: str, gap_samples: tuple[float, ...]) -> None:
+        await self._on_engine(self._inner().hint_tool(program_id, tool_name, gap_samples))
+
+    async def read(self, fn: Callable[[Engine], T]) -> T:
+        """`fn(engine)`, run on the engine's thread (e.g. a statistics snapshot)."""
+        async def call() -> T:
+            return fn(self._inner())
+        return await self._on_engine(call())
+
+    def now(self) -> float:
+        """The engine's clock (simulated seconds), read from any thread."""
+        return self._loop.time()
+
