@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import math
 import time
-from urllib.parse import quote
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -48,7 +47,7 @@ from agentrt.serve.metrics import ServeMetrics
 from agentrt.serve.programs import EndReason, ProgramTable
 from agentrt.serve.protocol import ChatCompletionRequest, CompletionRequest
 from agentrt.serve.responses import Reply, Responder
-from agentrt.serve.service import OpenCall, ProgramService
+from agentrt.serve.service import OpenCall, ProgramService, header_value
 from agentrt.serve.timeouts import RequestTimeout, request_timeout
 
 # The assistant message a call answered with: known before the call (the simulator's responder),
@@ -479,10 +478,4 @@ def _headers(exchange: _Exchange, result: GenerationResult) -> dict[str, str]:
 
 
 def _id_headers(call: OpenCall) -> dict[str, str]:
-    """The program and call ids, percent-encoded where not printable ASCII (a client may name its
-    program in any characters; a header carries only Latin-1, and no line breaks)."""
-    return {"X-Agentrt-Program": _header_value(call.call.program_id), "X-Agentrt-Call": _header_value(call.call.call_id)}
-
-
-def _header_value(text: str) -> str:
-    return text if text.isascii() and text.isprintable() else quote(text, safe="")
+    return {"X-Agentrt-Program": header_value(call.call.program_id), "X-Agentrt-Call": header_value(call.call.call_id)}

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import anyio
 
@@ -41,6 +42,12 @@ class OpenCall:
     parent_context: Tokens | None
     new_messages: Sequence[Mapping[str, Any]]
     last: bool
+
+
+def header_value(text: str) -> str:
+    """`text` for a response header: as it is when printable ASCII, else percent-encoded (a client
+    may name its program in any characters; a header carries only Latin-1, and no line breaks)."""
+    return text if text.isascii() and text.isprintable() else quote(text, safe="")
 
 
 def tool_names_of(messages: Sequence[Mapping[str, Any]], start: int) -> tuple[str, ...]:
@@ -147,6 +154,7 @@ class ProgramService:
             for call_id in sorted(program.in_flight):
                 await _tell_engine(self._abort(call_id))
             await _tell_engine(self._release(program_id))
+        program.in_flight.clear()  # aborted: none of its calls runs any more
         self.resolver.forget_program(program_id)
         if program.jct is not None:
             self.metrics.program_jct.observe(program.jct)
