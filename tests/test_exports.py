@@ -33,7 +33,7 @@ def test_subpackages_live_under_the_agentrt_namespace() -> None:
 
 
 SCHEDULING_EXPECTED = {
-    "AgentRTError", "CallPhase", "CallState", "ConfigError", "PinQuery", "PinState", "PinTable", "Policy",
+    "AgentRTError", "CallPhase", "CallState", "ConfigError", "Decision", "DecisionKind", "DecisionLog", "PinQuery", "PinState", "PinTable", "Policy",
     "PolicyConfig", "PolicyName", "PredictorStats", "ProgramScheduler", "ProgramState", "SchedHints",
     "SchedulerStats", "ToolLatencyPredictor", "UnknownNameError", "choose_ttl", "cost_rate", "make_policy",
     "policy_config",

@@ -20,6 +20,7 @@ the conversation itself, rendered by the model's chat template, and the model wr
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -117,6 +118,7 @@ class SimServer:
                 tg.cancel_scope.cancel()
 
         app = FastAPI(title="agentrt serve (simulator)", lifespan=lifespan)
+        app.add_middleware(_ServerTime)
         errors.install(app)
         app.get("/health")(self.health)
         app.get("/v1/models")(self.models)
@@ -190,9 +192,10 @@ class SimServer:
         if self.options.engine_answers:
             return await self._complete_from_engine(body, request, text)
         reply = Reply(self._reply([{"role": "user", "content": text}], None, body.output_limit()).text)
-        exchange = self._open(request, body, [], reply.text, prompt=text_to_tokens(text))
+        exchange = self._open(request, body, [], reply.text, prompt_text=text)
+        exchange.completion = reply.content or ""
         call_id = exchange.call.call.call_id
-        out = (text if body.echo else "") + (reply.content or "")
+        out = (text if body.echo else "") + exchange.completion
         if body.stream:
             return self._stream(exchange, request, None, (), None, lambda r: responses.completion_chunks(
                 call_id, body.model, out, r, _include_usage(body)))
@@ -219,7 +222,7 @@ class SimServer:
 
     async def _complete_from_engine(self, body: CompletionRequest, request: Request, text: str) -> Response:
         """`completions` when the engine's model writes the answer: the prompt is the text."""
-        exchange = self._open(request, body, [], "", prompt=text)
+        exchange = self._open(request, body, [], "", prompt=text, prompt_text=text)
         call_id = exchange.call.call.call_id
         echo = text if body.echo else ""
         if body.stream:
@@ -230,16 +233,19 @@ class SimServer:
                             headers=_headers(exchange, result))
 
     def _open(self, request: Request, body: ChatCompletionRequest | CompletionRequest,
-              messages: list[dict[str, Any]], text: str, prompt: Prompt | None = None) -> _Exchange:
-        """Admit the request (or raise 429) and register its call."""
+              messages: list[dict[str, Any]], text: str, prompt: Prompt | None = None,
+              prompt_text: str | None = None) -> _Exchange:
+        """Admit the request (or raise 429) and register its call. `prompt`: what the engine gets
+        when not the conversation's tokens; `prompt_text`: a /v1/completions prompt."""
         self.admission.enter()
         try:
-            call = self.service.open_call(request.headers, _naming_fields(body), messages)
+            call = self.service.open_call(request.headers, _naming_fields(body), messages, prompt_text)
         except BaseException:
             self.admission.leave(0.0)
             raise
         if prompt is None:
-            new = text_to_tokens(responses.messages_text(call.new_messages))
+            new_text = call.new_prompt if prompt_text is not None else responses.messages_text(call.new_messages)
+            new = text_to_tokens(new_text)
             prompt = new if call.parent_context is None else call.parent_context + new
         call.call.prompt = prompt if isinstance(prompt, Tokens) else None  # the context a next call continues
         gen = GenerationRequest(
@@ -277,7 +283,8 @@ class SimServer:
             raise error from outcome
         context = gen.prompt + outcome.output if isinstance(gen.prompt, Tokens) else None
         message = answer(outcome) if callable(answer) else answer
-        await self.service.close_call(call, message, outcome.service_time, context, tools)
+        completion = outcome.text if exchange.completion is None and call.prompt is not None else exchange.completion
+        await self.service.close_call(call, message, outcome.service_time, context, tools, completion)
         await self._close(exchange, "200")
         return outcome
 
@@ -338,6 +345,7 @@ class _Exchange:
     endpoint: str
     closed: bool = False
     engine_arrival: float = 0.0
+    completion: str | None = None  # /v1/completions: the text answered
 
 
 class _Stream(StreamingResponse):
@@ -353,6 +361,28 @@ class _Stream(StreamingResponse):
         finally:
             with anyio.CancelScope(shield=True):
                 await self._on_close()
+
+
+class _ServerTime:
+    """ASGI middleware: each response carries `X-Agentrt-Server-Time`, the wall seconds from the
+    request reaching the app to its response headers (what the server's own code took, engine
+    included; HTTP parsing and socket writes are outside it)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        start = time.perf_counter()
+
+        async def timed_send(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                took = f"{time.perf_counter() - start:.6f}".encode()
+                message["headers"] = [*message.get("headers", ()), (b"x-agentrt-server-time", took)]
+            await send(message)
+
+        await self.app(scope, receive, timed_send)
 
 
 async def _cancel_on_disconnect(request: Request, scope: anyio.CancelScope) -> None:

@@ -1,7 +1,7 @@
 """Prometheus metrics of a server (`GET /metrics`), in a registry of its own (one per app).
 
 Engine-side gauges (pinned and used KV blocks, pin hits, prefix-hit rate, calls the engine has
-waiting) are read from `Engine.statistics()` when scraped; the engine's statistics name them as
+waiting, programs held back by residency gating) are read from `Engine.statistics()` when scraped; the engine's statistics name them as
 the simulator's `SimStats` does, and a gauge whose field an engine lacks is left out.
 """
 
@@ -19,6 +19,7 @@ _ENGINE_GAUGES = {  # statistics field -> (metric name, help)
     "num_pin_hits": ("agentrt_pin_hits", "calls that found their program's KV still pinned (total)"),
     "num_pins": ("agentrt_pins", "pins created (total)"),
     "num_preemptions": ("agentrt_preemptions", "calls preempted (total)"),
+    "num_gated_programs": ("agentrt_programs_gated", "programs whose calls residency gating holds back (now)"),
 }
 
 

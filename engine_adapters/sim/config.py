@@ -45,6 +45,13 @@ class SimConfig(BaseModel):
     swap_space_gib: float = Field(
         4.0, ge=0,
         description="Host memory for swapped KV, GiB per GPU. Default 4 (vLLM v0 --swap-space).")
+    host_kv_gib: float = Field(
+        0.0, ge=0,
+        description="Host memory for a KV tier, GiB per GPU (issue 15; engine_adapters/sim/host_tier.py): "
+                    "every computed block is also written to host memory, and a program's context "
+                    "evicted from the GPU (during a tool call, or by a preemption) is loaded back over "
+                    "PCIe instead of prefilled again, as vLLM's CPU KV offloading (--kv-offloading-size) "
+                    "and InferCept. Default 0: no tier, as vLLM by default.")
     fast_forward: bool = Field(
         True,
         description="Run a stretch of decode-only iterations (same batch, nothing waiting, nothing "
@@ -54,6 +61,10 @@ class SimConfig(BaseModel):
         10_000, ge=0,
         description="Keep the last N per-iteration records in statistics(); 0 keeps none. A "
                     "fast-forwarded decode span is one record.")
+    record_decisions: bool = Field(
+        False,
+        description="Log every scheduling decision in order (`SimEngine.decisions()`; "
+                    "runtime/scheduling/decisions.py), as the vLLM plugin does with the same option.")
     seed: int = Field(
         0,
         description="Seeds the identity of generated tokens: the same seed and workload give the same run.")

@@ -46,6 +46,7 @@ class SimSequence:
     registered_own: bool = True  # each of them under its own hash (`KVCache.register` returned True)
     max_computed: int = 0  # high-water mark of num_computed (recompute accounting)
     num_swapped: int = 0  # tokens held in host memory while preempted by swapping
+    num_host_tokens: int = 0  # prefix tokens its program's context holds in the host KV tier
     # the record returned to the caller
     waiting_since: float = 0.0
     queue_wait: float = 0.0

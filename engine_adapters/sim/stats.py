@@ -88,6 +88,7 @@ class SimStats:
     num_pinned_blocks: int  # now
     num_used_blocks: int  # now
     iterations: tuple[IterationRecord, ...]
+    num_gated_programs: int = 0  # now: programs held back by residency gating
 
     @property
     def prefix_hit_rate(self) -> float:
@@ -107,4 +108,5 @@ def snapshot(counters: Counters, scheduler: SchedulerStats | None, records: dequ
                     iterations=tuple(records), num_preemptions=s.num_preemptions if s else 0,
                     num_pins=s.num_pins_created if s else 0, num_pin_hits=s.num_pin_hits if s else 0,
                     num_pin_expiries=s.num_pins_expired if s else 0,
-                    num_pin_releases=s.num_pins_released if s else 0, **totals)
+                    num_pin_releases=s.num_pins_released if s else 0,
+                    num_gated_programs=s.num_gated_programs if s else 0, **totals)

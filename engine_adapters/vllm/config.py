@@ -37,6 +37,9 @@ class VLLMOptions(BaseModel):
     seed: int = Field(0, description="Sampling seed.")
     record_steps: int = Field(
         0, ge=0, description="Keep the last N engine steps (tokens, seconds) for `sim.calibrate`; 0: none.")
+    record_decisions: bool = Field(
+        False, description="Log every scheduling decision in order (`VLLMEngine.query_decisions()`), as the "
+                           "simulator does with the same option.")
     engine_args: dict[str, Any] = Field(
         default_factory=dict, description="Further AsyncEngineArgs fields, passed as they are.")
 

@@ -16,8 +16,14 @@ callables through `collective_rpc` (needs VLLM_ALLOW_INSECURE_SERIALIZATION=1).
 from __future__ import annotations
 
 import enum
-from dataclasses import astuple
-from typing import Any
+import time
+from dataclasses import astuple, replace
+from typing import TYPE_CHECKING, Any
+
+from agentrt.runtime.scheduling.decisions import Decision
+
+if TYPE_CHECKING:
+    from agentrt.engine_adapters.vllm.plugin import _AgentMixin
 
 METHOD = "agentrt_control"
 EXTENSION = "agentrt.engine_adapters.vllm.control.ControlExtension"
@@ -28,6 +34,7 @@ class ControlOp(str, enum.Enum):
     RELEASE_PROGRAM = "release_program"  # args: program_id
     UPDATE_PIN = "update_pin"  # args: program_id, gap_samples
     TAKE_STEPS = "take_steps"  # the snapshot plus "steps": the recorded steps since the last take
+    DECISIONS = "decisions"  # args: start; the snapshot plus "decisions": the decision log from `start` on
 
 
 def handle(op: str, args: dict[str, Any]) -> dict[str, Any]:
@@ -35,19 +42,43 @@ def handle(op: str, args: dict[str, Any]) -> dict[str, Any]:
     {"error": ...} when no agentrt scheduler runs here."""
     from agentrt.engine_adapters.vllm.plugin import current_scheduler
 
-    scheduler = current_scheduler()
-    if scheduler is None:
+    plugin = current_scheduler()
+    if plugin is None:
         return {"error": "no agentrt scheduler in this process: the worker runs outside the engine core "
                          "(set VLLM_ENABLE_V1_MULTIPROCESSING=0 on CPU; use one GPU per engine)"}
-    kind = ControlOp(op)
+    kind, driver = ControlOp(op), plugin.driver
     if kind is ControlOp.RELEASE_PROGRAM:
-        scheduler.release_program(str(args["program_id"]))
+        driver.release_program(str(args["program_id"]))
     elif kind is ControlOp.UPDATE_PIN:
-        scheduler.update_pin(str(args["program_id"]), tuple(float(x) for x in args["gap_samples"]))
-    answer = scheduler.snapshot()
+        driver.update_pin(str(args["program_id"]), tuple(float(x) for x in args["gap_samples"]), time.monotonic())
+    driver.expire_pins(time.monotonic())  # an idle engine runs no schedule(): pins expire here too
+    answer = snapshot(plugin)
     if kind is ControlOp.TAKE_STEPS:
-        answer["steps"] = [list(astuple(s)) for s in scheduler.take_steps()]
+        answer["steps"] = [list(astuple(s)) for s in plugin.accounting.take_steps()]
+    elif kind is ControlOp.DECISIONS:
+        answer["decisions"] = [d.as_list() for d in decisions(plugin, int(args.get("start", 0)))]
     return answer
+
+
+def snapshot(plugin: _AgentMixin) -> dict[str, Any]:
+    """The plugin's statistics (`VLLMStats` fields), as plain values."""
+    stats, pool = plugin.driver.statistics(), plugin.pool
+    return {"num_gpu_blocks": plugin.num_usable_blocks, "num_free_blocks": pool.get_num_free_blocks(),
+            "num_pinned_blocks": plugin.pinned.num_pinned_blocks, "num_pins": len(plugin.pinned.program_to_blocks),
+            "num_pins_created": stats.num_pins_created, "num_pin_hits": stats.num_pin_hits,
+            "num_pin_expiries": stats.num_pins_expired, "num_pins_released": stats.num_pins_released,
+            "num_preemptions": stats.num_preemptions, "num_promotions": stats.num_promotions,
+            "num_steps": plugin.accounting.num_steps, "busy_time": plugin.accounting.busy_time,
+            "num_held": len(plugin.held), "num_waiting": stats.num_waiting, "num_running": stats.num_running,
+            "scheduler_cls": type(plugin).__name__}
+
+
+def decisions(plugin: _AgentMixin, start: int) -> list[Decision]:
+    """The decision log from its `start`-th record on, with agentrt's call ids."""
+    log = plugin.program_scheduler.decisions
+    names = plugin.call_names
+    return [replace(d, call_id=names.get(d.call_id, d.call_id)) if d.call_id else d
+            for d in (log.since(start) if log is not None else [])]
 
 
 class ControlExtension:

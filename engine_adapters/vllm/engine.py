@@ -29,6 +29,7 @@ from agentrt.engine_adapters.vllm.records import META_KEY, CallRecord, StepRecor
 from agentrt.engine_adapters.vllm.stats import VLLMStats
 from agentrt.exceptions import ConfigError, EngineDiedError, EngineError, LLMCallError, PromptTooLongError
 from agentrt.programs.tokens import Tokens
+from agentrt.runtime.scheduling.decisions import Decision
 from agentrt.runtime.scheduling.policies import PolicyConfig, policy_config
 
 if TYPE_CHECKING:
@@ -88,7 +89,8 @@ class VLLMEngine(Engine):
         self._llm = _start_async_llm(self.options.engine_kwargs(
             on_cpu=cpu, scheduler_cls=None if self.options.stock else self._scheduler_cls(cpu),
             additional={META_KEY: {"policy": self.policy.model_dump(mode="json"),
-                                   "record_steps": self.options.record_steps}}))
+                                   "record_steps": self.options.record_steps,
+                                   "record_decisions": self.options.record_decisions}}))
         self._tokenizer = self._llm.tokenizer
         self._vocab_size = self._llm.model_config.get_vocab_size()
         special = [i for i in self._tokenizer.all_special_ids if i < self._vocab_size // 2]
@@ -185,6 +187,12 @@ class VLLMEngine(Engine):
         if not self.options.stock:
             await self._control(ControlOp.STATS)
         return self.statistics()
+
+    async def query_decisions(self, start: int = 0) -> list[Decision]:
+        """The plugin's scheduling decisions from the `start`-th on, in order, after every control
+        message sent so far has been applied (empty unless `record_decisions`)."""
+        answer = await self._control(ControlOp.DECISIONS, {"start": start})
+        return [Decision.from_list(d) for d in answer.get("decisions", ())]
 
     async def take_steps(self) -> list[StepRecord]:
         """The steps recorded since the last take (needs `record_steps`), for `sim.calibrate`."""

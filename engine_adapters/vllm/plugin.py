@@ -5,22 +5,24 @@ Installed through vLLM's own settings only (`scheduler_cls`, `scheduling_policy=
 shared `EngineDriver` (engine_adapters/driver.py) at the same points as the simulator's Batcher:
 the driver owns the pin lifecycle, pin-or-free at finish, the context map and the choice of
 preemption victims; vLLM keeps the mechanics (blocks, token budget, chunked prefill, its own
-preemption when running requests cannot grow).
+preemption when running requests cannot grow). This class is the glue and the block arithmetic;
+the rest is in named pieces: the ranking written into vLLM's queues (ranking.py), the requests
+residency gating holds (held.py), step timing, per-call records and the prefill rate (steps.py),
+and the control messages (control.py).
 
 NOTE on how the decisions reach vLLM. Before each `schedule()` the plugin asks the
 ProgramScheduler for the waiting order (`order_waiting`: anti-starvation promotions included)
-and writes each request's rank into `Request.priority`, running requests ranked by the same
-sort key, then rebuilds vLLM's priority heaps (priorities changed in place break the heap). vLLM
-then admits in that order and, when a running request cannot grow, preempts
-`max(running, key=priority)`: exactly `ProgramScheduler.pick_victim`. Two decisions vLLM does
-not make are added here, before `super().schedule()`: releasing pins under memory pressure
-(`EngineDriver.release_pins`) and preempting running calls for a better waiting one
-(`EngineDriver.victims_for`, the same choice as the simulator's).
+and writes each request's rank into `Request.priority` (ranking.py). vLLM then admits in that
+order and, when a running request cannot grow, preempts `max(running, key=priority)`: exactly
+`ProgramScheduler.pick_victim`. Two decisions vLLM does not make are added here, before
+`super().schedule()`: releasing pins under memory pressure (`EngineDriver.release_pins`) and
+preempting running calls for a better waiting one (`EngineDriver.victims_for`, the same choice
+as the simulator's). One step admits from one `order_waiting`, as one simulator pass: the
+victims of its preemptions wait again, ranked last until the next step.
 
 Invariants:
-- A call's service is the summed duration of the steps that scheduled it; a step lasts from the
-  `schedule()` that formed it to the `update_from_output()` that receives its result (with async
-  scheduling, from the previous step's result on).
+- A call's service is the summed duration of the steps that scheduled it (steps.py: a step lasts
+  from its `schedule()` to the `update_from_output()` that receives its result).
 - A pin ends as on every engine (driver.py): at the first of its program's next call admitted,
   the program's end (control message), its TTL (checked at every `schedule()` and control
   message: an idle engine runs no `schedule()`), or a release under memory pressure.
@@ -29,7 +31,6 @@ Invariants:
 from __future__ import annotations
 
 import time
-from collections import deque
 from typing import Any
 
 from vllm.v1.core.sched.async_scheduler import AsyncScheduler
@@ -38,14 +39,17 @@ from vllm.v1.core.sched.scheduler import Scheduler
 from vllm.v1.request import Request, RequestStatus
 
 from agentrt.engine_adapters.driver import EngineDriver
+from agentrt.engine_adapters.vllm.held import HeldRequests
 from agentrt.engine_adapters.vllm.pins import PinnedBlocks
-from agentrt.engine_adapters.vllm.records import META_KEY, CallRecord, StepRecord, parse_meta
+from agentrt.engine_adapters.vllm.ranking import UNRANKED, rank
+from agentrt.engine_adapters.vllm.records import META_KEY, CallRecord, parse_meta
+from agentrt.engine_adapters.vllm.steps import PrefillRate, StepAccounting, StepClock
+from agentrt.runtime.scheduling.decisions import DecisionLog
 from agentrt.runtime.scheduling.policies import PolicyConfig
 from agentrt.runtime.scheduling.policies.base import CallPhase, CallState
 from agentrt.runtime.scheduling.scheduler import ProgramScheduler
 
 _FINISHED_OK = (RequestStatus.FINISHED_STOPPED, RequestStatus.FINISHED_LENGTH_CAPPED)
-_UNRANKED = 1 << 62  # priority of a request until the next schedule() ranks it
 _INSTANCE: _AgentMixin | None = None  # the plugin of this engine-core process (for control.py)
 
 
@@ -57,22 +61,8 @@ def _cdiv(a: int, b: int) -> int:
     return -(-a // b)
 
 
-class _PrefillRate:
-    """Measured seconds per prefill token (EWMA over steps), for re-prefill estimates."""
-
-    def __init__(self, seconds_per_token: float = 1e-4) -> None:
-        self.seconds_per_token = seconds_per_token
-
-    def observe(self, num_prefill_tokens: int, seconds: float) -> None:
-        if num_prefill_tokens >= 32:
-            self.seconds_per_token += 0.2 * (seconds / num_prefill_tokens - self.seconds_per_token)
-
-    def seconds(self, num_tokens: int, num_cached_tokens: int = 0) -> float:
-        return max(num_tokens - num_cached_tokens, 0) * self.seconds_per_token
-
-
 class _AgentMixin:
-    """The agentrt logic; combined below with vLLM's Scheduler and AsyncScheduler."""
+    """The agentrt glue; combined below with vLLM's Scheduler and AsyncScheduler."""
 
     # provided by vLLM's Scheduler
     vllm_config: Any
@@ -95,21 +85,16 @@ class _AgentMixin:
         settings = (getattr(self.vllm_config, "additional_config", None) or {}).get(META_KEY, {})
         self.pool = self.kv_cache_manager.block_pool
         self.num_usable_blocks = self.pool.num_gpu_blocks - 1  # block 0 is vLLM's null block
-        self.prefill_rate = _PrefillRate()
+        self.prefill_rate = PrefillRate()
         self.pinned = PinnedBlocks(self.pool, self.block_size, self.num_usable_blocks)
         self.program_scheduler = ProgramScheduler(PolicyConfig.model_validate(settings.get("policy", {})),
-                                                  kv_capacity_tokens=self.num_usable_blocks * self.block_size)
+                                                  kv_capacity_tokens=self.num_usable_blocks * self.block_size,
+                                                  decisions=DecisionLog() if settings.get("record_decisions") else None)
+        self.call_names: dict[str, str] = {}  # request id -> agentrt call id, kept while decisions are logged
         self.driver = EngineDriver(self.program_scheduler, self.pinned, self.prefill_rate.seconds)
-        # Requests of programs outside the working set (residency gating): known to vLLM
-        # (`self.requests`, so aborts find them) but out of its waiting queue until admissible.
-        self.held: dict[str, Request] = {}
-        self.records: dict[str, CallRecord] = {}
-        self.steps: deque[StepRecord] = deque(maxlen=int(settings.get("record_steps", 0)) or None)
-        self.record_steps = bool(settings.get("record_steps", 0))
-        self.num_steps = 0
-        self.busy_time = 0.0
-        self._step_start: dict[int, tuple[float, float]] = {}  # step -> (monotonic, process CPU time) at schedule()
-        self._last_step_end = 0.0
+        self.held = HeldRequests()
+        self.accounting = StepAccounting(int(settings.get("record_steps", 0)))
+        self.step_clock = StepClock()
         self._own_preemptions: set[str] = set()
         global _INSTANCE
         _INSTANCE = self
@@ -122,81 +107,51 @@ class _AgentMixin:
         call = self.driver.on_arrival(request.request_id, program_id, hints, now,
                                       num_prompt_tokens=request.num_prompt_tokens,
                                       num_cached_tokens=len(self._cached_prefix(request)) * self.block_size)
-        self.records[request.request_id] = CallRecord(call_id, now)
-        request.priority = _UNRANKED
+        self.accounting.records[request.request_id] = CallRecord(call_id, now)
+        if self.program_scheduler.decisions is not None:
+            self.call_names[request.request_id] = call_id  # vLLM's request id has a random suffix
+        request.priority = UNRANKED
         super().add_request(request)  # type: ignore[misc]
         if call.pending:
-            self.waiting.remove_request(request)
-            self.held[request.request_id] = request
+            self.held.hold(self.waiting, request)
 
     # -- one step -------------------------------------------------------------------------------
     def schedule(self, *args: Any, **kwargs: Any) -> Any:
         start = time.monotonic()
         self.driver.expire_pins(start)
         order = self.program_scheduler.order_waiting(start)
-        if self._relieve_pressure(order, start):  # preempted: the victims wait again, ranked anew
-            order = self.program_scheduler.order_waiting(start)
-        self._release_held(order)
-        self._rank(order)
+        self._relieve_pressure(order, start)
+        calls = self.program_scheduler.calls
+        self.held.sync(self.waiting, calls, order)
+        rank(order, (self.waiting, self.kv_holding_waiting), self.running, calls, self.program_scheduler.sort_key)
         out = super().schedule(*args, **kwargs)  # type: ignore[misc]
         self._note_scheduled(out, start)
-        self._step_start[id(out)] = (start, time.process_time())
+        self.step_clock.begin(out, start)
         return out
 
     def update_from_output(self, scheduler_output: Any, model_runner_output: Any) -> Any:
-        end, cpu_end = time.monotonic(), time.process_time()
-        start, cpu_start = self._step_start.pop(id(scheduler_output), (end, cpu_end))
-        seconds = end - max(start, self._last_step_end)
-        self._last_step_end = end
+        seconds, cpu_seconds = self.step_clock.end(scheduler_output)
         if scheduler_output.total_num_scheduled_tokens:
-            self._account(scheduler_output, seconds, cpu_end - cpu_start)
+            scheduled, num_prefill = self.accounting.account(scheduler_output, self.requests, seconds, cpu_seconds)
+            calls = self.program_scheduler.calls
+            self.program_scheduler.on_iteration([calls[r] for r in scheduled if r in calls], seconds)
+            self.prefill_rate.observe(num_prefill, seconds)
         return super().update_from_output(scheduler_output, model_runner_output)  # type: ignore[misc]
-
-    def _release_held(self, order: list[CallState]) -> None:
-        """Held requests whose programs joined the working set go to vLLM's waiting queue; waiting
-        requests whose programs left it (after a preemption) are held."""
-        calls = self.program_scheduler.calls
-        leaving = [r for r in self.waiting if (c := calls.get(r.request_id)) is not None and c.pending]
-        if leaving:
-            self.waiting.remove_requests(leaving)
-            self.held.update((r.request_id, r) for r in leaving)
-        if self.held:
-            for call in order:
-                request = self.held.pop(call.call_id, None)
-                if request is not None:
-                    self.waiting.add_request(request)
 
     def get_num_unfinished_requests(self) -> int:
         """Held requests keep the engine stepping (they are admitted as programs end)."""
         return super().get_num_unfinished_requests() + len(self.held)  # type: ignore[misc,no-any-return]
 
-    def _rank(self, order: list[CallState]) -> None:
-        rank = {call.call_id: i for i, call in enumerate(order)}
-        for queue in (self.waiting, self.kv_holding_waiting):
-            if not queue:
-                continue
-            requests = list(queue)
-            for request in requests:
-                request.priority = rank.get(request.request_id, _UNRANKED)
-            queue.remove_requests(requests)  # re-heapify with public methods only
-            for request in requests:
-                queue.add_request(request)
-        calls = self.program_scheduler.calls
-        running = sorted((r for r in self.running if r.request_id in calls),
-                         key=lambda r: self.program_scheduler.sort_key(calls[r.request_id]))
-        for i, request in enumerate(running):  # vLLM's victim, the max, is pick_victim's
-            request.priority = i
-
-    def _relieve_pressure(self, order: list[CallState], now: float) -> bool:
+    def _relieve_pressure(self, order: list[CallState], now: float) -> None:
         """Free memory (or a batch slot) for the next admission: pins first, then the preemptions
-        the policy allows (the driver's victims). Returns True if it preempted."""
+        the policy allows (the driver's victims)."""
         head = self.requests.get(order[0].call_id) if order else None
         full = head is not None and len(self.running) >= self.max_num_running_reqs
         short = self._blocks_needed(head, full) - self.pool.get_num_free_blocks()
         if short > 0:
             short -= self.driver.release_pins(short)
         if head is None or not self.running or (short <= 0 and not full):
-            return False
+            return
         calls = self.program_scheduler.calls
         running = [calls[r.request_id] for r in self.running if r.request_id in calls]
         if short > 0:
@@ -210,7 +165,6 @@ class _AgentMixin:
             self.prev_step_scheduled_req_ids.discard(request.request_id)  # resends its tokens, as reset_prefix_cache
             self._own_preemptions.add(request.request_id)
             self._on_preempted(request.request_id, now, for_memory=short > 0)
-        return bool(victims)
 
     def _exclusive_blocks(self, call: CallState) -> int:
         """Blocks that preempting the running `call` frees (those no other request holds)."""
@@ -238,7 +192,7 @@ class _AgentMixin:
             call = calls.get(request.request_id)
             if call is not None and call.phase is CallPhase.WAITING:
                 self.driver.on_admitted(call, now)
-                record = self.records[request.request_id]
+                record = self.accounting.records[request.request_id]
                 if record.first_scheduled < 0:
                     record.first_scheduled = now
 
@@ -247,44 +201,15 @@ class _AgentMixin:
         request = self.requests.get(request_id)
         if call is not None and request is not None and call.phase is CallPhase.RUNNING:
             self.driver.on_preempted(call, now, num_tokens=request.num_tokens, for_memory=for_memory)
-            self.records[request_id].num_preemptions += 1
-
-    def _account(self, out: Any, seconds: float, cpu_seconds: float) -> None:
-        num_prefill = num_decode = num_context = num_pairs = 0
-        scheduled: list[CallState] = []
-        for request_id, n in out.num_scheduled_tokens.items():
-            request, record = self.requests.get(request_id), self.records.get(request_id)
-            if request is None or record is None:
-                continue
-            after = request.num_computed_tokens  # includes this step's tokens
-            before = after - n
-            if n == 1 and before >= request.num_prompt_tokens:
-                num_decode += 1
-            else:
-                num_prefill += n
-                record.num_prefill_tokens += n
-                record.num_recomputed_tokens += max(min(after, record.max_computed) - before, 0)
-            record.max_computed = max(record.max_computed, after)
-            record.service_time += seconds
-            num_context += after
-            num_pairs += n * before + n * (n + 1) // 2  # each new token attends to all before it
-            if (call := self.program_scheduler.calls.get(request_id)) is not None:
-                scheduled.append(call)
-        self.program_scheduler.on_iteration(scheduled, seconds)
-        self.prefill_rate.observe(num_prefill, seconds)
-        self.num_steps += 1
-        self.busy_time += seconds
-        if self.record_steps:
-            self.steps.append(StepRecord(num_prefill, num_decode, num_context, seconds, num_pairs, len(scheduled),
-                                         cpu_seconds))
+            self.accounting.records[request_id].num_preemptions += 1
 
     # -- departures -----------------------------------------------------------------------------
     def _free_request(self, request: Request, delay_free_blocks: bool = False) -> Any:
         """A request ended: decide its program's pin (before vLLM drops the request's block
         references) and return its record with the output, as `kv_transfer_params`."""
         request_id, now = request.request_id, time.monotonic()
-        self.held.pop(request_id, None)
-        record = self.records.pop(request_id, None)
+        self.held.drop(request_id)
+        record = self.accounting.records.pop(request_id, None)
         call = self.program_scheduler.calls.get(request_id)
         if call is not None and record is not None:
             if request.status in _FINISHED_OK:
@@ -302,8 +227,6 @@ class _AgentMixin:
                   if not b.is_null and b.block_hash is not None]
         return self.driver.on_finished(call, now, blocks, num_computed_tokens=request.num_computed_tokens)
 
-    # -- pins and control -----------------------------------------------------------------------
-
     def _cached_prefix(self, request: Request) -> list[Any]:
         """The blocks of the request's prompt prefix in the prefix cache (a pure lookup)."""
         hit: list[Any] = []
@@ -313,29 +236,6 @@ class _AgentMixin:
                 break
             hit.append(blocks[0])
         return hit
-
-    def release_program(self, program_id: str) -> None:
-        self.driver.release_program(program_id)
-
-    def update_pin(self, program_id: str, gap_samples: tuple[float, ...]) -> None:
-        self.driver.update_pin(program_id, gap_samples, time.monotonic())
-
-    def snapshot(self) -> dict[str, Any]:
-        self.driver.expire_pins(time.monotonic())
-        stats = self.driver.statistics()
-        return {"num_gpu_blocks": self.num_usable_blocks, "num_free_blocks": self.pool.get_num_free_blocks(),
-                "num_pinned_blocks": self.pinned.num_pinned_blocks, "num_pins": len(self.pinned.program_to_blocks),
-                "num_pins_created": stats.num_pins_created, "num_pin_hits": stats.num_pin_hits,
-                "num_pin_expiries": stats.num_pins_expired, "num_pins_released": stats.num_pins_released,
-                "num_preemptions": stats.num_preemptions, "num_promotions": stats.num_promotions,
-                "num_steps": self.num_steps, "busy_time": self.busy_time, "num_held": len(self.held),
-                "num_waiting": stats.num_waiting, "num_running": stats.num_running,
-                "scheduler_cls": type(self).__name__}
-
-    def take_steps(self) -> list[StepRecord]:
-        steps = list(self.steps)
-        self.steps.clear()
-        return steps
 
     def shutdown(self) -> None:
         self.pinned.clear()

@@ -10,6 +10,7 @@ checks it): engines and the program-side `Runtime` both depend downward on it, n
 
 from __future__ import annotations
 
+from agentrt.runtime.scheduling.decisions import Decision, DecisionKind, DecisionLog
 from agentrt.runtime.scheduling.errors import AgentRTError, ConfigError, UnknownNameError
 from agentrt.runtime.scheduling.hints import SchedHints
 from agentrt.runtime.scheduling.pinning import PinQuery, PinState, PinTable, choose_ttl, cost_rate
@@ -18,7 +19,7 @@ from agentrt.runtime.scheduling.policies import (CallPhase, CallState, Policy, P
 from agentrt.runtime.scheduling.predictor import PredictorStats, ToolLatencyPredictor
 from agentrt.runtime.scheduling.scheduler import ProgramScheduler, SchedulerStats
 
-__all__ = ["AgentRTError", "CallPhase", "CallState", "ConfigError", "PinQuery", "PinState", "PinTable", "Policy",
+__all__ = ["AgentRTError", "CallPhase", "CallState", "ConfigError", "Decision", "DecisionKind", "DecisionLog", "PinQuery", "PinState", "PinTable", "Policy",
            "PolicyConfig", "PolicyName", "PredictorStats", "ProgramScheduler", "ProgramState", "SchedHints",
            "SchedulerStats", "ToolLatencyPredictor", "UnknownNameError", "choose_ttl", "cost_rate", "make_policy",
            "policy_config"]

@@ -20,8 +20,8 @@ more than the free memory (d > 1) it costs more than the pin's share. Alternativ
 fixed TTL (vLLM-style prefix caching has none; Continuum's paper argues against a constant), and a
 cost without demand (pins would crowd out running calls at high load).
 
-Pins end at the first of: the program's next call arrives, the program ends, the TTL expires, or
-the policy releases them under memory pressure (`ProgramScheduler.pins_to_release`).
+Pins end at the first of: the program's next call is admitted, the program ends, the TTL expires,
+or the policy releases them under memory pressure (`ProgramScheduler.pins_to_release`).
 """
 
 from __future__ import annotations

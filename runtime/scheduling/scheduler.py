@@ -41,6 +41,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from operator import attrgetter
 
+from agentrt.runtime.scheduling.decisions import DecisionKind, DecisionLog
 from agentrt.runtime.scheduling.hints import SchedHints
 from agentrt.runtime.scheduling.pinning import PinQuery, PinState, PinTable, SortKey
 from agentrt.runtime.scheduling.policies import PolicyConfig, make_policy
@@ -65,6 +66,7 @@ class SchedulerStats:
     num_pins_expired: int
     num_pins_released: int  # under memory pressure
     num_pins_refused: int  # positive TTL, but over the policy's pinned-share bound
+    num_gated_programs: int = 0  # now: programs whose calls residency gating holds back
 
 
 class _WaitQueue:
@@ -117,10 +119,13 @@ class _WaitQueue:
 class ProgramScheduler:
     """Per-program and per-call scheduling state plus the policy that decides on it."""
 
-    def __init__(self, policy: Policy | PolicyConfig | str = "agentrt", *, kv_capacity_tokens: int | None = None) -> None:
+    def __init__(self, policy: Policy | PolicyConfig | str = "agentrt", *, kv_capacity_tokens: int | None = None,
+                 decisions: DecisionLog | None = None) -> None:
         """`policy`: a policy, its config, or a name. Raises UnknownNameError for an unknown name.
-        `kv_capacity_tokens`: the engine's KV cache size, for policies that gate residency."""
+        `kv_capacity_tokens`: the engine's KV cache size, for policies that gate residency.
+        `decisions`: a log that records every decision in order (decisions.py); None: no log."""
         self.policy = policy if isinstance(policy, Policy) else make_policy(policy)
+        self.decisions = decisions
         self.kv_capacity_tokens = kv_capacity_tokens
         self._resident_tokens = 0
         self.programs: dict[str, ProgramState] = {}
@@ -157,6 +162,8 @@ class ProgramScheduler:
         self.policy.on_arrival(call, program)
         self.calls[call_id] = call
         self._live.setdefault(program_id, set()).add(call_id)
+        if self.decisions is not None:
+            self.decisions.add(DecisionKind.ARRIVED, program_id, call_id)
         self._enqueue(call)
         return call
 
@@ -170,9 +177,13 @@ class ProgramScheduler:
         call.ratio_wait += now - call.ratio_from
         call.phase = CallPhase.RUNNING
         call.promote_at = math.inf
+        if self.decisions is not None:
+            self.decisions.add(DecisionKind.ADMITTED, call.program_id, call.call_id)
         if self.pins.pop(call.program_id) is None:
             return False
         self._counts["pin_hits"] += 1
+        if self.decisions is not None:
+            self.decisions.add(DecisionKind.PIN_ENDED, call.program_id)
         return True
 
     def on_preempted(self, call: CallState, now: float, *, for_memory: bool = True) -> None:
@@ -183,23 +194,35 @@ class ProgramScheduler:
         call.num_preemptions += 1
         self._counts["preemptions"] += 1
         call.waiting_since = call.ratio_from = now
+        if self.decisions is not None:
+            self.decisions.add(DecisionKind.PREEMPTED, call.program_id, call.call_id)
         program = self.programs.get(call.program_id)
         if for_memory and program is not None and program.resident and self._gating():
             # memory ran short: the working set shrinks (the victim's program leaves it and waits
             # for room), as an OS swaps out a process instead of letting all of them thrash
             program.resident = False
             self._resident_tokens -= program.context_tokens
+            if self.decisions is not None:
+                self.decisions.add(DecisionKind.LEFT_PREEMPTED, call.program_id)
             for sibling_id in self._live.get(call.program_id, ()):
                 sibling = self.calls[sibling_id]
                 if sibling is not call and sibling.phase is CallPhase.WAITING and not sibling.pending:
                     self._waiting.remove(sibling)
                     sibling.pending = True
                     self._pending.add(sibling)
+                    if self.decisions is not None:
+                        self.decisions.add(DecisionKind.HELD, sibling.program_id, sibling.call_id)
         self._enqueue(call)
 
     def remove_call(self, call_id: str, now: float | None = None) -> CallState | None:
-        """Forget a call (aborted, or finished without a pin decision); its service and waiting
-        count for its program. Returns it, or None if unknown."""
+        """Forget an aborted call; its service and waiting count for its program. Returns it, or
+        None if unknown."""
+        call = self.calls.get(call_id)
+        if call is not None and self.decisions is not None:
+            self.decisions.add(DecisionKind.ABORTED, call.program_id, call_id)
+        return self._remove_call(call_id, now)
+
+    def _remove_call(self, call_id: str, now: float | None) -> CallState | None:
         call = self.calls.pop(call_id, None)
         if call is None:
             return None
@@ -260,6 +283,8 @@ class ProgramScheduler:
     def _make_resident(self, program: ProgramState) -> None:
         program.resident = True
         self._resident_tokens += program.context_tokens
+        if self.decisions is not None:
+            self.decisions.add(DecisionKind.JOINED, program.program_id)
         for call_id in self._live[program.program_id]:
             call = self.calls[call_id]
             if call.pending:
@@ -277,6 +302,8 @@ class ProgramScheduler:
         for program in gone:
             program.resident = False
             self._resident_tokens -= program.context_tokens
+            if self.decisions is not None:
+                self.decisions.add(DecisionKind.LEFT_IDLE, program.program_id)
         return bool(gone)
 
     def next_wakeup(self) -> float:
@@ -351,7 +378,9 @@ class ProgramScheduler:
 
         Returns the TTL in seconds (0: no pin). The engine holds the blocks; the scheduler tracks
         when the pin ends."""
-        self.remove_call(call.call_id, now)
+        if self.decisions is not None and call.call_id in self.calls:
+            self.decisions.add(DecisionKind.FINISHED, call.program_id, call.call_id)
+        self._remove_call(call.call_id, now)
         program = self.programs.get(call.program_id)
         if not self.policy.pins_kv or program is None or num_blocks <= 0 or total_blocks <= 0:
             return 0.0
@@ -365,10 +394,14 @@ class ProgramScheduler:
         others = self.pins.num_blocks - (own.num_blocks if own else 0)
         if others + num_blocks > self.policy.max_pinned_share() * total_blocks:
             self._counts["pins_refused"] += 1
+            if self.decisions is not None:
+                self.decisions.add(DecisionKind.PIN_REFUSED, call.program_id)
             return 0.0
         self.pins.add(PinState(call.program_id, num_blocks, now, now + ttl, program.arrival,
                                program.service, call.priority))
         self._counts["pins_created"] += 1
+        if self.decisions is not None:
+            self.decisions.add(DecisionKind.PIN_GRANTED, call.program_id, ttl=ttl)
         return ttl
 
     def update_pin(self, program_id: str, gap_samples: tuple[float, ...], now: float, *,
@@ -386,6 +419,8 @@ class ProgramScheduler:
         ttl = self.policy.pin_ttl(query)
         if ttl <= 0 or pin.start + ttl <= now:
             self.pins.pop(program_id)
+            if self.decisions is not None:
+                self.decisions.add(DecisionKind.PIN_DROPPED, program_id)
             return 0.0
         self.pins.set_expiry(program_id, pin.start + ttl)
         return ttl
@@ -394,6 +429,9 @@ class ProgramScheduler:
         """Drop expired pins; returns their program ids (the engine unpins their blocks)."""
         gone = self.pins.expire(now)
         self._counts["pins_expired"] += len(gone)
+        if self.decisions is not None:
+            for program_id in gone:
+                self.decisions.add(DecisionKind.PIN_EXPIRED, program_id)
         return gone
 
     def pins_to_release(self, blocks_needed: int) -> list[str]:
@@ -408,6 +446,8 @@ class ProgramScheduler:
             freed += pin.num_blocks
         for pid in out:
             self.pins.pop(pid)
+            if self.decisions is not None:
+                self.decisions.add(DecisionKind.PIN_RELEASED, pid)
         self._counts["pins_released"] += len(out)
         return out
 
@@ -415,6 +455,10 @@ class ProgramScheduler:
         """The program ended: drop its pin and forget it (once its last call is removed).
         True if it held a pin."""
         had_pin = self.pins.pop(program_id) is not None
+        if self.decisions is not None:
+            if had_pin:
+                self.decisions.add(DecisionKind.PIN_DROPPED, program_id)
+            self.decisions.add(DecisionKind.ENDED, program_id)
         if self._live.get(program_id):
             self._ended.add(program_id)
         else:
@@ -433,7 +477,8 @@ class ProgramScheduler:
             num_pins=len(self.pins), pinned_blocks=self.pins.num_blocks,
             num_promotions=c["promotions"], num_demotions=c["demotions"], num_preemptions=c["preemptions"],
             num_pins_created=c["pins_created"], num_pin_hits=c["pin_hits"], num_pins_expired=c["pins_expired"],
-            num_pins_released=c["pins_released"], num_pins_refused=c["pins_refused"])
+            num_pins_released=c["pins_released"], num_pins_refused=c["pins_refused"],
+            num_gated_programs=len({call.program_id for call in self._pending.ordered()}))
 
     # -- helpers ------------------------------------------------------------------------------
     def _program(self, program_id: str, hints: SchedHints, now: float) -> ProgramState:
@@ -470,6 +515,8 @@ class ProgramScheduler:
         call.phase = CallPhase.WAITING
         call.key = self._key(call)
         call.pending = self._gating() and not self.programs[call.program_id].resident
+        if call.pending and self.decisions is not None:
+            self.decisions.add(DecisionKind.HELD, call.program_id, call.call_id)
         self._queue_of(call).add(call)
         self._push_promotion(call)
 

@@ -106,3 +106,17 @@ def test_strict_order_without_backfill() -> None:
     arrive(sched, "big", "B", 1.0, 400)
     arrive(sched, "s1", "S", 2.0, 100)
     assert ids(sched, 2.0) == ["a1"]
+
+
+def test_statistics_count_the_programs_gating_holds_back() -> None:
+    sched = ProgramScheduler(PolicyConfig(name="agentrt", residency_fraction=0.5), kv_capacity_tokens=1000)
+    arrive(sched, "a1", "A", 0.0, 400)
+    arrive(sched, "b1", "B", 1.0, 300)
+    arrive(sched, "b2", "B", 1.0, 300)  # a parallel branch of B: one program held back, not two
+    arrive(sched, "c1", "C", 2.0, 200)
+    assert ids(sched, 2.0) == ["a1"]
+    assert sched.statistics().num_gated_programs == 2
+    sched.remove_call("a1", 3.0)
+    sched.release_program("A")
+    assert ids(sched, 3.0) == ["b1", "b2", "c1"]
+    assert sched.statistics().num_gated_programs == 0

@@ -78,9 +78,11 @@ async def test_spans_follow_the_program_and_its_dag(anyio_backend: object) -> No
         handle = rt.submit(fan_out_in)
         await handle
     spans = traced.spans()
-    assert sorted(spans) == ["p1", "p1.1", "p1.2", "p1.3", "p1.4", "p1.5", "p2", "p2.1"]
+    assert {k: s.name for k, s in spans.items()} == {
+        "p1": "program fan_out_in", "p1.1": "llm left", "p1.2": "llm right", "p1.3": "tool bash",
+        "p1.4": "program summarize", "p1.5": "llm reduce", "p2": "program summarize", "p2.1": "llm sub"}
     program, sub = spans["p1"], spans["p2"]
-    assert program.parent is None and program.name == "program fan_out_in"
+    assert program.parent is None
     assert sub.parent is not None and sub.parent.span_id == program.context.span_id
     for call_id in ("p1.1", "p1.2", "p1.3", "p1.4", "p1.5"):
         parent = spans[call_id].parent
@@ -106,25 +108,43 @@ async def test_spans_follow_the_program_and_its_dag(anyio_backend: object) -> No
     assert ns(reduce.end_time) - ns(program.start_time) == pytest.approx(750_000_000 + tool_ns, abs=1000)
     assert program.end_time == reduce.end_time
 
+    # ATLAS priorities along the DAG (critical-path service of the parents; the sub-program's call
+    # inherits its caller's), and the services the program spans sum up: 0.25 s per LLM call
+    assert {k: attrs(s)["agentrt.call.priority"] for k, s in spans.items() if "." in k} == {
+        "p1.1": 0.0, "p1.2": 0.0, "p1.3": 0.25, "p1.4": 0.25, "p1.5": 0.5, "p2.1": 0.25}
+    assert attrs(spans["p1.4"])["agentrt.program.critical_path_service"] == 0.25
+    assert (attrs(program)["agentrt.program.attained_service"], attrs(program)["agentrt.program.critical_path_service"],
+            attrs(sub)["agentrt.program.attained_service"], attrs(sub)["agentrt.program.jct"]) == (1.0, 0.75, 0.25, 0.25)
+
 
 async def test_span_attributes(anyio_backend: object) -> None:
     traced = Traced()
     async with agentrt.Runtime(engine=RecordingEngine(), observers=[traced.observer]) as rt:
-        await rt.submit(fan_out_in)
+        handle = rt.submit(fan_out_in)
+        await handle
     spans = traced.spans()
-    llm = attrs(spans["p1.5"])
-    assert llm["agentrt.program.id"] == "p1" and llm["agentrt.call.id"] == "p1.5"
-    assert llm["agentrt.call.kind"] == "llm" and llm["agentrt.call.status"] == "done"
-    for key in ("agentrt.call.priority", "agentrt.llm.queue_wait", "agentrt.llm.prefill_tokens",
-                "agentrt.llm.cached_tokens", "agentrt.llm.pinned"):
-        assert key in llm, key
-    assert llm["agentrt.llm.decode_tokens"] == 5
+    reduce = handle.record.calls["p1.5"]
+    assert attrs(spans["p1.5"]) == {  # what the engine answered (RecordingEngine: no wait, no cache, no service)
+        "agentrt.program.id": "p1", "agentrt.call.id": "p1.5", "agentrt.call.kind": "llm",
+        "agentrt.call.name": "reduce", "agentrt.call.priority": 0.0, "agentrt.call.parent_ids": ("p1.4",),
+        "agentrt.call.status": "done", "agentrt.llm.queue_wait": 0.0,
+        "agentrt.llm.prefill_tokens": reduce.prefill_tokens, "agentrt.llm.cached_tokens": 0,
+        "agentrt.llm.decode_tokens": 5, "agentrt.llm.pinned": False, "agentrt.llm.service_time": 0.0,
+        "agentrt.llm.preemptions": 0}
+    assert reduce.prefill_tokens > 0
     tool = attrs(spans["p1.3"])
-    assert tool["agentrt.tool.name"] == "bash" and tool["agentrt.tool.exit_status"] == "ok"
-    assert tool["agentrt.tool.exit_code"] == 4
+    assert tool == {"agentrt.program.id": "p1", "agentrt.call.id": "p1.3", "agentrt.call.kind": "tool",
+                    "agentrt.call.name": "bash", "agentrt.call.priority": 0.0,
+                    "agentrt.call.parent_ids": ("p1.1", "p1.2"), "agentrt.call.status": "done",
+                    "agentrt.tool.name": "bash", "agentrt.tool.exit_status": "ok",
+                    "agentrt.tool.time": handle.record.calls["p1.3"].tool_time, "agentrt.tool.exit_code": 4}
     program = attrs(spans["p1"])
-    assert program["agentrt.program.status"] == "ok" and program["agentrt.program.num_calls"] == 5
-    assert attrs(spans["p2"])["agentrt.program.parent_id"] == "p1"
+    assert (program["agentrt.program.name"], program["agentrt.program.parent_id"], program["agentrt.program.status"],
+            program["agentrt.program.num_calls"], program["agentrt.program.jct"]) == (
+        "fan_out_in", "", "ok", 5, handle.record.jct)
+    sub = attrs(spans["p2"])
+    assert (sub["agentrt.program.name"], sub["agentrt.program.parent_id"], sub["agentrt.program.num_calls"]) == (
+        "summarize", "p1", 1)
 
 
 async def test_metrics_record_jct_and_queue_wait(anyio_backend: object) -> None:

@@ -12,8 +12,8 @@ NOTE on the invariants every engine keeps (the simulator and the vLLM plugin ali
 - A call's sort key changes only at arrival, demotion (while it runs) and promotion (while it
   waits), so the scheduler keeps the waiting queue sorted incrementally.
 - A pin holds a program's KV blocks out of eviction from the finish of one of its calls until the
-  first of: its next call arrives, the program ends, the TTL expires, or the policy releases it
-  under memory pressure.
+  first of: its next call is admitted, the program ends, the TTL expires, or the policy releases
+  it under memory pressure.
 
 Engines call the policy only through `ProgramScheduler` (runtime/scheduling/scheduler.py); policies never
 do I/O and never look at engine internals, so each decision is testable on hand-built states.

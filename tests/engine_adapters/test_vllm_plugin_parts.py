@@ -1,0 +1,91 @@
+"""The vLLM plugin's named pieces on hand-built states, without vLLM: the ranking written into
+vLLM's queues, the requests residency gating holds, and the per-step accounting."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Any
+
+from agentrt.engine_adapters.vllm.held import HeldRequests
+from agentrt.engine_adapters.vllm.ranking import UNRANKED, rank
+from agentrt.engine_adapters.vllm.records import CallRecord
+from agentrt.engine_adapters.vllm.steps import PrefillRate, StepAccounting
+from agentrt.runtime.scheduling import CallState
+
+
+@dataclass
+class Queue:
+    """vLLM's request queue as the plugin uses it (iteration, add, remove)."""
+
+    requests: list[Any] = field(default_factory=list)
+
+    def __iter__(self) -> Any:
+        return iter(sorted(self.requests, key=lambda r: r.priority))
+
+    def __len__(self) -> int:
+        return len(self.requests)
+
+    def add_request(self, request: Any) -> None:
+        self.requests.append(request)
+
+    def remove_request(self, request: Any) -> None:
+        self.requests.remove(request)
+
+    def remove_requests(self, requests: list[Any]) -> None:
+        for request in requests:
+            self.requests.remove(request)
+
+
+def request(request_id: str, **fields: Any) -> Any:
+    return SimpleNamespace(request_id=request_id, priority=UNRANKED, **fields)
+
+
+def call(call_id: str, key: tuple[Any, ...] = (), pending: bool = False) -> CallState:
+    return CallState(call_id=call_id, program_id=call_id, arrival=0.0, key=key, pending=pending)
+
+
+def test_rank_writes_the_policy_order_into_waiting_and_running_requests() -> None:
+    waiting = Queue([request("a"), request("b"), request("victim")])
+    running = [request("r1"), request("r2"), request("foreign")]  # foreign: unknown to the scheduler
+    calls = {"r1": call("r1", (5,)), "r2": call("r2", (1,))}
+    rank([call("b"), call("a")], [waiting, Queue()], running, calls, lambda c: c.key)
+    assert [(r.request_id, r.priority) for r in waiting] == [("b", 0), ("a", 1), ("victim", UNRANKED)]
+    assert [r.priority for r in running] == [1, 0, UNRANKED]  # vLLM's victim, the max: the key that sorts last
+
+
+def test_held_requests_leave_and_rejoin_vllms_waiting_queue_with_the_working_set() -> None:
+    waiting, held = Queue([request("w1"), request("w2")]), HeldRequests()
+    gated = request("g")
+    waiting.add_request(gated)
+    held.hold(waiting, gated)
+    assert len(held) == 1 and [r.request_id for r in waiting] == ["w1", "w2"]
+    calls = {"w1": call("w1", pending=True), "w2": call("w2"), "g": call("g")}
+    held.sync(waiting, calls, [calls["g"], calls["w2"]])  # g's program joined, w1's left (a preemption)
+    assert sorted(r.request_id for r in waiting) == ["g", "w2"] and len(held) == 1
+    held.drop("w1")  # aborted while held
+    assert len(held) == 0
+
+
+def test_a_step_is_accounted_to_the_calls_it_computed_for() -> None:
+    accounting = StepAccounting(record_steps=4)
+    requests = {"p": request("p", num_computed_tokens=100, num_prompt_tokens=100),  # its 100-token prefill
+                "d": request("d", num_computed_tokens=51, num_prompt_tokens=40),  # one decode token
+                "gone": request("gone", num_computed_tokens=1, num_prompt_tokens=1)}
+    accounting.records.update(p=CallRecord("p.1", 0.0), d=CallRecord("d.1", 0.0, max_computed=50))
+    step = SimpleNamespace(num_scheduled_tokens={"p": 100, "d": 1, "unknown": 3})
+    assert accounting.account(step, requests, 0.5, 0.25) == (["p", "d"], 100)
+    assert accounting.records["p"].num_prefill_tokens == 100 and accounting.records["d"].num_prefill_tokens == 0
+    assert accounting.records["d"].max_computed == 51 and accounting.records["p"].service_time == 0.5
+    (recorded,) = accounting.take_steps()
+    assert (recorded.num_prefill_tokens, recorded.num_decode_tokens, recorded.num_context_tokens,
+            recorded.num_requests, recorded.cpu_seconds) == (100, 1, 151, 2, 0.25)
+    assert accounting.take_steps() == [] and (accounting.num_steps, accounting.busy_time) == (1, 0.5)
+
+
+def test_the_prefill_rate_moves_a_fifth_of_the_way_to_each_measured_step() -> None:
+    rate = PrefillRate(seconds_per_token=1e-4)
+    rate.observe(16, 1.0)  # too few tokens to measure
+    assert rate.seconds(1000, 200) == 800 * 1e-4
+    rate.observe(1000, 0.6)  # 6e-4 s per token
+    assert rate.seconds_per_token == 1e-4 + 0.2 * (6e-4 - 1e-4)
