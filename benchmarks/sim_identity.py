@@ -8,7 +8,8 @@ own process, as a user would run them) and keeps their outputs in DIR: `agentrt 
 SWE-bench programs at 0.03 programs/s on 6,000 KV blocks under every policy, 24 mixed programs on
 3 replicas under the agentrt and round-robin routers, 20 programs offline under agentrt, and
 `sim_speed.py` (agentrt; plas with a shared system prompt) and `scale.py` (200 programs x 10
-calls). `check` runs them again and compares everything but wall-clock fields.
+calls). `check` runs them again and compares everything but wall-clock fields (and fields added
+to the outputs since the save).
 """
 
 from __future__ import annotations
@@ -66,18 +67,36 @@ def _clean(x: Any) -> Any:
 def _content(path: Path) -> Any:
     if path.suffix == ".json":
         return _clean(json.loads(path.read_text()))
-    if path.suffix == ".jsonl":
-        return sorted(json.dumps(_clean(json.loads(line)), sort_keys=True) for line in path.read_text().splitlines())
+    if path.suffix == ".jsonl":  # one program per line, in the order they finished
+        return [_clean(json.loads(line)) for line in path.read_text().splitlines()]
     if path.name.startswith("sim-speed"):  # its printed counts, without the wall-time line
         return [line for line in path.read_text().splitlines() if "wall" not in line]
     return None  # other logs print wall times only
+
+
+def _like(now: Any, saved: Any) -> Any:
+    """`now` without the fields `saved` lacks (added to the outputs since it was saved)."""
+    if isinstance(now, dict) and isinstance(saved, dict):
+        return {k: _like(v, saved[k]) for k, v in now.items() if k in saved}
+    if isinstance(now, list) and isinstance(saved, list) and len(now) == len(saved):
+        return [_like(a, b) for a, b in zip(now, saved)]
+    return now
 
 
 def differences(saved: Path, now: Path) -> list[str]:
     out = []
     for path in sorted(saved.iterdir()):
         expected = _content(path)
-        if expected is not None and expected != _content(now / path.name):
+        if expected is None:
+            continue
+        got = _content(now / path.name)
+        if path.suffix == ".jsonl":  # the same lines, whatever their order
+            schema = expected[0] if expected else {}
+            expected = sorted(json.dumps(line, sort_keys=True) for line in expected)
+            got = sorted(json.dumps(_like(line, schema), sort_keys=True) for line in got)
+        else:
+            got = _like(got, expected)
+        if expected != got:
             out.append(path.name)
     return out
 
