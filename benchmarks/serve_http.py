@@ -162,7 +162,7 @@ def run_replay(args: argparse.Namespace) -> dict[str, Any]:
                            "time_scale": args.time_scale, "runs": {}}
     for headers in (mode == "headers" for mode in args.modes.split(",")):
         for policy in args.policies.split(","):
-            server = start_server(policy, args.time_scale, [])
+            server = start_server(policy, args.time_scale, ["--idle-timeout", str(args.idle_timeout)])
             try:
                 wall = time.perf_counter()
                 overheads = asyncio.run(replay(server.url, programs, arrivals, args.time_scale, headers))
@@ -313,6 +313,9 @@ def main() -> None:
     p.add_argument("--policies", default="agentrt,fcfs")
     p.add_argument("--modes", default="headers,inferred",
                    help="headers: send X-Agentrt-Program; inferred: send none (comma-separated)")
+    p.add_argument("--idle-timeout", type=float, default=60.0,
+                   help="the server's --idle-timeout (simulated s): a program idle longer may be ended, and "
+                        "its next call starts a new one")
     p.add_argument("--in-process", action="store_true",
                    help="also run `agentrt bench` on the same programs, rate and seed, for the JCT ratio")
     p.add_argument("--overhead", default=None, help="comma-separated concurrent program counts, e.g. 100,1000")
