@@ -162,7 +162,7 @@ def run_replay(args: argparse.Namespace) -> dict[str, Any]:
                            "time_scale": args.time_scale, "runs": {}}
     for headers in (mode == "headers" for mode in args.modes.split(",")):
         for policy in args.policies.split(","):
-            server = start_server(policy, args.time_scale, [])
+            server = start_server(policy, args.time_scale, ["--idle-timeout", str(args.idle_timeout)])
             try:
                 wall = time.perf_counter()
                 overheads = asyncio.run(replay(server.url, programs, arrivals, args.time_scale, headers))
@@ -217,15 +217,21 @@ class CallTimes:
     engine: float
 
 
-async def overhead_clients(url: str, num_programs: int, num_calls: int, scale: float) -> list[CallTimes]:
+async def overhead_clients(url: str, num_programs: int, num_calls: int, scale: float,
+                           gap: float = 0.0) -> list[CallTimes]:
+    """Each program sends `num_calls` chat calls in a row, sleeping an exponential tool gap of mean
+    `gap` wall seconds between them (0: none, every program always has a call in flight)."""
     times: list[CallTimes] = []
     rng = random.Random(0)
     starts = [rng.random() for _ in range(num_programs)]
+    gaps = [[rng.expovariate(1 / gap) if gap > 0 else 0.0 for _ in range(num_calls)] for _ in range(num_programs)]
 
     async def program(i: int, client: aiohttp.ClientSession) -> None:
         await asyncio.sleep(starts[i])
         messages: list[dict[str, Any]] = [{"role": "user", "content": f"program {i}: " + "x" * 400}]
-        for _ in range(num_calls):
+        for k in range(num_calls):
+            if k:
+                await asyncio.sleep(gaps[i][k])
             took, headers, answer = await post(client, url, {
                 "model": MODEL, "messages": messages, "max_tokens": 8, "ignore_eos": True})
             times.append(CallTimes(took, float(headers["x-agentrt-server-time"]),
@@ -253,18 +259,18 @@ def _percentiles(values: list[float]) -> dict[str, float]:
             "p99_ms": 1e3 * ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]}
 
 
-def measure(server: Server, num_programs: int, num_calls: int, scale: float) -> dict[str, Any]:
+def measure(server: Server, num_programs: int, num_calls: int, scale: float, gap: float = 0.0) -> dict[str, Any]:
     """Run the overhead clients against a started server (stopped after): latencies and CPU per call."""
     try:
         cpu_before = thread_cpu_seconds(server.proc.pid)
         wall = time.perf_counter()
-        times = asyncio.run(overhead_clients(server.url, num_programs, num_calls, scale))
+        times = asyncio.run(overhead_clients(server.url, num_programs, num_calls, scale, gap))
         wall = time.perf_counter() - wall
         cpu = {tid: t - cpu_before.get(tid, 0.0) for tid, t in thread_cpu_seconds(server.proc.pid).items()}
     finally:
         server.stop()
     server_cpu = cpu.pop(server.proc.pid, 0.0)
-    return {"concurrent_programs": num_programs, "calls": len(times), "wall_s": round(wall, 2),
+    return {"concurrent_programs": num_programs, "mean_gap_s": gap, "calls": len(times), "wall_s": round(wall, 2),
             "calls_per_s": round(len(times) / wall, 1),
             "server_thread_cpu_ms_per_call": round(1e3 * server_cpu / len(times), 3),
             "other_threads_cpu_ms_per_call": round(1e3 * sum(cpu.values()) / len(times), 3),
@@ -291,7 +297,7 @@ def run_overhead(args: argparse.Namespace) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for n in (int(x) for x in args.overhead.split(",")):
         profile = args.profile_server.with_suffix(f".{n}.prof") if args.profile_server else None
-        row = measure(start_server("agentrt", args.time_scale, [], profile), n, args.calls, args.time_scale)
+        row = measure(start_server("agentrt", args.time_scale, [], profile), n, args.calls, args.time_scale, args.gap)
         out[str(n)] = row
         print(json.dumps(row), flush=True)
     return out
@@ -307,10 +313,15 @@ def main() -> None:
     p.add_argument("--policies", default="agentrt,fcfs")
     p.add_argument("--modes", default="headers,inferred",
                    help="headers: send X-Agentrt-Program; inferred: send none (comma-separated)")
+    p.add_argument("--idle-timeout", type=float, default=60.0,
+                   help="the server's --idle-timeout (simulated s): a program idle longer may be ended, and "
+                        "its next call starts a new one")
     p.add_argument("--in-process", action="store_true",
                    help="also run `agentrt bench` on the same programs, rate and seed, for the JCT ratio")
     p.add_argument("--overhead", default=None, help="comma-separated concurrent program counts, e.g. 100,1000")
     p.add_argument("--calls", type=int, default=5, help="--overhead, --floor: calls per program")
+    p.add_argument("--gap", type=float, default=0.0,
+                   help="--overhead: mean tool gap between a program's calls (wall s, exponential; default 0)")
     p.add_argument("--floor", type=int, default=None, metavar="N",
                    help="N concurrent programs against two stand-in servers (serve_floor_apps.py) and agentrt serve")
     p.add_argument("--profile-server", type=Path, default=None, metavar="PATH",

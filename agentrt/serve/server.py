@@ -21,6 +21,8 @@ from agentrt.serve.app import ServeOptions, SimServer
 from agentrt.serve.engine_thread import EngineThread
 from agentrt.serve.responses import Responder
 
+KEEP_ALIVE_S = 75  # as nginx's default
+
 
 def listening_url(server: uvicorn.Server) -> str:
     """The bound address of a started uvicorn server."""
@@ -53,7 +55,11 @@ def run_sim_server(make_engine: Callable[[], Engine], options: ServeOptions, *, 
 
     async def main() -> None:
         app = SimServer(EngineThread(make_engine, time_scale), options, responder, time_scale).app
-        config = uvicorn.Config(app, host=host, port=port, log_level=log_level, lifespan="on")
+        # agents leave their connection idle during each tool call: a keep-alive longer than their
+        # clients' own (aiohttp 15 s, httpx 5 s) lets the client close first, so no request races
+        # the server's close of an idle connection (seen as "server disconnected" by aiohttp)
+        config = uvicorn.Config(app, host=host, port=port, log_level=log_level, lifespan="on",
+                                timeout_keep_alive=KEEP_ALIVE_S)
         server = uvicorn.Server(config)
         task = asyncio.ensure_future(server.serve())
         await announce_when_started(server, task)

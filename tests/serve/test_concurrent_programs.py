@@ -24,8 +24,10 @@ MAX_IN_FLIGHT = 200  # below NUM_PROGRAMS, so that the bound is reached
 
 @pytest.fixture(scope="module")
 def url() -> Iterator[str]:
+    # at --time-scale 100 a client 0.6 s late (a loaded machine, a Retry-After wait) is 60 simulated s
+    # idle: the idle timeout must not end a program between its turns
     with running_server("--served-model-name", MODEL, "--time-scale", "100", "--max-in-flight",
-                        str(MAX_IN_FLIGHT)) as base:
+                        str(MAX_IN_FLIGHT), "--idle-timeout", "100000") as base:
         yield base
 
 
