@@ -158,48 +158,59 @@ def real_run(model: str, config: str, round_: int, w: dict[str, Any], work: Work
     programs, scaling, arrivals = work
     policy, stock = CONFIGS[config]
     steps: list[StepRecord] = []
-    replay_cpu = [0.0]
-    engine_cpu_at_start = [0.0]
+    meters: list[EngineCPU] = []
 
     async def main() -> ReplayResult:
         engine = VLLMEngine(model, stock=stock, dtype="float32", num_gpu_blocks_override=w["num_gpu_blocks"],
                             block_size=BLOCK_SIZE, max_model_len=w["max_model_len"], max_num_seqs=w["max_num_seqs"],
                             max_num_batched_tokens=MAX_NUM_BATCHED_TOKENS, record_steps=200_000)
-        start_engine = engine.start
-
-        async def start_and_sample(*args: Any) -> None:  # replay starts the engine: sample once it is up
-            await start_engine(*args)
-            engine_cpu_at_start[0] = children_cpu()
-        engine.start = start_and_sample  # type: ignore[method-assign]
-        start = time.process_time()
+        meters.append(EngineCPU(engine))
         result = await replay(programs, engine, policy, arrivals, scaling)
-        replay_cpu[0] = time.process_time() - start
         steps.extend(engine.measured_steps[WARMUP_STEPS:])
         return result
 
     load = list(os.getloadavg())
-    reaped = os.times()
     start = time.perf_counter()
     result = run(main, virtual_time=False)
     wall = time.perf_counter() - start
     load.extend(os.getloadavg())
-    after = os.times()  # the engine-core process has exited and been reaped: its whole CPU time counts here
-    engine_cpu = after.children_user + after.children_system - reaped.children_user - reaped.children_system
-    return Run(w, settings(), model_config(model), round_, config, wall, replay_cpu[0], load, result.summary.mean_jct,
-               {m.trace_id: m.jct for m in result.metrics if m.status == "ok"}, counts_of(result), steps,
-               replay_cpu[0] + engine_cpu - engine_cpu_at_start[0])
+    meter = meters[0]
+    return Run(w, settings(), model_config(model), round_, config, wall, meter.own, load, result.summary.mean_jct,
+               {m.trace_id: m.jct for m in result.metrics if m.status == "ok"}, counts_of(result), steps, meter.total)
 
 
-def children_cpu() -> float:
-    """CPU seconds (user + system) used so far by this process's children: vLLM's engine core."""
-    total = 0.0
-    for child in psutil.Process().children(recursive=True):
-        try:
-            times = child.cpu_times()
-        except psutil.NoSuchProcess:
-            continue
-        total += times.user + times.system
-    return total
+class EngineCPU:
+    """CPU seconds (user + system) between the engine's start and stop (the replay: model loading
+    excluded) of this process (`own`) and of this process plus its children, vLLM's engine core
+    among them (`total`). Wraps the engine's start and stop, which `replay` calls."""
+
+    def __init__(self, engine: VLLMEngine) -> None:
+        self.own = self.total = math.nan
+        self._at_start = (0.0, 0.0)
+        start, stop = engine.start, engine.stop
+
+        async def start_and_sample(*args: Any) -> None:
+            await start(*args)
+            self._at_start = self._now()
+
+        async def sample_and_stop() -> None:
+            if math.isnan(self.total):
+                own, children = self._now()
+                self.own, self.total = own - self._at_start[0], own + children - sum(self._at_start)
+            await stop()
+
+        engine.start, engine.stop = start_and_sample, sample_and_stop  # type: ignore[method-assign]
+
+    @staticmethod
+    def _now() -> tuple[float, float]:
+        children = 0.0
+        for child in psutil.Process().children(recursive=True):
+            try:
+                times = child.cpu_times()
+            except psutil.NoSuchProcess:
+                continue
+            children += times.user + times.system
+        return time.process_time(), children
 
 
 def sim_run(w: dict[str, Any], profile: Profile, policy: str, work: Work) -> ReplayResult:
@@ -223,15 +234,17 @@ def spread(values: list[float], fmt: str = ".3g") -> str:
 
 
 def step_cost(steps: list[StepRecord], typical_prompt: int) -> dict[str, float]:
-    """Fixed cost of a step (median one-request decode step) and seconds per prefill token (least
-    squares over prefill steps), in the engine process's CPU time: what the model costs, without
-    the waits for a CPU that co-tenants hold."""
+    """Fixed cost of a step (one-request decode steps: their median, and their fastest, the cost
+    when nothing else slowed the step) and seconds per prefill token (least squares over prefill
+    steps), in the engine process's CPU time: what the model costs, without the waits for a CPU
+    that co-tenants hold."""
     decode = [s.cpu_seconds for s in steps if s.num_prefill_tokens == 0 and s.num_decode_tokens == 1]
     prefill = [s for s in steps if s.num_prefill_tokens > 0]
     slope, _ = np.polyfit([s.num_prefill_tokens for s in prefill], [s.cpu_seconds for s in prefill], 1)
-    fixed = statistics.median(decode)
-    return {"fixed_s": fixed, "per_prefill_token_s": float(slope), "typical_prompt": typical_prompt,
-            "ratio": float(slope) * typical_prompt / fixed}
+    fixed, fastest = statistics.median(decode), min(decode)
+    return {"fixed_s": fixed, "fastest_fixed_s": fastest, "per_prefill_token_s": float(slope),
+            "typical_prompt": typical_prompt, "ratio": float(slope) * typical_prompt / fixed,
+            "ratio_to_fastest": float(slope) * typical_prompt / fastest}
 
 
 def residuals(profile: Profile, steps: list[StepRecord]) -> dict[str, float]:
@@ -255,16 +268,19 @@ def residuals(profile: Profile, steps: list[StepRecord]) -> dict[str, float]:
 
 
 def rounds_table(runs: list[Run]) -> str:
-    """Every run, by round: the load next to it and each config's ratios to the same round's stock."""
+    """Every run, by round: the load next to it, each config's ratios to the same round's stock, and
+    the plugin's steps (count, their summed CPU and wall seconds on the engine's own clock)."""
     rows = ["| round | config | load (1 min, start-end) | wall (s) | mean JCT (s) | JCT / stock | CPU (s) | CPU / stock | "
-            + " | ".join(COUNTS) + " |", "|---:|---|---|---:|---:|---:|---:|---:|" + "---:|" * len(COUNTS)]
+            "steps: n, CPU s, wall s | " + " | ".join(COUNTS) + " |",
+            "|---:|---|---|---:|---:|---:|---:|---:|---|" + "---:|" * len(COUNTS)]
     stock = {r.round: r for r in runs if r.config == "stock"}
     for r in sorted(runs, key=lambda r: r.round):
         base = stock.get(r.round)
         jct = f"{r.mean_jct / base.mean_jct:.2f}" if base else "-"
         cpu = f"{r.engine_cpu_s / base.engine_cpu_s:.2f}" if base else "-"
         rows.append(f"| {r.round} | {r.config} | {r.load[0]:.1f}-{r.load[3]:.1f} | {r.wall_s:.0f} | {r.mean_jct:.2f} | "
-                    f"{jct} | {r.engine_cpu_s:.1f} | {cpu} | " + " | ".join(f"{r.counts[c]:,}" for c in COUNTS) + " |")
+                    f"{jct} | {r.engine_cpu_s:.1f} | {cpu} | {len(r.steps)}, {sum(s.cpu_seconds for s in r.steps):.1f}, "
+                    f"{sum(s.seconds for s in r.steps):.1f} | " + " | ".join(f"{r.counts[c]:,}" for c in COUNTS) + " |")
     return "\n".join(rows)
 
 
@@ -374,9 +390,10 @@ def cmd_summary(args: argparse.Namespace) -> None:
     misses = residuals(profile, steps)
     sims = {config: sim_run(w, profile, CONFIGS[config][0], work) for config in by_config}
     table, sim_out = sim_rows(by_config, sims)
-    print(f"\nStep cost (engine process CPU time, {len(steps)} plugin steps): fixed {cost['fixed_s'] * 1e3:.2f} ms, "
-          f"{cost['per_prefill_token_s'] * 1e6:.1f} us per prefill token; x median prompt {cost['typical_prompt']} "
-          f"tokens = {cost['ratio']:.1f}x the fixed cost")
+    print(f"\nStep cost (engine process CPU time, {len(steps)} plugin steps): fixed {cost['fixed_s'] * 1e3:.2f} ms "
+          f"median (fastest {cost['fastest_fixed_s'] * 1e3:.2f} ms), {cost['per_prefill_token_s'] * 1e6:.1f} us per "
+          f"prefill token; x median prompt {cost['typical_prompt']} tokens = {cost['ratio']:.1f}x the median fixed "
+          f"cost ({cost['ratio_to_fastest']:.1f}x the fastest)")
     print(f"\nCalibrated: overhead {profile.overhead_s * 1e3:.2f} ms, memory efficiency {profile.memory_efficiency:.3g}, "
           f"compute efficiency {profile.compute_efficiency:.3g}; fit: mean |error| {fit.mean_abs_rel_error:.1%}, "
           f"RMSE {fit.rmse_s * 1e3:.2f} ms; measured/predicted median: decode {misses['decode_median_ratio']:.2f}, "

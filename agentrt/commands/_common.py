@@ -10,7 +10,7 @@ from rich.console import Console
 
 from agentrt.engine_adapters.factory import ENGINES
 from agentrt.commands._checks import check_counts
-from agentrt.exceptions import TraceFormatError
+from agentrt.exceptions import ConfigError, TraceFormatError
 from agentrt.replay.mix import describe_mix, load_mix, parse_mix
 from agentrt.replay.trace import TraceProgram
 from agentrt.replay.workload import Scaling, make_scaling
@@ -26,6 +26,9 @@ def add_workload_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--profile", default=None, help="simulator profile (default llama-3.1-8b-h100)")
     p.add_argument("--model", default=None, help="model folder for --engine vllm")
     p.add_argument("--num-gpu-blocks", type=int, default=None, help="KV cache size in blocks (override)")
+    p.add_argument("--host-kv-gib", type=float, default=0.0,
+                   help="simulator: a host-memory KV tier of this many GiB per GPU; contexts evicted from the GPU "
+                        "are loaded back over PCIe instead of prefilled again (default 0: none, as vLLM)")
     p.add_argument("--seed", type=int, default=0, help="seed of the Poisson arrivals (default 0)")
     p.add_argument("--limit", type=int, default=None, help="replay only the first N programs")
     p.add_argument("--programs", type=int, default=None,
@@ -57,13 +60,19 @@ def engine_options(args: argparse.Namespace) -> dict[str, Any]:
         opts["model"] = args.model
     if args.num_gpu_blocks:
         opts["num_gpu_blocks" if args.engine == "sim" else "num_gpu_blocks_override"] = args.num_gpu_blocks
+    if args.host_kv_gib:
+        if args.engine != "sim" or not args.host_kv_gib > 0:
+            raise ConfigError(f"--host-kv-gib {args.host_kv_gib}: give a positive size, with --engine sim "
+                              "(on vLLM the host tier is vLLM's own --kv-offloading-size)")
+        opts["host_kv_gib"] = args.host_kv_gib
     return opts | replica_options(args)
 
 
 def config_json(args: argparse.Namespace, programs: list[TraceProgram], scaling: Scaling) -> dict[str, Any]:
     return {"trace": str(args.trace), "mix": describe_mix(parse_mix(args.trace)), "programs_drawn": args.programs,
             "num_programs": len(programs), "engine": args.engine,
-            "profile": args.profile, "model": args.model, "num_gpu_blocks": args.num_gpu_blocks, "seed": args.seed,
+            "profile": args.profile, "model": args.model, "num_gpu_blocks": args.num_gpu_blocks,
+            "host_kv_gib": args.host_kv_gib, "seed": args.seed,
             "token_scale_requested": scaling.requested, "token_scale_effective": scaling.scale,
             "max_context": scaling.max_context, "system_prompt_tokens": args.system_prompt_tokens,
             "replicas": args.replicas, "router": args.router if args.replicas > 1 else None}

@@ -74,7 +74,8 @@ def main(args: argparse.Namespace) -> int:
         with kept_on_exit(stream, "finished runs"):
             bench = run_bench(spec, on_run=done, on_plan=planned)
     title = (f"{Path(args.trace).name}: {len(programs)} programs, engine {args.engine} "
-             f"{args.profile or args.model or ''}, token scale {scaling.scale:.4g}, seed {args.seed}")
+             f"{args.profile or args.model or ''}, token scale {scaling.scale:.4g}, seed {args.seed}"
+             + (f", host KV tier {args.host_kv_gib:g} GiB" if args.host_kv_gib else ""))
     console.print(bench_table(bench, title))
     paths = write_bench(bench, out, config_json(args, programs, scaling) | {"policies": list(spec.policies)}, title)
     if bench.unloaded is not None:

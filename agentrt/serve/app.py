@@ -214,9 +214,10 @@ class SimServer:
         if self.options.engine_answers:
             return await self._complete_from_engine(body, request, text)
         reply = Reply(self._reply([{"role": "user", "content": text}], None, body.output_limit()).text)
-        exchange = self._open(request, body, [], reply.text, prompt=text_to_tokens(text))
+        exchange = self._open(request, body, [], reply.text, prompt_text=text)
+        exchange.completion = reply.content or ""
         call_id = exchange.call.call.call_id
-        out = (text if body.echo else "") + (reply.content or "")
+        out = (text if body.echo else "") + exchange.completion
         if body.stream:
             return self._stream(exchange, request, None, (), None, lambda r: responses.completion_chunks(
                 call_id, body.model, out, r, _include_usage(body)))
@@ -243,7 +244,7 @@ class SimServer:
 
     async def _complete_from_engine(self, body: CompletionRequest, request: Request, text: str) -> Response:
         """`completions` when the engine's model writes the answer: the prompt is the text."""
-        exchange = self._open(request, body, [], "", prompt=text)
+        exchange = self._open(request, body, [], "", prompt=text, prompt_text=text)
         call_id = exchange.call.call.call_id
         echo = text if body.echo else ""
         if body.stream:
@@ -254,18 +255,22 @@ class SimServer:
                             headers=_headers(exchange, result))
 
     def _open(self, request: Request, body: ChatCompletionRequest | CompletionRequest,
-              messages: list[dict[str, Any]], text: str, prompt: Prompt | None = None) -> _Exchange:
-        """Admit the request (or raise 503 if the engine is dead, 429 if full) and register its call."""
+              messages: list[dict[str, Any]], text: str, prompt: Prompt | None = None,
+              prompt_text: str | None = None) -> _Exchange:
+        """Admit the request (or raise 503 if the engine is dead, 429 if full) and register its call.
+        `prompt`: what the engine gets when not the conversation's tokens; `prompt_text`: a
+        /v1/completions prompt."""
         self.health_state.check()
         timeout = request_timeout(request.headers, self.options.request_timeout)
         self.admission.enter()
         try:
-            call = self.service.open_call(request.headers, _naming_fields(body), messages)
+            call = self.service.open_call(request.headers, _naming_fields(body), messages, prompt_text)
         except BaseException:
             self.admission.leave(0.0)
             raise
         if prompt is None:
-            new = text_to_tokens(responses.messages_text(call.new_messages))
+            new_text = call.new_prompt if prompt_text is not None else responses.messages_text(call.new_messages)
+            new = text_to_tokens(new_text)
             prompt = new if call.parent_context is None else call.parent_context + new
         call.call.prompt = prompt if isinstance(prompt, Tokens) else None  # the context a next call continues
         gen = GenerationRequest(
@@ -314,7 +319,8 @@ class SimServer:
             raise error from outcome
         context = gen.prompt + outcome.output if isinstance(gen.prompt, Tokens) else None
         message = answer(outcome) if callable(answer) else answer
-        await self.service.close_call(call, message, outcome.service_time, context, tools)
+        completion = outcome.text if exchange.completion is None and call.prompt is not None else exchange.completion
+        await self.service.close_call(call, message, outcome.service_time, context, tools, completion)
         await self._close(exchange, "200")
         return outcome
 
@@ -389,6 +395,7 @@ class _Exchange:
     timeout: RequestTimeout | None = None
     closed: bool = False
     engine_arrival: float = 0.0
+    completion: str | None = None  # /v1/completions: the text answered
 
 
 class _Stream(StreamingResponse):

@@ -20,6 +20,8 @@ whenever two agents get the same task and system prompt).
 
 The chain also finds the parent call of a request whose program is named explicitly, so both ways
 of naming a program give the same call DAG (a branch is a second request extending the same call).
+/v1/completions prompts are matched the same way on text (prompt_index.py): a prompt that starts
+with an earlier prompt plus its completion continues that call.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import count
 from typing import Any
+
+from agentrt.serve.prompt_index import PromptIndex
 
 # (where, key): headers are matched case-insensitively; body paths are (field,) or (field, subfield)
 EXPLICIT_SOURCES: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -53,7 +57,8 @@ class Identity:
     source: `header:<name>` or `body:<path>` when named explicitly, `inferred` when it continues
         a registered answer, `new` when it starts an unnamed program.
     parent_call_id: the call whose messages (+ answer) this request starts with (None: none found).
-    num_parent_messages: how many of this request's messages the parent covers.
+    num_parent_messages: how many of this request's messages the parent covers (for a completions
+        prompt: how many of its characters).
     parent_answered: the covered messages end with the parent's answer (else: with its request).
     """
 
@@ -102,11 +107,19 @@ def _arguments(arguments: Any) -> Any:
 
 def message_key(message: Mapping[str, Any]) -> bytes:
     """The identifying part of a message: role, text, tool calls (name, arguments) and tool_call_id.
-    Fields clients add or drop on the way back (ids of content parts, `refusal`, extra keys) are left out."""
-    calls = [((c.get("function") or {}).get("name"), _arguments((c.get("function") or {}).get("arguments")))
-             for c in message.get("tool_calls") or () if isinstance(c, Mapping)]
-    key = [message.get("role"), _text(message.get("content")).strip(), calls, message.get("tool_call_id")]
-    return json.dumps(key, sort_keys=True, default=str).encode()
+    Fields clients add or drop on the way back (ids of content parts, `refusal`, extra keys) are left out.
+    Each part is length-prefixed, so no text can pass for another split; only tool calls go through
+    JSON (their arguments compared by value), the common message costs no encoder call."""
+    text = _text(message.get("content")).strip()
+    call_id = str(message.get("tool_call_id") or "")
+    role = str(message.get("role"))
+    key = f"{len(role)}:{role}|{len(text)}:{text}|{len(call_id)}:{call_id}"
+    raw_calls = message.get("tool_calls")
+    if raw_calls:
+        calls = [((c.get("function") or {}).get("name"), _arguments((c.get("function") or {}).get("arguments")))
+                 for c in raw_calls if isinstance(c, Mapping)]
+        key += "|" + json.dumps(calls, sort_keys=True, default=str)
+    return key.encode()
 
 
 def chain(messages: Sequence[Mapping[str, Any]], start: Digest = b"") -> list[Digest]:
@@ -161,6 +174,7 @@ class IdentityResolver:
 
     def __init__(self, index: ConversationIndex | None = None, prefix: str = "prog-") -> None:
         self.index = index if index is not None else ConversationIndex()
+        self.prompts = PromptIndex()
         self._prefix = prefix
         self._ids = count(1)
 
@@ -179,6 +193,25 @@ class IdentityResolver:
             return Identity(hit[1], INFERRED, hit[2], hit[0], hit[3]), digests
         return Identity(f"{self._prefix}{next(self._ids)}", NEW), digests
 
+    def resolve_prompt(self, headers: Mapping[str, str], body: Mapping[str, Any], prompt: str) -> Identity:
+        """The identity of a /v1/completions request: named, else the call whose prompt (+ completion)
+        `prompt` starts with, else a new program."""
+        named = explicit_program_id(headers, body)
+        hit = self.prompts.match(prompt)
+        if named is not None:
+            if hit is not None and hit.program_id == named[0]:
+                return Identity(named[0], named[1], hit.call_id, hit.num_chars, hit.answered)
+            return Identity(*named)
+        if hit is not None:
+            return Identity(hit.program_id, INFERRED, hit.call_id, hit.num_chars, hit.answered)
+        return Identity(f"{self._prefix}{next(self._ids)}", NEW)
+
+    def remember_prompt(self, prompt: str, completion: str | None, program_id: str, call_id: str) -> None:
+        """A completions call arrived (`completion` None: a retry repeating its prompt continues it)
+        or answered (a prompt starting with `prompt + completion` continues it)."""
+        text = prompt if completion is None else prompt + completion
+        self.prompts.add(text, program_id, call_id, answered=completion is not None)
+
     def remember_request(self, digests: Sequence[Digest], program_id: str, call_id: str) -> None:
         """A call arrived: a later request starting with its messages (a retry) continues it."""
         if digests:
@@ -191,3 +224,4 @@ class IdentityResolver:
 
     def forget_program(self, program_id: str) -> None:
         self.index.forget_program(program_id)
+        self.prompts.forget_program(program_id)

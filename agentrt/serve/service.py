@@ -42,6 +42,8 @@ class OpenCall:
     parent_context: Tokens | None
     new_messages: Sequence[Mapping[str, Any]]
     last: bool
+    prompt: str | None = None  # a /v1/completions prompt
+    new_prompt: str = ""  # its text after what the parent call covers (all of it without a parent)
 
 
 def header_value(text: str) -> str:
@@ -98,10 +100,13 @@ class ProgramService:
         self.spans = ProgramSpans()
 
     def open_call(self, headers: Mapping[str, str], body: Mapping[str, Any],
-                  messages: Sequence[Mapping[str, Any]]) -> OpenCall:
-        """Register a request's call. `messages` is the chat conversation ([] for /v1/completions,
-        whose programs are named only explicitly)."""
-        identity, digests = self.resolver.resolve(headers, body, messages)
+                  messages: Sequence[Mapping[str, Any]], prompt: str | None = None) -> OpenCall:
+        """Register a request's call. `messages` is the chat conversation; a /v1/completions
+        request passes [] and its `prompt`."""
+        if prompt is None:
+            identity, digests = self.resolver.resolve(headers, body, messages)
+        else:
+            identity, digests = self.resolver.resolve_prompt(headers, body, prompt), []
         tools = tool_names_of(messages, identity.num_parent_messages)
         now = self.now()
         program_existed = identity.program_id in self.table.active
@@ -114,21 +119,27 @@ class ProgramService:
             self.metrics.tool_gap.observe(program.gaps[-1])
             self.spans.tool_gap(program, program.gaps[-1], tools)
         self.spans.call_started(call)
-        self.resolver.remember_request(digests, call.program_id, call.call_id)
+        if prompt is None:
+            self.resolver.remember_request(digests, call.program_id, call.call_id)
+        else:
+            self.resolver.remember_prompt(prompt, None, call.program_id, call.call_id)
         parent = self.table.call(identity.parent_call_id) if identity.parent_call_id else None
         context = None if parent is None else parent.context if identity.parent_answered else parent.prompt
-        return OpenCall(identity, call, hints, digests, context,
-                        messages[identity.num_parent_messages:] if context is not None else messages,
-                        headers.get(END_HEADER, "").lower() in _TRUE)
+        covered = identity.num_parent_messages if context is not None else 0
+        return OpenCall(identity, call, hints, digests, context, messages[covered:],
+                        headers.get(END_HEADER, "").lower() in _TRUE, prompt, (prompt or "")[covered:])
 
     async def close_call(self, open_call: OpenCall, answer: Mapping[str, Any] | None, service_time: float,
-                         context: Tokens | None, tool_names: Sequence[str] = ()) -> None:
-        """The call answered with the assistant message `answer` (None for /v1/completions)."""
+                         context: Tokens | None, tool_names: Sequence[str] = (), completion: str | None = None) -> None:
+        """The call answered with the assistant message `answer` (chat) or the text `completion`
+        (/v1/completions)."""
         call = open_call.call
         self.table.finish_call(call.call_id, self.now(), service_time, context)
         self.spans.call_finished(call, ok=True)
         if answer is not None:
             self.resolver.remember(open_call.digests, answer, call.program_id, call.call_id)
+        if open_call.prompt is not None and completion is not None:
+            self.resolver.remember_prompt(open_call.prompt, completion, call.program_id, call.call_id)
         if open_call.last:
             await self.end_program(call.program_id, EndReason.LAST_CALL)
             return

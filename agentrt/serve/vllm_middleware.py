@@ -88,6 +88,16 @@ class _Answer:
                  for _, c in sorted(self.tool_calls.items())]
         return {"role": "assistant", "content": "".join(self.content) or None, **({"tool_calls": calls} if calls else {})}
 
+    def text(self) -> str | None:
+        """The text of a /v1/completions answer (None for an unreadable body)."""
+        if self.streaming:
+            return "".join(self.content)
+        try:
+            text = (json.loads(self.body).get("choices") or [{}])[0].get("text")
+        except (ValueError, AttributeError):
+            return None
+        return text if isinstance(text, str) else None
+
 
 class ProgramMiddleware:
     """ASGI middleware for vLLM's OpenAI server (`--middleware agentrt.serve.vllm_middleware.ProgramMiddleware`)."""
@@ -127,7 +137,8 @@ class ProgramMiddleware:
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         raw_messages = body.get("messages")
         messages = [m for m in raw_messages if isinstance(m, dict)] if isinstance(raw_messages, list) else []
-        call = self.service.open_call(headers, body, messages)
+        prompt = body.get("prompt") if scope["path"] == "/v1/completions" else None
+        call = self.service.open_call(headers, body, messages, prompt if isinstance(prompt, str) else None)
         raw_xargs = body.get("vllm_xargs")
         xargs: dict[str, Any] = raw_xargs if isinstance(raw_xargs, dict) else {}
         meta = call_meta(call.call.call_id, call.call.program_id, call.hints)[META_KEY]
@@ -164,7 +175,8 @@ class ProgramMiddleware:
         message = answer.message()
         service = answer.record.service_time if answer.record else time.monotonic() - call.call.arrival
         tools = [str((c.get("function") or {}).get("name")) for c in (message or {}).get("tool_calls") or ()]
-        await self.service.close_call(call, message if chat else None, service, None, tools)
+        await self.service.close_call(call, message if chat else None, service, None, tools,
+                                      None if chat else answer.text())
 
     # -- programs ---------------------------------------------------------------------------------
     async def _programs(self, path: str, method: str, send: Send) -> None:

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from agentrt.engine_adapters.base import SchedHints
 from agentrt.engine_adapters.driver import EngineDriver
 from agentrt.engine_adapters.sim.cost_model import CostModel, chunk_pairs
+from agentrt.engine_adapters.sim.host_tier import HostKVTier
 from agentrt.engine_adapters.sim.kv_cache import KVCache
 from agentrt.engine_adapters.sim.sequence import SeqStatus, SimSequence
 from agentrt.engine_adapters.sim.stats import Counters
@@ -73,12 +74,14 @@ class Batcher:
     """Running and waiting sequences, the KV cache, and the scheduling pass over them."""
 
     def __init__(self, kv: KVCache, driver: EngineDriver, cost: CostModel, counters: Counters, *,
-                 max_num_batched_tokens: int, max_num_seqs: int, swap_space_tokens: int) -> None:
+                 max_num_batched_tokens: int, max_num_seqs: int, swap_space_tokens: int,
+                 host: HostKVTier | None = None) -> None:
         self.kv, self.driver, self.cost, self.counters = kv, driver, cost, counters
         self.scheduler = driver.scheduler
         self.max_num_batched_tokens, self.max_num_seqs = max_num_batched_tokens, max_num_seqs
         self.swap_space_tokens = swap_space_tokens  # 0: preemption recomputes
         self.num_swapped_tokens = 0
+        self.host = host  # None: no host KV tier (issue 15; host_tier.py)
         self.running: list[SimSequence] = []
         self.seqs: dict[str, SimSequence] = {}  # live calls by id, waiting or running
         self.context_blocks: dict[str, list[int]] = {}  # program -> its last finished call's blocks
@@ -96,6 +99,8 @@ class Batcher:
         seq.call = self.driver.on_arrival(seq.request.call_id, seq.program_id, hints, now,
                                           num_prompt_tokens=seq.num_prompt_tokens, num_cached_tokens=len(hit) * bs)
         seq.waiting_since = now
+        if self.host is not None:  # what its program left in host memory
+            seq.num_host_tokens = self.host.num_hit_blocks(seq.program_id, seq.hashes, max_blocks) * bs
         self.seqs[seq.request.call_id] = seq
         self.counters.num_calls += 1
         self.counters.num_prompt_tokens += seq.num_prompt_tokens
@@ -119,6 +124,8 @@ class Batcher:
         self.driver.release_program(program_id)
         self.context_blocks.pop(program_id, None)
         self.context_hashes.pop(program_id, None)
+        if self.host is not None:
+            self.host.drop(program_id)
 
     # -- one iteration ----------------------------------------------------------------------------
     def schedule(self, now: float) -> Batch:
@@ -245,7 +252,7 @@ class Batcher:
         schedule, the blocks to allocate, and how many blocks are short (<= 0: it fits)."""
         bs, kv = self.kv.block_size, self.kv
         hit = kv.lookup_watched(seq, seq.hashes, (seq.num_tokens - 1) // bs, *self._guess(seq.program_id))
-        computed = max(len(hit) * bs, seq.num_swapped)
+        computed = max(len(hit) * bs, seq.num_swapped, self._host_tokens(seq))
         n = min(seq.num_tokens - computed, self.max_num_batched_tokens - num_scheduled)
         need = kv.blocks_for(computed + n) - len(hit)
         if need + len(hit) <= kv.num_free:  # fits even if every hit block is free
@@ -263,15 +270,16 @@ class Batcher:
 
     def _on_admitted(self, seq: SimSequence, num_hit: int, num_computed: int, batch: Batch) -> None:
         now, counters = batch.start, self.counters
-        if seq.num_swapped:  # copy back what the prefix cache does not hold any more
-            swap_in = max(seq.num_swapped - num_hit, 0)
+        if num_computed > num_hit:  # copy back what the prefix cache does not hold any more
+            swap_in = num_computed - num_hit  # from swap space or the host tier
             batch.num_swap_tokens += swap_in
             counters.num_swapped_tokens += swap_in
-            self.num_swapped_tokens -= seq.num_swapped
-            seq.num_swapped = 0
             full = num_computed // self.kv.block_size
             seq.registered_own &= self.kv.register(seq.block_ids, seq.hashes, seq.num_registered_blocks, full)
             seq.num_registered_blocks = full
+        if seq.num_swapped:
+            self.num_swapped_tokens -= seq.num_swapped
+            seq.num_swapped = 0
         seq.num_computed = num_computed
         if seq.first_scheduled is None:
             seq.first_scheduled = now
@@ -279,7 +287,7 @@ class Batcher:
             counters.num_prefix_hit_tokens += num_hit
             bs = self.kv.block_size  # what could have hit: the full blocks the previous call computed
             could_hit = min(self.driver.context_tokens.get(seq.program_id, 0), seq.num_prompt_tokens - 1) // bs * bs
-            counters.num_reprefilled_tokens += max(could_hit - num_hit, 0)
+            counters.num_reprefilled_tokens += max(could_hit - num_computed, 0)
         seq.queue_wait += now - seq.waiting_since
         seq.status = SeqStatus.RUNNING
         self.running.append(seq)
@@ -305,6 +313,7 @@ class Batcher:
             self.num_swapped_tokens += seq.num_computed
             batch.num_swap_tokens += seq.num_computed
             self.counters.num_swap_outs += 1
+        self._store_on_host(seq)
         self.kv.free(seq.block_ids)
         seq.block_ids, seq.num_computed, seq.num_registered_blocks = [], 0, 0
         seq.status, seq.waiting_since = SeqStatus.WAITING, batch.start
@@ -319,6 +328,7 @@ class Batcher:
         self.running.remove(seq)
         del self.seqs[seq.request.call_id]
         seq.status, seq.finish = SeqStatus.FINISHED, end
+        self._store_on_host(seq)
         ttl = self.driver.on_finished(seq.call, end, seq.block_ids, num_computed_tokens=seq.num_computed)
         self.context_blocks[seq.program_id] = seq.block_ids  # a hint for its next call's lookup
         if seq.registered_own:
@@ -327,3 +337,16 @@ class Batcher:
             self.context_hashes.pop(seq.program_id, None)
         seq.block_ids, seq.pin_ttl = [], ttl
         self.counters.num_finished += 1
+
+    # -- the host KV tier (issue 15) ------------------------------------------------------------
+    def _store_on_host(self, seq: SimSequence) -> None:
+        """Write-through: the sequence's computed full blocks are in host memory too."""
+        if self.host is not None:
+            num_blocks = seq.num_computed // self.kv.block_size
+            self.host.store(seq.program_id, seq.hashes[:num_blocks])
+            seq.num_host_tokens = num_blocks * self.kv.block_size
+
+    def _host_tokens(self, seq: SimSequence) -> int:
+        """Tokens of the sequence's prefix that the host tier can load (0 without one)."""
+        host = self.host
+        return seq.num_host_tokens if host is not None and host.holds(seq.program_id) else 0

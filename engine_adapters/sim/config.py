@@ -45,6 +45,13 @@ class SimConfig(BaseModel):
     swap_space_gib: float = Field(
         4.0, ge=0,
         description="Host memory for swapped KV, GiB per GPU. Default 4 (vLLM v0 --swap-space).")
+    host_kv_gib: float = Field(
+        0.0, ge=0,
+        description="Host memory for a KV tier, GiB per GPU (issue 15; engine_adapters/sim/host_tier.py): "
+                    "every computed block is also written to host memory, and a program's context "
+                    "evicted from the GPU (during a tool call, or by a preemption) is loaded back over "
+                    "PCIe instead of prefilled again, as vLLM's CPU KV offloading (--kv-offloading-size) "
+                    "and InferCept. Default 0: no tier, as vLLM by default.")
     fast_forward: bool = Field(
         True,
         description="Run a stretch of decode-only iterations (same batch, nothing waiting, nothing "

@@ -37,6 +37,7 @@ from agentrt.engine_adapters.sim import clock, span
 from agentrt.engine_adapters.sim.batcher import Batch, Batcher
 from agentrt.engine_adapters.sim.config import SimConfig
 from agentrt.engine_adapters.sim.cost_model import CostModel
+from agentrt.engine_adapters.sim.host_tier import HostKVTier
 from agentrt.engine_adapters.sim.kv_cache import KVCache
 from agentrt.engine_adapters.sim.profiles import DEFAULT_PROFILE, GiB, Profile, get_profile
 from agentrt.engine_adapters.sim.sequence import SimSequence
@@ -95,6 +96,8 @@ class SimEngine(Engine):
         self.max_num_seqs = cfg.max_num_seqs or self.profile.max_num_seqs
         swap_tokens = int(cfg.swap_space_gib * GiB / self.profile.kv_bytes_per_token_per_gpu)
         self._swap_space_tokens = swap_tokens if cfg.preemption_mode == "swap" else 0
+        block_bytes = self.profile.kv_bytes_per_token_per_gpu * self.block_size
+        self._host_kv_blocks = int(cfg.host_kv_gib * GiB / block_bytes)
         self._counters = Counters()
         self._records: deque[IterationRecord] = deque(maxlen=cfg.record_iterations)
         self._batcher: Batcher | None = None
@@ -117,10 +120,12 @@ class SimEngine(Engine):
         kv = KVCache(self.num_blocks, self.block_size)
         scheduler = ProgramScheduler(policy, kv_capacity_tokens=self.kv_capacity_tokens,
                                      decisions=DecisionLog() if self.config.record_decisions else None)
-        driver = EngineDriver(scheduler, kv, self.cost_model.prefill_time)
+        host = HostKVTier(self._host_kv_blocks) if self._host_kv_blocks else None
+        driver = EngineDriver(scheduler, kv, self.cost_model.prefill_time if host is None else self._reload_time)
         self._batcher = Batcher(kv, driver, self.cost_model, self._counters,
                                 max_num_batched_tokens=self.max_num_batched_tokens,
-                                max_num_seqs=self.max_num_seqs, swap_space_tokens=self._swap_space_tokens)
+                                max_num_seqs=self.max_num_seqs, swap_space_tokens=self._swap_space_tokens,
+                                host=host)
         self._scope = anyio.CancelScope()
         if self.lockstep is not None:
             self.lockstep.join(self, task_group)
@@ -152,6 +157,7 @@ class SimEngine(Engine):
         engine is not started or stops."""
         self._started()
         seq = self._sequence(request)
+        seq.done = anyio.Event()
         self._post(request.program_id, request.call_id, _ARRIVE, seq)
         await seq.done.wait()
         if seq.error is not None:
@@ -291,6 +297,12 @@ class SimEngine(Engine):
                 batcher.release_program(program_id)
             else:
                 batcher.driver.update_pin(program_id, payload, t)
+
+    def _reload_time(self, num_tokens: int, num_cached_tokens: int = 0) -> float:
+        """With a host KV tier: getting a context back costs the cheaper of its PCIe load and its
+        prefill, so the policy's pin TTL (keep vs let go) weighs that, not the prefill alone."""
+        cost = self.cost_model
+        return min(cost.prefill_time(num_tokens, num_cached_tokens), cost.swap_time(num_tokens - num_cached_tokens))
 
     def _duration(self, batch: Batch) -> float:
         return self.cost_model.iteration_time(*batch.shape()) + self.cost_model.swap_time(batch.num_swap_tokens)

@@ -46,6 +46,7 @@ class SimSequence:
     registered_own: bool = True  # each of them under its own hash (`KVCache.register` returned True)
     max_computed: int = 0  # high-water mark of num_computed (recompute accounting)
     num_swapped: int = 0  # tokens held in host memory while preempted by swapping
+    num_host_tokens: int = 0  # prefix tokens its program's context holds in the host KV tier
     # the record returned to the caller
     waiting_since: float = 0.0
     queue_wait: float = 0.0
@@ -58,12 +59,13 @@ class SimSequence:
     pin_ttl: float = 0.0
     finish: float = 0.0
     error: BaseException | None = None
-    done: anyio.Event = field(default_factory=anyio.Event)
+    done: anyio.Event | None = None  # what `SimEngine.generate` waits on
     on_done: Callable[[SimSequence], None] | None = None  # `SimEngine.submit`'s callback
 
     def wake(self) -> None:
         """The call ended (finished, failed or aborted): wake its `generate`, or run its callback."""
-        self.done.set()
+        if self.done is not None:
+            self.done.set()
         if self.on_done is not None:
             self.on_done(self)
 

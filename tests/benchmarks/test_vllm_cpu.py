@@ -60,7 +60,7 @@ def test_the_workload_is_memory_bound_and_agentrt_computes_less_on_the_simulator
 
 def fake_run(bench: ModuleType, config: str, round_: int, mean_jct: float, cpu_s: float) -> Any:
     steps = [StepRecord(n, 0, n, 0.01 + n * 1e-3, n * n // 2, 1, 0.005 + n * 1e-3) for n in (16, 64, 128, 256)]
-    steps += [StepRecord(0, 1, 200, 0.012, 200, 1, 0.006)] * 4
+    steps += [StepRecord(0, 1, 200, 0.012, 200, 1, 0.006)] * 4 + [StepRecord(0, 1, 200, 0.004, 200, 1, 0.003)]
     return bench.Run(WORKLOAD, {"omp_threads_bind": "auto"}, MODEL, round_, config, 60.0, 1.0, [1.0, 1.0, 1.0] * 2,
                      mean_jct, {p.program_id: mean_jct for p in bench.workload(WORKLOAD)[0]}, dict.fromkeys(bench.COUNTS, 10 * round_), steps, cpu_s)
 
@@ -84,6 +84,7 @@ def test_the_step_cost_separates_the_per_token_cost_from_the_fixed_one(bench: Mo
     assert cost["fixed_s"] == pytest.approx(0.006)
     assert cost["per_prefill_token_s"] == pytest.approx(1e-3)
     assert cost["ratio"] == pytest.approx(0.2 / 0.006)
+    assert cost["fastest_fixed_s"] == pytest.approx(0.003) and cost["ratio_to_fastest"] == pytest.approx(0.2 / 0.003)
 
 
 def test_summary_reads_only_the_last_runs_workload(bench: ModuleType, tmp_path: Path,

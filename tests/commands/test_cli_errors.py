@@ -46,6 +46,8 @@ def cases(tmp: Path) -> list[tuple[list[str], str]]:
         (["replay", TRACE, "--timeout", "0"], "--timeout 0"),
         (["bench", TRACE, "--rates", "0.1", "--output", "/proc/nope/x"], "--output /proc/nope/x"),
         (["bench", TRACE, "--rates", "0.1", "--deadline", "-1"], "--deadline -1"),
+        (["bench", TRACE, "--rates", "0.1", "--host-kv-gib", "nan"], "--host-kv-gib nan"),
+        (["bench", TRACE, "--rates", "0.1", "--engine", "vllm", "--host-kv-gib", "2"], "--host-kv-gib 2.0"),
         (["submit", f"{tmp / 'prog.py'}:one", "--output", str(tmp / "folder")], "is a folder"),
         (["submit", f"{tmp / 'prog.py'}:one", "--timeout", "nan"], "--timeout nan"),
         (["serve", "--engine", "vllm", "--model", str(tmp / "folder"), "--replicas", "2"], "needs --ray"),
@@ -56,7 +58,7 @@ def cases(tmp: Path) -> list[tuple[list[str], str]]:
     ]
 
 
-@pytest.mark.parametrize("index", range(21))
+@pytest.mark.parametrize("index", range(23))
 def test_a_user_error_is_one_line_naming_it_with_exit_2(index: int, tmp_path: Path,
                                                          capsys: pytest.CaptureFixture[str]) -> None:
     argv, named = cases(tmp_path)[index]

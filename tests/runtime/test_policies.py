@@ -228,3 +228,15 @@ def test_agentrt_is_atlas_with_pinned_first_within_a_queue() -> None:
     assert ids(sched.order_waiting(2.0)) == ["a", "b2", "c", "heavy"]
     assert sched.can_preempt(a, heavy) and not sched.can_preempt(b2, c)
     assert a.level == 0 and sched.pick_victim([a, c, heavy]) is heavy
+
+
+def test_agentrt_without_pinned_first_orders_a_queue_by_arrival() -> None:
+    sched = make_scheduler("agentrt", pinned_first=False)
+    b = submit(sched, "b", "p2", 1.0, priority=2.5, gap_samples=(0.5,) * 4)
+    run(sched, b, 1.0, 0.4)
+    assert sched.on_call_finished(b, 1.4, num_blocks=10, total_blocks=1000, free_blocks=900,
+                                  wanted_blocks=0, reprefill_time=1.0) == 0.5
+    b2 = submit(sched, "b2", "p2", 1.8, priority=2.9, program_service=2.9)
+    c = submit(sched, "c", "p3", 1.5, priority=3.5, program_service=3.5)
+    assert b2.had_pin and b2.level == c.level == 2
+    assert ids(sched.order_waiting(2.0)) == ["c", "b2"]  # pinned first would put b2 ahead

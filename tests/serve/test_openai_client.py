@@ -59,6 +59,22 @@ def test_completions_streaming_and_not(client: openai.OpenAI) -> None:
     assert streamed == "y x"
 
 
+def test_completions_extending_a_prompt_and_its_completion_continue_its_program(client: openai.OpenAI,
+                                                                                url: str) -> None:
+    prompt = "completions task " + "alpha beta gamma " * 40
+    first = client.completions.with_raw_response.create(model=MODEL, prompt=prompt, max_tokens=200)
+    prompt += first.parse().choices[0].text + "\nobservation: two tests failed\n"
+    second = client.completions.create(model=MODEL, prompt=prompt, max_tokens=200, stream=True)
+    prompt += "".join(c.choices[0].text for c in second if c.choices) + "\nobservation: all pass\n"
+    third = client.completions.with_raw_response.create(model=MODEL, prompt=prompt, max_tokens=200)
+    other = client.completions.with_raw_response.create(model=MODEL, prompt="another task " * 40, max_tokens=5)
+    program = first.headers["x-agentrt-program"]
+    assert third.headers["x-agentrt-program"] == program != other.headers["x-agentrt-program"]
+    seen = programs(url)[program]
+    assert (seen["num_calls"], seen["identified_by"], seen["inferred"]) == (3, "new", True)
+    assert programs(url)[other.headers["x-agentrt-program"]]["num_calls"] == 1
+
+
 def test_a_conversation_is_one_inferred_program_and_parallel_extensions_are_branches(url: str) -> None:
     async def run() -> tuple[str, list[str]]:
         async with openai.AsyncOpenAI(base_url=f"{url}/v1", api_key="x", max_retries=0) as client:

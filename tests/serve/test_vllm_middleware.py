@@ -42,7 +42,13 @@ def _stand_in(seen: list[dict[str, Any]]) -> Starlette:
         return JSONResponse({"choices": [{"index": 0, "message": {"role": "assistant", "content": text}}],
                              "kv_transfer_params": {"agentrt": {"call_id": "x", "arrival": 0.0, "service_time": 0.25}}})
 
-    return Starlette(routes=[Route("/v1/chat/completions", chat, methods=["POST"])])
+    async def completions(request: Request) -> Response:
+        body = await request.json()
+        seen.append(body)
+        return JSONResponse({"choices": [{"index": 0, "text": f" echo {len(body['prompt'])}"}]})
+
+    return Starlette(routes=[Route("/v1/chat/completions", chat, methods=["POST"]),
+                             Route("/v1/completions", completions, methods=["POST"])])
 
 
 async def test_metadata_reaches_the_plugin_and_conversations_become_programs() -> None:
@@ -70,6 +76,17 @@ async def test_metadata_reaches_the_plugin_and_conversations_become_programs() -
     assert parse_meta(seen[2]["vllm_xargs"], "r")[2].program_service > 0.25  # service of the two earlier calls
     (program,) = listed
     assert (program["num_calls"], program["end_reason"], program["identified_by"]) == (3, "last_call", "new")
+
+
+async def test_a_completions_prompt_extending_a_prompt_and_its_text_continues_its_program() -> None:
+    app = ProgramMiddleware(_stand_in([]))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+        prompt = "task " * 100
+        one = await client.post("/v1/completions", json={"model": "m", "prompt": prompt})
+        prompt += one.json()["choices"][0]["text"] + " observation"
+        two = await client.post("/v1/completions", json={"model": "m", "prompt": prompt})
+        other = await client.post("/v1/completions", json={"model": "m", "prompt": "another task"})
+    assert one.headers["x-agentrt-program"] == two.headers["x-agentrt-program"] != other.headers["x-agentrt-program"]
 
 
 async def test_unknown_programs_are_404_in_openais_shape() -> None:

@@ -4,8 +4,8 @@ residency gating: a program joins the KV working set only while the resident pro
 fit `residency_fraction` of the cache (`ProgramScheduler._admit_pending`), so contexts are not
 evicted during tool calls and re-prefilled at every turn once the cache is oversubscribed.
 
-Inside a queue, a call whose program's KV was pinned when it arrived goes first: its context is
-resident, so it prefills little and admitting it ends the pin soonest. Under memory pressure pins
+Inside a queue, a call whose program's KV was pinned when it arrived goes first (`pinned_first`):
+its context is resident, so it prefills little and admitting it ends the pin soonest. Under memory pressure pins
 are released lowest priority first, i.e. the program with the most attained service first (it
 would sort last in the queues anyway)."""
 
@@ -22,7 +22,7 @@ class AgentRTPolicy(TTLPinning, ATLASPolicy):
     gates_residency = True
 
     def sort_key(self, call: CallState, program: ProgramState, pinned: bool) -> SortKey:
-        return (call.level, not pinned, call.arrival)
+        return (call.level, self.config.pinned_first and not pinned, call.arrival)
 
     def max_pinned_share(self) -> float:
         return self.config.max_pinned_fraction

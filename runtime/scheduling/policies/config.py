@@ -90,6 +90,13 @@ class PolicyConfig(BaseModel):
         0.5, gt=0, le=1,
         description="agentrt only: pins never hold more than this fraction of the KV cache. "
                     "Default 0.5: at least half the cache stays available to running calls.")
+    pinned_first: bool = Field(
+        True,
+        description="agentrt only: inside a queue, calls of programs whose KV is pinned go first (they "
+                    "prefill little, and admitting them ends the pin soonest). On an engine bound by batch "
+                    "slots rather than memory the same programs then keep the slots; False orders a queue "
+                    "by arrival alone (measured in the README, \"Workloads, the oracle, and what closes the "
+                    "gap\").")
     residency_fraction: float | None = Field(
         0.9, gt=0.0, le=1.0,
         description="agentrt only: calls of a program not yet in the KV working set are admitted only "
