@@ -16,6 +16,11 @@ vLLM by agentrt's call id, so the middleware cancels the call's own request hand
 is what vLLM does to a request whose client disconnects (its `generate` aborts the request in the
 engine when cancelled); the client gets a 409 in OpenAI's error shape (or, mid-stream, an error
 event). Times are `time.monotonic()`, the plugin's clock.
+
+When vLLM's engine core dies, `/health` answers 503 with the reason and new calls get a 503 in
+OpenAI's error shape here, before vLLM; a call in flight gets vLLM's own error, as a 503. The
+server stays up (`VLLM_KEEP_ALIVE_ON_ENGINE_DEATH`, set by `agentrt serve`) so that the programs
+and their finished calls stay readable at `/v1/programs` until it is restarted.
 """
 
 from __future__ import annotations
@@ -117,7 +122,13 @@ class ProgramMiddleware:
         if self.engine_client is None and "app" in scope:
             self.engine_client = getattr(scope["app"].state, "engine_client", None)
         path, method = scope["path"], scope["method"]
-        if path.startswith("/v1/programs"):
+        death = self._death()
+        if death is not None and (path == "/health" or (method == "POST" and path in _CALL_PATHS)):
+            error = {"message": f"the engine is not serving: {death}; restart `agentrt serve`",
+                     "type": "server_error", "param": None, "code": "engine_unavailable"}
+            await _json(send, 503, {"status": "engine_dead", "reason": death, "error": error} if path == "/health"
+                        else {"error": error})
+        elif path.startswith("/v1/programs"):
             await self._programs(path, method, send)
         elif method == "POST" and path in _CALL_PATHS:
             await self._call(scope, receive, send)
@@ -149,6 +160,8 @@ class ProgramMiddleware:
 
         async def capture(message: Message) -> None:
             if message["type"] == "http.response.start":
+                if message["status"] >= 500 and self._death() is not None:  # the engine died during the call
+                    message = {**message, "status": 503}
                 status[0] = message["status"]
                 message = {**message, "headers": [*message.get("headers", ()),
                                                   (b"x-agentrt-program", header_value(call.call.program_id).encode())]}
@@ -177,6 +190,12 @@ class ProgramMiddleware:
         tools = [str((c.get("function") or {}).get("name")) for c in (message or {}).get("tool_calls") or ()]
         await self.service.close_call(call, message if chat else None, service, None, tools,
                                       None if chat else answer.text())
+
+    def _death(self) -> str | None:
+        """Why vLLM's engine is not serving, or None while it is."""
+        if self.engine_client is None or not getattr(self.engine_client, "errored", False):
+            return None
+        return "vLLM's engine core died (EngineDeadError; the server's log has the cause)"
 
     # -- programs ---------------------------------------------------------------------------------
     async def _programs(self, path: str, method: str, send: Send) -> None:

@@ -53,6 +53,8 @@ def vllm_argv(args: argparse.Namespace) -> list[str]:
 def run_vllm_server(args: argparse.Namespace) -> int:
     """Serve until interrupted. Raises EngineError when vLLM is not installed."""
     argv = vllm_argv(args)
+    # an engine that dies leaves the server up: /health and calls answer 503, /v1/programs is kept
+    os.environ.setdefault("VLLM_KEEP_ALIVE_ON_ENGINE_DEATH", "1")
     if on_cpu():  # the worker then lives in the engine-core process, where control messages run
         os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
     try:

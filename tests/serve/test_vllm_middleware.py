@@ -148,3 +148,35 @@ async def test_delete_aborts_the_programs_calls_in_flight(stream: bool) -> None:
     else:
         assert response.status_code == 409 and response.json()["error"]["code"] == "program_ended"
     assert (program["num_calls"], program["num_in_flight"], program["end_reason"]) == (1, 0, "deleted")
+
+
+class _EngineClient:
+    """What the middleware reads of vLLM's engine client: whether it has errored."""
+
+    def __init__(self) -> None:
+        self.errored = False
+
+
+async def test_after_the_engine_died_health_and_calls_answer_503_and_programs_are_kept() -> None:
+    seen: list[dict[str, Any]] = []
+    stand_in = _stand_in(seen)
+
+    async def health(request: Request) -> Response:
+        return Response(status_code=200)
+
+    stand_in.add_route("/health", health)
+    app = ProgramMiddleware(stand_in)
+    app.engine_client = client_state = _EngineClient()
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+        body = {"model": "m", "messages": [{"role": "user", "content": "task"}]}
+        before = await client.post("/v1/chat/completions", json=body, headers={"X-Agentrt-Program": "kept"})
+        healthy = await client.get("/health")
+        client_state.errored = True
+        after = await client.post("/v1/chat/completions", json=body)
+        dead = await client.get("/health")
+        kept = (await client.get("/v1/programs/kept")).json()
+    assert (before.status_code, healthy.status_code) == (200, 200)
+    assert after.status_code == 503 and after.json()["error"]["code"] == "engine_unavailable"
+    assert len(seen) == 1  # the call after the death never reached vLLM
+    assert dead.status_code == 503 and dead.json()["status"] == "engine_dead" and "EngineDeadError" in dead.json()["reason"]
+    assert kept["num_calls"] == 1 and kept["num_in_flight"] == 0
