@@ -232,9 +232,9 @@ def test_agentrt_is_atlas_with_pinned_first_within_a_queue_while_memory_is_short
     assert a.level == 0 and sched.pick_victim([a, c, heavy]) is heavy
 
 
-def test_agentrt_orders_a_queue_by_arrival_while_memory_is_not_short() -> None:
-    """On an engine bound by batch slots, not memory, the pinned program does not jump the queue
-    (it kept the slots: 1.33-1.43x fcfs, README)."""
+def test_agentrt_orders_by_arrival_while_memory_is_not_short() -> None:
+    """On an engine bound by batch slots, not memory, neither the pinned program (it kept the
+    slots: 1.33-1.43x fcfs) nor least-attained-service (1.09x) goes first (README)."""
     sched = make_scheduler("agentrt")
     b = submit(sched, "b", "p2", 1.0, priority=2.5, gap_samples=(0.5,) * 4)
     run(sched, b, 1.0, 0.4)
@@ -242,8 +242,9 @@ def test_agentrt_orders_a_queue_by_arrival_while_memory_is_not_short() -> None:
                                   wanted_blocks=0, reprefill_time=1.0) == 0.5
     b2 = submit(sched, "b2", "p2", 1.8, priority=2.9, program_service=2.9)
     c = submit(sched, "c", "p3", 1.5, priority=3.5, program_service=3.5)
-    assert b2.had_pin and not b2.memory_short and b2.level == c.level == 2
-    assert ids(sched.order_waiting(2.0)) == ["c", "b2"]
+    heavy = submit(sched, "heavy", "p4", 0.5, priority=40.0, program_service=60.0)
+    assert b2.had_pin and not b2.memory_short and b2.level == c.level == 2 and heavy.level == 6
+    assert ids(sched.order_waiting(2.0)) == ["heavy", "c", "b2"]  # by arrival: levels apply only while memory is short
 
 
 def test_agentrt_without_pinned_first_orders_a_queue_by_arrival() -> None:
