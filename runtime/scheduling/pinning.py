@@ -60,7 +60,8 @@ def choose_ttl(gap_samples: Iterable[float], benefit: float, cost_rate: float, m
         tau = xs[i]
         if cost_rate >= 0 and benefit - cost_rate * tau <= best_value:
             break
-        i = bisect_right(xs, tau, i + 1) if i + 1 < len(xs) and xs[i + 1] == tau else i + 1  # F jumps past equal samples
+        # F jumps past all equal samples at once: i becomes the count of samples <= tau
+        i = bisect_right(xs, tau, i + 1) if i + 1 < len(xs) and xs[i + 1] == tau else i + 1
         value = i / len(valid) * benefit - cost_rate * tau
         if value > best_value:
             best_tau, best_value = tau, value

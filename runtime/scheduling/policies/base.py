@@ -141,8 +141,17 @@ class Policy(ABC):
 
     def account_iterations(self, calls: Sequence[CallState], durations: Sequence[float]) -> list[CallState]:
         """`account_service` for every call of consecutive iterations that each scheduled all of
-        `calls` (one duration per iteration, in order); returns a call once per level change."""
-        return [call for call in calls for duration in durations if self.account_service(call, duration)]
+        `calls` (one duration per iteration, in order); returns a call once per level change. A
+        policy that overrides `account_service` overrides this too."""
+        demoted = []
+        for call in calls:
+            for duration in durations:
+                call.service += duration
+                call.level_service += duration
+                call.ratio_service += duration
+                if self._demote(call):
+                    demoted.append(call)
+        return demoted
 
     def _demote(self, call: CallState) -> bool:
         return False
