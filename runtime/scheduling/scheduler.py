@@ -128,6 +128,7 @@ class ProgramScheduler:
         self.decisions = decisions
         self.kv_capacity_tokens = kv_capacity_tokens
         self._resident_tokens = 0
+        self._demand_exceeds_free = False  # at the last pin decision: waiting calls wanted more blocks than were free
         self.programs: dict[str, ProgramState] = {}
         self.calls: dict[str, CallState] = {}
         self.pins = PinTable()
@@ -156,7 +157,8 @@ class ProgramScheduler:
                          program_arrival=program.arrival, program_service=program.service,
                          priority=_finite(hints.priority), num_prompt_tokens=num_prompt_tokens,
                          num_new_tokens=num_new_tokens, prefill_time=_finite(prefill_time),
-                         gap_samples=hints.gap_samples, had_pin=had_pin, seq=next(self._seq),
+                         gap_samples=hints.gap_samples, had_pin=had_pin, memory_short=self.memory_short(),
+                         seq=next(self._seq),
                          remaining_work=_finite_or_inf(hints.remaining_work),
                          waiting_since=now, ratio_from=now)
         self.policy.on_arrival(call, program)
@@ -378,6 +380,7 @@ class ProgramScheduler:
 
         Returns the TTL in seconds (0: no pin). The engine holds the blocks; the scheduler tracks
         when the pin ends."""
+        self._demand_exceeds_free = wanted_blocks > free_blocks
         if self.decisions is not None and call.call_id in self.calls:
             self.decisions.add(DecisionKind.FINISHED, call.program_id, call.call_id)
         self._remove_call(call.call_id, now)
@@ -410,6 +413,7 @@ class ProgramScheduler:
         """The tool now running is known: re-decide an existing pin's TTL, counted from the pin's
         start. Returns the new TTL (0: released, also when it has already run out), or None when
         the program holds no pin."""
+        self._demand_exceeds_free = wanted_blocks > free_blocks
         pin = self.pins.get(program_id)
         if pin is None:
             return None
@@ -499,6 +503,12 @@ class ProgramScheduler:
             self._resident_tokens -= program.context_tokens
         self._live.pop(program_id, None)
         self._ended.discard(program_id)
+
+    def memory_short(self) -> bool:
+        """KV memory is short: at the last pin decision (a call's finish or a tool hint) the
+        waiting calls wanted more blocks than were free. agentrt's pinned-first tie-break applies
+        only to calls that arrive while it holds (`CallState.memory_short`)."""
+        return self._demand_exceeds_free
 
     def _key(self, call: CallState) -> SortKey:
         program = self.programs[call.program_id]

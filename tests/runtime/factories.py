@@ -22,6 +22,13 @@ def make_scheduler(policy: str = "agentrt", **settings: Any) -> ProgramScheduler
     return ProgramScheduler(make_config(policy, **settings))
 
 
+def short_of_memory(sched: ProgramScheduler) -> ProgramScheduler:
+    """As if the last pin decision saw the waiting calls want more KV blocks than were free: the
+    calls that arrive next get agentrt's ATLAS order (`ProgramScheduler.memory_short`)."""
+    sched._demand_exceeds_free = True
+    return sched
+
+
 def make_program(program_id: str = "p0", *, arrival: float = 0.0, service: float = 0.0,
                  wait: float = 0.0) -> ProgramState:
     return ProgramState(program_id, arrival, service=service, wait=wait)

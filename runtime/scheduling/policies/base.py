@@ -68,6 +68,7 @@ class CallState:
     gap_samples: tuple[float, ...] = ()
     remaining_work: float = math.inf  # clairvoyant hint (trace replay only; read by the oracle)
     had_pin: bool = False  # its program's KV was pinned when it arrived
+    memory_short: bool = False  # KV memory was short when it arrived (ProgramScheduler.memory_short)
     pending: bool = False  # held back by residency gating (ProgramScheduler._pending)
     seq: int = 0  # arrival order at the scheduler: the final tie-break of every key
 

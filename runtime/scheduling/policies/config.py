@@ -92,11 +92,12 @@ class PolicyConfig(BaseModel):
                     "Default 0.5: at least half the cache stays available to running calls.")
     pinned_first: bool = Field(
         True,
-        description="agentrt only: inside a queue, calls of programs whose KV is pinned go first (they "
-                    "prefill little, and admitting them ends the pin soonest). On an engine bound by batch "
-                    "slots rather than memory the same programs then keep the slots; False orders a queue "
-                    "by arrival alone (measured in the README, \"Workloads, the oracle, and what closes the "
-                    "gap\").")
+        description="agentrt only: inside a queue, calls of programs whose KV is pinned go first, if they "
+                    "arrived while memory was short (waiting calls wanted more KV blocks than were free at the "
+                    "last pin decision): they prefill little, and admitting them ends the pin before pressure "
+                    "releases it. While memory is not short (an engine bound by batch slots) the queue is by "
+                    "arrival, else the same programs keep the slots. False: by arrival always (measured in the "
+                    "README, \"Workloads, the oracle, and what closes the gap\").")
     residency_fraction: float | None = Field(
         0.9, gt=0.0, le=1.0,
         description="agentrt only: calls of a program not yet in the KV working set are admitted only "
