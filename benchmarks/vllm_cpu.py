@@ -17,8 +17,9 @@ Each turn's prompt is the previous context plus the recorded new tokens, so cont
 cache (`--num-gpu-blocks` x 32 tokens) holds a few contexts, so more programs are live than fit.
 
 Runs (each on a fresh engine): stock = vLLM's own Scheduler (no scheduler_cls); fcfs, continuum,
-agentrt = the plugin under that policy; in each round every config once, in `--configs` order, so
-slow phases of a shared machine hit every config alike and ratios are paired per round. Per run:
+agentrt = the plugin under that policy; in each round every config once, in `--configs` order
+rotated by the round's number, so slow phases of a shared machine hit every config alike and
+ratios are paired per round. Per run:
 mean JCT, the CPU seconds of this process and vLLM's engine-core process over the replay (the
 work done: unlike wall time, it does not grow while co-tenants hold the CPU), the load average, the thread
 binding and CPU affinity, and the counts noise does not touch (prompt tokens computed, prefix-hit
@@ -336,6 +337,13 @@ def read_runs(path: Path) -> list[Run]:
     return [Run.of_line(line) for line in path.read_text().splitlines() if line.strip()]
 
 
+def rotated(configs: list[str], n: int) -> list[str]:
+    """Round r runs the configs rotated by r - 1: none always runs last, when a shared machine's load
+    has had longest to grow."""
+    n %= len(configs)
+    return configs[n:] + configs[:n]
+
+
 def cmd_run(args: argparse.Namespace) -> None:
     w = {k: getattr(args, k) for k in WORKLOAD_KEYS}
     configs = [c for c in args.configs.split(",") if c]
@@ -351,7 +359,7 @@ def cmd_run(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         model = args.model or str(write_model(Path(tmp) / "bench-llama", SHAPES["bench"]))
         for round_ in range(max(done, default=0) + 1, max(done, default=0) + 1 + args.rounds):
-            for config in configs:
+            for config in rotated(configs, round_ - 1):
                 r = real_run(model, config, round_, w, work)
                 with args.results.open("a") as f:
                     f.write(json.dumps(asdict(r)) + "\n")

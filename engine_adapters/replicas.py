@@ -12,6 +12,12 @@ replica's scheduler gates admission on the contexts of the programs it holds (re
 and a program that has moved on would otherwise hold its place there until its end; two replicas
 each holding a place for a program whose next call waits on the other would never admit either.
 
+Routing order: a router's decision depends on the calls routed before it (round-robin's turn,
+least-loaded's counts). With a `sequencer` (simulated replicas on one virtual clock), the calls
+that reach the router at one instant are routed together, in (program, call) order, once every
+other task has blocked, so a run does not depend on the order trio runs tasks woken together.
+Without one (real engines), calls are routed as they arrive.
+
 Failure: a replica whose call raises `EngineError` (process or actor gone, stopped) is marked
 dead. Its in-flight calls fail with `ReplicaDiedError`, its programs lose their placement (their
 next call is routed as a new program's, to a live replica) and the others keep serving.
@@ -22,7 +28,9 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
+
+import anyio
 
 from agentrt.engine_adapters.base import Engine, GenerationRequest, GenerationResult, prompt_to_tokens
 from agentrt.exceptions import ConfigError, EngineError, LLMCallError, ReplicaDiedError
@@ -32,6 +40,27 @@ if TYPE_CHECKING:
     from anyio.abc import TaskGroup
 
     from agentrt.runtime.scheduling.policies.config import PolicyConfig
+
+
+class RouteSequencer(Protocol):
+    """What orders routing on a shared virtual clock (the simulator's `Lockstep`)."""
+
+    @property
+    def running(self) -> bool: ...
+
+    def sequence_routes(self, route: Callable[[], bool]) -> None: ...
+
+    def poke(self) -> None: ...
+
+
+@dataclass(slots=True)
+class _Unrouted:
+    """A call waiting for its routing turn; `route` (or `error`) is set when `done` is."""
+
+    request: GenerationRequest
+    done: anyio.Event
+    route: tuple[int, int | None] | None = None
+    error: Exception | None = None
 
 
 @dataclass(slots=True, frozen=True)
@@ -79,14 +108,16 @@ def _numeric(stats: Any) -> dict[str, float]:
 class ReplicatedEngine(Engine):
     """`engines` behind `router` (a `Router` or its name: round-robin, least-loaded, autellix,
     agentrt). `kv_capacity_tokens`: each replica's KV cache size (default: the engine's
-    `kv_capacity_tokens` attribute). `on_route(request, route)` is told each decision. Raises ConfigError without engines, UnknownNameError for an
+    `kv_capacity_tokens` attribute). `on_route(request, route)` is told each decision. `sequencer`:
+    routes the calls of one instant in (program, call) order (see above). Raises ConfigError without engines, UnknownNameError for an
     unknown router."""
 
     name = "replicas"
 
     def __init__(self, engines: Sequence[Engine], router: Router | str = "agentrt", *,
                  config: RouterConfig | None = None, kv_capacity_tokens: Sequence[int] | None = None,
-                 on_route: Callable[[GenerationRequest, Route], None] | None = None) -> None:
+                 on_route: Callable[[GenerationRequest, Route], None] | None = None,
+                 sequencer: RouteSequencer | None = None) -> None:
         if not engines:
             raise ConfigError("ReplicatedEngine needs at least one engine replica")
         self.engines = list(engines)
@@ -98,6 +129,10 @@ class ReplicatedEngine(Engine):
         self._moves = 0
         self._program_replicas: dict[str, set[int]] = {}
         self.on_route = on_route
+        self._sequencer = sequencer
+        self._unrouted: list[_Unrouted] = []
+        if sequencer is not None:
+            sequencer.sequence_routes(self._route_unrouted)
 
     async def start(self, policy: PolicyConfig, task_group: TaskGroup) -> None:
         for engine in self.engines:
@@ -110,7 +145,7 @@ class ReplicatedEngine(Engine):
     async def generate(self, request: GenerationRequest) -> GenerationResult:
         """Route the call and run it there. Raises what the replica raises, and ReplicaDiedError
         when the replica fails with EngineError (it is then marked dead) or is already dead."""
-        index, left = self._route(request)
+        index, left = await self._route_in_order(request)
         if left is not None:  # the program moved: its old replica stops counting it as resident
             self._program_replicas[request.program_id].discard(left)
             await self.engines[left].release_program(request.program_id)
@@ -155,6 +190,40 @@ class ReplicatedEngine(Engine):
                             dead=tuple(r.index for r in self.state.replicas if not r.alive),
                             routes=dict(sorted(self._routes.items())), calls_per_replica=tuple(self._calls_per_replica),
                             moves=self._moves, replicas=tuple(e.statistics() for e in self.engines))
+
+    async def _route_in_order(self, request: GenerationRequest) -> tuple[int, int | None]:
+        """`_route`, at the sequencer's turn when it is running (at once otherwise)."""
+        if self._sequencer is None or not self._sequencer.running:
+            return self._route(request)
+        entry = _Unrouted(request, anyio.Event())
+        self._unrouted.append(entry)
+        self._sequencer.poke()
+        try:
+            await entry.done.wait()
+        except BaseException:
+            if entry.route is None:
+                self._unrouted.remove(entry)
+            else:
+                self.state.finish_call(request.call_id)
+            raise
+        if entry.error is not None:
+            raise entry.error
+        assert entry.route is not None, "a routed call has its route"
+        return entry.route
+
+    def _route_unrouted(self) -> bool:
+        """Route the waiting calls in (program, call) order; False when none waited."""
+        if not self._unrouted:
+            return False
+        batch = sorted(self._unrouted, key=lambda e: (e.request.program_id, e.request.call_id))
+        self._unrouted.clear()
+        for entry in batch:
+            try:
+                entry.route = self._route(entry.request)
+            except Exception as exc:  # NoLiveReplicaError: raised in the caller's task
+                entry.error = exc
+            entry.done.set()
+        return True
 
     def _route(self, request: GenerationRequest) -> tuple[int, int | None]:
         """The replica for the call, and the live replica its program leaves (or None)."""

@@ -39,6 +39,9 @@ def add_parser(sub: Any) -> None:
                    help="model id clients use (repeatable; default: the profile or model folder name)")
     p.add_argument("--num-gpu-blocks", type=int, default=None, help="KV cache size in blocks (override)")
     p.add_argument("--max-in-flight", type=int, default=4096, help="sim: requests admitted at once; more get 429")
+    p.add_argument("--request-timeout", type=float, default=None, metavar="S",
+                   help="sim: a call not answered within S wall seconds is aborted (504); a request's "
+                        "X-Agentrt-Timeout header overrides it (default: no limit)")
     p.add_argument("--idle-timeout", type=float, default=60.0,
                    help="a program idle this long (s, server clock) may end; longer when its gaps are (default 60)")
     p.add_argument("--log-level", default="warning", help="uvicorn log level (default warning)")
@@ -91,7 +94,7 @@ def _serve_sim(args: argparse.Namespace) -> int:
     try:
         options = ServeOptions(model_names=args.served_model_name or [default_name], policy=args.policy,
                                max_in_flight=args.max_in_flight, min_idle_timeout=args.idle_timeout,
-                               engine_answers=args.engine == "vllm")
+                               engine_answers=args.engine == "vllm", request_timeout=args.request_timeout)
     except ValueError as exc:
         raise ConfigError(f"invalid serve options: {exc}") from None
     make_engine: Callable[[], Engine] = partial(create_engine, "sim", profile=profile, responder=engine_text, **opts)

@@ -3,9 +3,11 @@
 Routes: `POST /v1/chat/completions`, `POST /v1/completions` (JSON or SSE), `GET /v1/models`,
 `GET /health`, `GET /metrics`, and agentrt's `GET /v1/programs[/{id}]`, `DELETE /v1/programs/{id}`.
 Each call goes to the engine with the policy's inputs (service.py); the engine runs on a thread and
-event loop of its own (engine_thread.py), so the server's loop only parses and answers. A request whose client
-disconnects is aborted in the engine (its KV freed) and fails only itself. Admission is bounded:
-beyond `max_in_flight` requests the server answers 429 with `Retry-After`.
+event loop of its own (engine_thread.py), so the server's loop only parses and answers. A request
+whose client disconnects, or that runs past its timeout (timeouts.py: 504), is aborted in the
+engine (its KV freed) and fails only itself. Admission is bounded: beyond `max_in_flight` requests
+the server answers 429 with `Retry-After`. An engine that dies fails the calls in flight and every
+later call with 503, and `/health` says why (health.py).
 
 The engine answers a call only when it finishes, so a stream sends its role chunk at once and the
 rest when the call finishes.
@@ -31,19 +33,22 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
 
-from agentrt.engine_adapters.base import GenerationRequest, GenerationResult, Prompt, filler_text, text_to_tokens
-from agentrt.exceptions import EngineError, LLMCallError, PromptTooLongError, ServeError
+from agentrt.engine_adapters.base import (Engine, GenerationRequest, GenerationResult, Prompt, filler_text,
+                                          text_to_tokens)
+from agentrt.exceptions import EngineDiedError, EngineError, LLMCallError, PromptTooLongError, ServeError
 from agentrt.programs.tokens import Tokens
 from agentrt.runtime.scheduling.policies import policy_config
 from agentrt.runtime.scheduling.predictor import ToolLatencyPredictor
 from agentrt.serve import errors, responses
 from agentrt.serve.engine_thread import EngineThread
+from agentrt.serve.health import EngineHealth, describe
 from agentrt.serve.identity import IdentityResolver
 from agentrt.serve.metrics import ServeMetrics
 from agentrt.serve.programs import EndReason, ProgramTable
 from agentrt.serve.protocol import ChatCompletionRequest, CompletionRequest
 from agentrt.serve.responses import Reply, Responder
-from agentrt.serve.service import OpenCall, ProgramService
+from agentrt.serve.service import OpenCall, ProgramService, header_value
+from agentrt.serve.timeouts import RequestTimeout, request_timeout
 
 # The assistant message a call answered with: known before the call (the simulator's responder),
 # a function of the result (the engine's model writes it), or None (/v1/completions)
@@ -61,6 +66,9 @@ class ServeOptions(BaseModel):
     idle_factor: float = Field(default=4.0, ge=1, description="Idle timeout = max(min_idle_timeout, "
                                "idle_factor x its longest predicted gap).")
     reap_period: float = Field(default=5.0, gt=0, description="How often idle programs are looked for (s).")
+    request_timeout: float | None = Field(default=None, gt=0, allow_inf_nan=False, description=(
+        "A call not answered within this many wall seconds is aborted (504); None: no limit. A request's "
+        "X-Agentrt-Timeout header overrides it."))
     engine_answers: bool = Field(default=False, description="The engine's model writes the answers (vLLM "
                                  "replicas): prompts go to it as the conversation, not as simulated tokens, "
                                  "and the reply is its text (no responder).")
@@ -103,6 +111,8 @@ class SimServer:
         self.service = ProgramService(self.table, IdentityResolver(), self.metrics, now=engine.now,
                                       abort=engine.abort, release=engine.release_program, hint_tool=engine.hint_tool)
         self.admission = _Admission(options.max_in_flight, self.metrics, time_scale)
+        self.health_state = EngineHealth()
+        self.context_length: int | None = None  # the engine's, read when it has started
         self.app = self._build()
 
     # -- the app ----------------------------------------------------------------------------------
@@ -111,6 +121,8 @@ class SimServer:
         async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             async with anyio.create_task_group() as tg:
                 await self.engine.start(policy_config(self.options.policy), tg)
+                self.context_length = await self.engine.read(_context_length)
+                tg.start_soon(self._watch_engine)
                 tg.start_soon(self.service.reap_idle, self.options.reap_period / self.time_scale)
                 yield
                 await self.service.shutdown()
@@ -130,15 +142,25 @@ class SimServer:
         app.post("/v1/completions", response_model=None)(self.completions)
         return app
 
-    async def health(self) -> dict[str, str]:
-        return {"status": "ok"}
+    async def _watch_engine(self) -> None:
+        """Until the server stops: an engine thread that ends on its own has died; record why."""
+        reason = await self.engine.wait_ended()
+        if reason is not None:
+            self.health_state.died(reason)
+
+    async def health(self) -> JSONResponse:
+        """200 `{"status": "ok"}`, or 503 with the reason once the engine has died."""
+        return JSONResponse(self.health_state.body(), status_code=200 if self.health_state.alive else 503)
 
     async def models(self) -> dict[str, Any]:
         return {"object": "list", "data": [{"id": name, "object": "model", "created": 0, "owned_by": "agentrt"}
                                            for name in self.options.model_names]}
 
     async def render_metrics(self) -> Response:
-        stats = await self.engine.read(lambda engine: engine.statistics())
+        try:
+            stats = await self.engine.read(lambda engine: engine.statistics())
+        except EngineError:  # the engine died: its gauges keep the values of the last scrape
+            stats = None
         waiting = getattr(stats, "iterations", ())
         num_waiting = waiting[-1].num_waiting if waiting else None
         body = self.metrics.render(stats, len(self.table.active), num_waiting)
@@ -235,8 +257,11 @@ class SimServer:
     def _open(self, request: Request, body: ChatCompletionRequest | CompletionRequest,
               messages: list[dict[str, Any]], text: str, prompt: Prompt | None = None,
               prompt_text: str | None = None) -> _Exchange:
-        """Admit the request (or raise 429) and register its call. `prompt`: what the engine gets
-        when not the conversation's tokens; `prompt_text`: a /v1/completions prompt."""
+        """Admit the request (or raise 503 if the engine is dead, 429 if full) and register its call.
+        `prompt`: what the engine gets when not the conversation's tokens; `prompt_text`: a
+        /v1/completions prompt."""
+        self.health_state.check()
+        timeout = request_timeout(request.headers, self.options.request_timeout)
         self.admission.enter()
         try:
             call = self.service.open_call(request.headers, _naming_fields(body), messages, prompt_text)
@@ -253,30 +278,41 @@ class SimServer:
             max_tokens=body.output_limit(), arrival=call.call.arrival, temperature=body.temperature or 0.0,
             stop=body.stop_strings(), ignore_eos=body.ignore_eos, hints=call.hints, extra={"text": text})
         endpoint = "chat" if isinstance(body, ChatCompletionRequest) else "completions"
-        return _Exchange(call, gen, endpoint)
+        return _Exchange(call, gen, endpoint, timeout)
 
     async def _respond(self, exchange: _Exchange, request: Request, answer: Answer,
                        tools: tuple[str, ...]) -> GenerationResult:
-        """Run the call in the engine, aborting it if the client disconnects; close the exchange.
-        `answer`: the assistant message (or a function of the result that gives it; None for
-        /v1/completions). Raises ServeError for what the engine refused."""
+        """Run the call in the engine, cut short if the client disconnects, its timeout passes or
+        the engine dies; close the exchange. `answer`: the assistant message (or a function of the
+        result that gives it; None for /v1/completions). Raises ServeError for what the engine
+        refused, 504 for a timeout, 503 for a dead engine, 499 for a client gone."""
         call, gen = exchange.call, exchange.gen
         outcome: GenerationResult | BaseException | None = None
+        cut: ServeError | None = None
+        limit = math.inf if exchange.timeout is None else exchange.timeout.seconds  # the server's loop: wall s
+        timer = anyio.move_on_after(limit)
         try:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(_cancel_on_disconnect, request, tg.cancel_scope)
-                try:
-                    exchange.engine_arrival, outcome = await self.engine.generate_timed(gen)
-                except Exception as exc:  # sent to the client as an OpenAI error below
-                    outcome = exc
+                tg.start_soon(_cancel_on_death, self.health_state, tg.cancel_scope)
+                with timer:
+                    try:
+                        exchange.engine_arrival, outcome = await self.engine.generate_timed(gen)
+                    except Exception as exc:  # sent to the client as an OpenAI error below
+                        outcome = exc
                 tg.cancel_scope.cancel()
         finally:
-            if outcome is None:  # the client went away
-                await self._close(exchange, "499")
-                await self.service.fail_call(call, abort=True)
-        if outcome is None:
-            raise ServeError(499, "the client disconnected; the call was aborted", code="client_disconnected")
+            if outcome is None:  # cut short
+                cut = self._cut_short(exchange, timed_out=timer.cancelled_caught)
+                await self._close(exchange, str(cut.status))
+                await self.service.fail_call(call, abort=self.health_state.alive)
+        if cut is not None:
+            raise cut
+        assert outcome is not None, "a call not cut short has an outcome"
         if isinstance(outcome, BaseException):
+            death = describe(outcome) if isinstance(outcome, EngineDiedError) else self.engine.death
+            if death is not None:  # before the watcher notices: the next request must not reach the engine
+                self.health_state.died(death)
             await self.service.fail_call(call, abort=False)
             error = _engine_error(outcome)
             await self._close(exchange, str(error.status))
@@ -287,6 +323,14 @@ class SimServer:
         await self.service.close_call(call, message, outcome.service_time, context, tools, completion)
         await self._close(exchange, "200")
         return outcome
+
+    def _cut_short(self, exchange: _Exchange, *, timed_out: bool) -> ServeError:
+        """Why a call ended without an outcome: the engine died, its timeout passed, or its client left."""
+        if not self.health_state.alive:
+            return self.health_state.error()
+        if timed_out and exchange.timeout is not None:
+            return exchange.timeout.error()
+        return ServeError(499, "the client disconnected; the call was aborted", code="client_disconnected")
 
     def _stream(self, exchange: _Exchange, request: Request, answer: Answer, tools: tuple[str, ...],
                 first: str | None, chunks: Any) -> StreamingResponse:
@@ -308,8 +352,7 @@ class SimServer:
                 await self.service.fail_call(exchange.call, abort=True)
 
         return _Stream(events(), on_close, media_type="text/event-stream",
-                       headers={"X-Agentrt-Program": exchange.call.call.program_id,
-                                "X-Agentrt-Call": exchange.call.call.call_id})
+                       headers=_id_headers(exchange.call))
 
     async def _close(self, exchange: _Exchange, status: str) -> None:
         if exchange.closed:
@@ -326,6 +369,12 @@ class SimServer:
                              code="model_not_found")
 
     def _reply(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None, max_tokens: int) -> Reply:
+        """The answer's text. Raises ServeError (400) for a max_tokens past the context length,
+        before the filler of that many words is written (max_tokens 1e9 took 19 GB)."""
+        limit = self.context_length
+        if limit is not None and max_tokens > limit:
+            raise ServeError(400, f"max_tokens ({max_tokens}) exceeds the model's context length ({limit} tokens); "
+                             "ask for fewer", param="max_tokens", code="context_length_exceeded")
         if self.responder is None:
             return Reply(filler_text(max_tokens))
         try:
@@ -343,6 +392,7 @@ class _Exchange:
     call: OpenCall
     gen: GenerationRequest
     endpoint: str
+    timeout: RequestTimeout | None = None
     closed: bool = False
     engine_arrival: float = 0.0
     completion: str | None = None  # /v1/completions: the text answered
@@ -391,9 +441,17 @@ async def _cancel_on_disconnect(request: Request, scope: anyio.CancelScope) -> N
     scope.cancel()
 
 
+async def _cancel_on_death(health: EngineHealth, scope: anyio.CancelScope) -> None:
+    await health.wait_dead()
+    scope.cancel()
+
+
 def _engine_error(exc: BaseException) -> ServeError:
     if isinstance(exc, PromptTooLongError):
         return ServeError(400, exc.reason, param="messages", code="context_length_exceeded")
+    if isinstance(exc, EngineDiedError):
+        return ServeError(503, f"the engine died while the call ran: {exc.reason}; restart `agentrt serve`",
+                          kind="server_error", code="engine_unavailable")
     if isinstance(exc, LLMCallError) and exc.reason == "aborted":
         return ServeError(409, "the call was aborted: its program was ended (DELETE /v1/programs or a "
                           "last-call header) while it ran", code="program_ended")
@@ -402,6 +460,14 @@ def _engine_error(exc: BaseException) -> ServeError:
     if isinstance(exc, EngineError):
         return ServeError(503, str(exc), kind="server_error", code="engine_unavailable")
     return ServeError(500, f"{type(exc).__name__}: {exc}", kind="server_error", code="internal_error")
+
+
+def _context_length(engine: Engine) -> int | None:
+    """The engine's context length in tokens (the smallest of its replicas'), if it says."""
+    replicas = getattr(engine, "engines", None)
+    lengths = [getattr(e, "max_model_len", None) for e in (replicas if isinstance(replicas, list) else [engine])]
+    known = [n for n in lengths if isinstance(n, int)]
+    return min(known) if known else None
 
 
 def _naming_fields(body: ChatCompletionRequest | CompletionRequest) -> dict[str, Any]:
@@ -415,6 +481,8 @@ def _include_usage(body: ChatCompletionRequest | CompletionRequest) -> bool:
 def _headers(exchange: _Exchange, result: GenerationResult) -> dict[str, str]:
     """The program and call ids, and the engine's time for the call: from the engine receiving it
     to the engine finishing it (engine clock, simulated s; divide by the time scale for wall s)."""
-    call = exchange.call.call
-    return {"X-Agentrt-Program": call.program_id, "X-Agentrt-Call": call.call_id,
-            "X-Agentrt-Engine-Time": f"{result.finish - exchange.engine_arrival:.6f}"}
+    return _id_headers(exchange.call) | {"X-Agentrt-Engine-Time": f"{result.finish - exchange.engine_arrival:.6f}"}
+
+
+def _id_headers(call: OpenCall) -> dict[str, str]:
+    return {"X-Agentrt-Program": header_value(call.call.program_id), "X-Agentrt-Call": header_value(call.call.call_id)}

@@ -31,6 +31,7 @@ import anyio
 from agentrt.engine_adapters.base import Engine, GenerationRequest, GenerationResult
 from agentrt.exceptions import EngineError
 from agentrt.serve.clock import new_event_loop
+from agentrt.serve.health import describe
 
 if TYPE_CHECKING:
     from anyio.abc import TaskGroup
@@ -150,6 +151,17 @@ class EngineThread(Engine):
             return await coro
         except asyncio.CancelledError:
             raise self._dead() from None
+
+    @property
+    def death(self) -> str | None:
+        """Why the engine died (`Type: message` of what its loop raised); None while it runs or
+        once it was stopped."""
+        return None if self._death is None else describe(self._death)
+
+    async def wait_ended(self) -> str | None:
+        """Wait until the engine's thread ends; returns `death`."""
+        await asyncio.wrap_future(self._ended)
+        return self.death
 
     def _dead(self) -> EngineError:
         death = self._death

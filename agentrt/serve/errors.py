@@ -1,7 +1,8 @@
 """OpenAI-shaped error responses: `{"error": {"message", "type", "param", "code"}}` with a 4xx/5xx.
 
 FastAPI's own validation errors (malformed JSON, a missing field, a value out of range) become 400s
-naming the field, as OpenAI's API answers them, instead of FastAPI's 422 list.
+naming the field, as OpenAI's API answers them, instead of FastAPI's 422 list; its other HTTP errors
+(a body that is not UTF-8, an unknown path, a wrong method) keep their status in the same shape.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
 
 from agentrt.exceptions import ServeError
 
@@ -40,6 +42,9 @@ def validation_error(exc: RequestValidationError) -> ServeError:
     return ServeError(400, message, param=param, code="invalid_value")
 
 
+_HTTP_CODES = {400: "invalid_body", 404: "not_found", 405: "method_not_allowed"}
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers that turn errors into OpenAI-shaped responses."""
 
@@ -51,5 +56,12 @@ def install(app: FastAPI) -> None:
         assert isinstance(exc, RequestValidationError)
         return error_response(validation_error(exc))
 
+    async def on_http_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, HTTPException)
+        kind = "server_error" if exc.status_code >= 500 else "invalid_request_error"
+        return JSONResponse(error_body(str(exc.detail), kind, code=_HTTP_CODES.get(exc.status_code)),
+                            status_code=exc.status_code, headers=exc.headers)
+
     app.add_exception_handler(ServeError, on_serve_error)
+    app.add_exception_handler(HTTPException, on_http_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)

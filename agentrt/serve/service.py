@@ -14,10 +14,12 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import anyio
 
 from agentrt.engine_adapters.base import SchedHints
+from agentrt.exceptions import EngineError
 from agentrt.programs.tokens import Tokens
 from agentrt.serve.identity import Digest, Identity, IdentityResolver
 from agentrt.serve.metrics import ServeMetrics
@@ -42,6 +44,12 @@ class OpenCall:
     last: bool
     prompt: str | None = None  # a /v1/completions prompt
     new_prompt: str = ""  # its text after what the parent call covers (all of it without a parent)
+
+
+def header_value(text: str) -> str:
+    """`text` for a response header: as it is when printable ASCII, else percent-encoded (a client
+    may name its program in any characters; a header carries only Latin-1, and no line breaks)."""
+    return text if text.isascii() and text.isprintable() else quote(text, safe="")
 
 
 def tool_names_of(messages: Sequence[Mapping[str, Any]], start: int) -> tuple[str, ...]:
@@ -69,6 +77,14 @@ def _expected_tool_time(headers: Mapping[str, str]) -> float | None:
     except ValueError:
         return None
     return seconds if seconds >= 0 else None
+
+
+async def _tell_engine(message: Awaitable[None]) -> None:
+    """Send an abort, release or hint; an engine that has died holds nothing more to free."""
+    try:
+        await message
+    except EngineError:
+        pass
 
 
 class ProgramService:
@@ -129,13 +145,14 @@ class ProgramService:
             return
         if self._hint_tool is not None:
             for name in tool_names:
-                await self._hint_tool(call.program_id, name, self.table.predictor.gap_samples(call.program_id, name))
+                await _tell_engine(self._hint_tool(call.program_id, name,
+                                                   self.table.predictor.gap_samples(call.program_id, name)))
 
     async def fail_call(self, open_call: OpenCall, *, abort: bool) -> None:
         """The call failed, or its client went away (`abort`: tell the engine). Shielded."""
         with anyio.CancelScope(shield=True):
             if abort:
-                await self._abort(open_call.call.call_id)
+                await _tell_engine(self._abort(open_call.call.call_id))
             self.table.fail_call(open_call.call.call_id, self.now())
             self.spans.call_finished(open_call.call, ok=False)
 
@@ -146,8 +163,9 @@ class ProgramService:
             return None
         with anyio.CancelScope(shield=True):
             for call_id in sorted(program.in_flight):
-                await self._abort(call_id)
-            await self._release(program_id)
+                await _tell_engine(self._abort(call_id))
+            await _tell_engine(self._release(program_id))
+        program.in_flight.clear()  # aborted: none of its calls runs any more
         self.resolver.forget_program(program_id)
         if program.jct is not None:
             self.metrics.program_jct.observe(program.jct)

@@ -10,9 +10,12 @@ vLLM accepts only flat values there), which vLLM hands to the scheduler as
 or the SSE stream put back together) is remembered for the next request's inference, and the
 tools it calls are hinted to the plugin through `collective_rpc` (control.py).
 
-It also serves agentrt's `GET /v1/programs[/{id}]` and `DELETE /v1/programs/{id}` (ending a
-program releases its pins in the plugin; vLLM itself aborts a request whose client disconnects).
-Times are `time.monotonic()`, the plugin's clock.
+It also serves agentrt's `GET /v1/programs[/{id}]` and `DELETE /v1/programs/{id}`: ending a
+program releases its pins in the plugin and aborts its calls in flight. A call cannot be aborted in
+vLLM by agentrt's call id, so the middleware cancels the call's own request handling instead, which
+is what vLLM does to a request whose client disconnects (its `generate` aborts the request in the
+engine when cancelled); the client gets a 409 in OpenAI's error shape (or, mid-stream, an error
+event). Times are `time.monotonic()`, the plugin's clock.
 """
 
 from __future__ import annotations
@@ -22,13 +25,15 @@ import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+import anyio
+
 from agentrt.engine_adapters.vllm.control import METHOD, ControlOp
 from agentrt.engine_adapters.vllm.records import META_KEY, CallRecord, call_meta
 from agentrt.runtime.scheduling.predictor import ToolLatencyPredictor
 from agentrt.serve.identity import IdentityResolver
 from agentrt.serve.metrics import ServeMetrics
 from agentrt.serve.programs import EndReason, ProgramTable
-from agentrt.serve.service import OpenCall, ProgramService
+from agentrt.serve.service import OpenCall, ProgramService, header_value
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -100,6 +105,7 @@ class ProgramMiddleware:
     def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]]) -> None:
         self.app = app
         self.engine_client: Any = None
+        self._handling: dict[str, anyio.CancelScope] = {}  # call id -> its request handling, while it runs
         self.service = ProgramService(ProgramTable(ToolLatencyPredictor()), IdentityResolver(), ServeMetrics(),
                                       now=time.monotonic, abort=self._abort, release=self._release,
                                       hint_tool=self._hint_tool)
@@ -139,19 +145,27 @@ class ProgramMiddleware:
         body["vllm_xargs"] = {**xargs, META_KEY: json.dumps(meta)}
         answer = _Answer(bool(body.get("stream")))
         status = [0]
+        done = [False]  # the response's last body message was sent
 
         async def capture(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status[0] = message["status"]
                 message = {**message, "headers": [*message.get("headers", ()),
-                                                  (b"x-agentrt-program", call.call.program_id.encode())]}
+                                                  (b"x-agentrt-program", header_value(call.call.program_id).encode())]}
             elif message["type"] == "http.response.body":
                 answer.feed(message.get("body", b""))
+                done[0] = not message.get("more_body", False)
             await send(message)
 
+        handling = self._handling[call.call.call_id] = anyio.CancelScope()
         try:
-            await self.app(scope, _replay(json.dumps(body).encode(), receive), capture)
+            with handling:
+                await self.app(scope, _replay(json.dumps(body).encode(), receive), capture)
+            if handling.cancelled_caught and not done[0]:  # its program was ended (DELETE): vLLM aborted it
+                await _send_ended(send, started=status[0] != 0)
+                status[0] = 409
         finally:
+            del self._handling[call.call.call_id]
             await self._finish(call, answer, status[0], bool(messages))
 
     async def _finish(self, call: OpenCall, answer: _Answer, status: int, chat: bool) -> None:
@@ -187,13 +201,30 @@ class ProgramMiddleware:
             await self.engine_client.collective_rpc(METHOD, args=(op.value, args))
 
     async def _abort(self, call_id: str) -> None:
-        """vLLM's server aborts a request when its client goes away; a call cannot be aborted by id here."""
+        """Cancel the call's request handling: vLLM aborts the request, as for a client gone."""
+        handling = self._handling.get(call_id)
+        if handling is not None:
+            handling.cancel()
 
     async def _release(self, program_id: str) -> None:
         await self._control(ControlOp.RELEASE_PROGRAM, {"program_id": program_id})
 
     async def _hint_tool(self, program_id: str, tool: str, gap_samples: tuple[float, ...]) -> None:
         await self._control(ControlOp.UPDATE_PIN, {"program_id": program_id, "gap_samples": list(gap_samples)})
+
+
+_ENDED = {"message": "the call was aborted: its program was ended (DELETE /v1/programs) while it ran",
+          "type": "invalid_request_error", "param": None, "code": "program_ended"}
+
+
+async def _send_ended(send: Send, *, started: bool) -> None:
+    """Answer a call aborted by its program's end: a 409, or, when the response has started (a
+    stream), an error event and the end of the stream."""
+    if not started:
+        await _json(send, 409, {"error": _ENDED})
+        return
+    await send({"type": "http.response.body", "body": f"data: {json.dumps({'error': _ENDED})}\n\ndata: [DONE]\n\n".encode(),
+                "more_body": False})
 
 
 async def _read_body(receive: Receive) -> bytes:

@@ -300,7 +300,8 @@ class SimEngine(Engine):
 
     def _reload_time(self, num_tokens: int, num_cached_tokens: int = 0) -> float:
         """With a host KV tier: getting a context back costs the cheaper of its PCIe load and its
-        prefill, so the policy's pin TTL (keep vs let go) weighs that, not the prefill alone."""
+        prefill, so the policy's pin TTL (keep vs let go) weighs that, not the prefill alone. It
+        assumes the host holds the context (write-through does, unless LRU dropped it since)."""
         cost = self.cost_model
         return min(cost.prefill_time(num_tokens, num_cached_tokens), cost.swap_time(num_tokens - num_cached_tokens))
 

@@ -21,6 +21,14 @@ and trio runs them in random order), so one loop drives all replicas:
 - the loop then sleeps until the earliest step end, or until a call arrives at an idle replica,
   and wakes the callers of the calls that finished.
 
+Routing order. Each engine sorts its inbox, so one engine does not depend on the order in which
+trio runs the tasks woken at one instant (trio reverses each batch of runnable tasks at random,
+unseeded). The router in front of the replicas would: round-robin's turn and least-loaded's
+counts depend on which call is routed first, so two programs woken together could swap replicas
+from run to run. The router therefore hands its calls to the loop (`sequence_routes`): after
+every other task has blocked, the loop has them routed in (program, call) order, lets the routed
+calls reach their replicas' inboxes (another `settle`) and only then steps the replicas.
+
 Replicas busy together therefore advance a few iterations per step rather than a whole decode
 span; steps that finish nothing are chained without yielding to the event loop (nothing else can
 act before the first finish or the horizon), so the cost is one `_run` per step, not one trio
@@ -32,6 +40,7 @@ snapshots to roll back to).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -70,6 +79,20 @@ class Lockstep:
         self._steps: dict[int, _Step] = {}  # by id(engine)
         self._wake = anyio.Event()
         self._scope: anyio.CancelScope | None = None
+        self._route: Callable[[], bool] | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._scope is not None and not self._scope.cancel_called
+
+    def sequence_routes(self, route: Callable[[], bool]) -> None:
+        """Call `route()` once every other task has blocked, before stepping, and again after each
+        call that returned True (it routed calls: their tasks post them to the replicas)."""
+        self._route = route
+
+    def poke(self) -> None:
+        """Something is waiting for the loop (a call to route): do not sleep until the next step end."""
+        self._wake.set()
 
     def join(self, engine: SimEngine, task_group: TaskGroup) -> None:
         self.engines.append(engine)
@@ -92,17 +115,26 @@ class Lockstep:
 
     async def _loop(self, scope: anyio.CancelScope) -> None:
         virtual = clock.is_virtual()
-        with scope, clock.loop_running(virtual):
-            while True:
+        try:
+            with scope, clock.loop_running(virtual):
+                await self._run(virtual)
+        finally:  # calls still to route find their replica stopped
+            if self._route is not None:
+                self._route()
+
+    async def _run(self, virtual: bool) -> None:
+        while True:
+            await clock.settle(virtual)
+            while self._route is not None and self._route():
                 await clock.settle(virtual)
-                now = anyio.current_time()
-                self._advance(now, clock.horizon(virtual, now))
-                self._wake = anyio.Event()
-                for engine in self.engines:
-                    engine._wake = self._wake
-                with anyio.CancelScope(deadline=min((s.end for s in self._steps.values()), default=math.inf)):
-                    await self._wake.wait()
-                self._hand_back(anyio.current_time())
+            now = anyio.current_time()
+            self._advance(now, clock.horizon(virtual, now))
+            self._wake = anyio.Event()
+            for engine in self.engines:
+                engine._wake = self._wake
+            with anyio.CancelScope(deadline=min((s.end for s in self._steps.values()), default=math.inf)):
+                await self._wake.wait()
+            self._hand_back(anyio.current_time())
 
     def _advance(self, now: float, horizon: float) -> None:
         """Step every replica that is idle or whose step has ended; then, while nothing else can act

@@ -42,4 +42,4 @@ def sim_replicas(num_replicas: int, router: Router | str = "agentrt", profile: s
     lockstep = Lockstep(lookahead=lookahead)
     engines = [SimEngine(profile, lockstep=lockstep, **options) for _ in range(num_replicas)]
     return ReplicatedEngine(engines, router, config=config or router_config(profile),
-                            kv_capacity_tokens=[e.kv_capacity_tokens for e in engines])
+                            kv_capacity_tokens=[e.kv_capacity_tokens for e in engines], sequencer=lockstep)

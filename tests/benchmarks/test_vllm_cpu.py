@@ -79,6 +79,13 @@ def test_runs_round_trip_through_the_results_file_and_pair_with_their_rounds_sto
     assert bench.agree("agentrt", [0.5, 0.9]) == "yes (all < 1)"
 
 
+def test_each_round_starts_with_the_next_config(bench: ModuleType) -> None:
+    configs = list(bench.CONFIGS)
+    orders = [bench.rotated(configs, n) for n in range(len(configs))]
+    assert [order[-1] for order in orders] == ["agentrt", "stock", "fcfs", "continuum"]
+    assert all(sorted(order) == sorted(configs) for order in orders) and bench.rotated(configs, 4) == configs
+
+
 def test_the_step_cost_separates_the_per_token_cost_from_the_fixed_one(bench: ModuleType) -> None:
     cost = bench.step_cost(fake_run(bench, "agentrt", 1, 1.0, 1.0).steps, typical_prompt=200)
     assert cost["fixed_s"] == pytest.approx(0.006)

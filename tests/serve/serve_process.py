@@ -7,6 +7,7 @@ stopped (SIGTERM, then SIGKILL) when the block ends. `timeout` bounds its life i
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -70,11 +71,17 @@ def _healthy(url: str) -> bool:
 
 
 @contextmanager
-def running_server(*args: str, startup_seconds: float = STARTUP_SECONDS) -> Iterator[str]:
-    """`agentrt serve --port 0 *args`; yields its base URL (without /v1)."""
+def running_server(*args: str, startup_seconds: float = STARTUP_SECONDS, max_memory: int | None = None) -> Iterator[str]:
+    """`agentrt serve --port 0 *args`; yields its base URL (without /v1). `max_memory` (bytes)
+    caps the server's address space, so a request that makes it allocate without bound fails
+    with MemoryError there instead of exhausting the machine."""
     cmd = ["timeout", str(MAX_LIFE_SECONDS), sys.executable, "-m", "agentrt", "serve", "--port", "0", *args]
+    def cap_memory() -> None:
+        if max_memory is not None:
+            resource.setrlimit(resource.RLIMIT_AS, (max_memory, max_memory))
+
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            cwd=HERE.parent.parent, env=os.environ | {"PYTHONUNBUFFERED": "1"})
+                            cwd=HERE.parent.parent, env=os.environ | {"PYTHONUNBUFFERED": "1"}, preexec_fn=cap_memory)
     lines: list[str] = []
     found = threading.Event()
 

@@ -95,3 +95,56 @@ async def test_unknown_programs_are_404_in_openais_shape() -> None:
         gone = await client.delete("/v1/programs/nope")
     assert gone.status_code == 404 and gone.json()["error"]["code"] == "program_not_found"
     await anyio.lowlevel.checkpoint()
+
+
+def _hanging(started: anyio.Event, cancelled: list[str]) -> Starlette:
+    """Answers nothing: each chat request (after one chunk, when streamed) waits until cancelled,
+    as a call still generating in vLLM does; a cancelled handler is what makes vLLM abort it."""
+
+    async def chat(request: Request) -> Response:
+        body = await request.json()
+
+        async def wait() -> None:
+            try:
+                started.set()
+                await anyio.sleep_forever()
+            except anyio.get_cancelled_exc_class():
+                cancelled.append("stream" if body.get("stream") else "json")
+                raise
+
+        if body.get("stream"):
+            async def events() -> Any:
+                yield f"data: {json.dumps({'choices': [{'index': 0, 'delta': {'content': 'a'}}]})}\n\n"
+                await wait()
+            return StreamingResponse(events(), media_type="text/event-stream")
+        await wait()
+        raise AssertionError("not reached")
+
+    return Starlette(routes=[Route("/v1/chat/completions", chat, methods=["POST"])])
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
+async def test_delete_aborts_the_programs_calls_in_flight(stream: bool) -> None:
+    started, cancelled = anyio.Event(), []
+    app = ProgramMiddleware(_hanging(started, cancelled))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+        responses: list[httpx.Response] = []
+        with anyio.fail_after(30):  # before the fix, DELETE left the call running forever
+            async with anyio.create_task_group() as tg:
+                async def call() -> None:
+                    responses.append(await client.post("/v1/chat/completions", headers={"X-Agentrt-Program": "doomed"},
+                                                       json={"model": "m", "stream": stream,
+                                                             "messages": [{"role": "user", "content": "hi"}]}))
+
+                tg.start_soon(call)
+                await started.wait()
+                deleted = await client.delete("/v1/programs/doomed")
+        program = (await client.get("/v1/programs/doomed")).json()
+    (response,) = responses
+    assert deleted.json()["deleted"] is True and cancelled == ["stream" if stream else "json"]
+    if stream:
+        assert response.status_code == 200
+        assert '"code": "program_ended"' in response.text and response.text.endswith("data: [DONE]\n\n")
+    else:
+        assert response.status_code == 409 and response.json()["error"]["code"] == "program_ended"
+    assert (program["num_calls"], program["num_in_flight"], program["end_reason"]) == (1, 0, "deleted")
