@@ -51,7 +51,7 @@ def choose_ttl(gap_samples: Iterable[float], benefit: float, cost_rate: float, m
     samples, so a run of equal samples is one candidate (bisect) and the scan stops once even
     P = 1 could not beat the best value (the cost only grows with tau)."""
     valid = _valid_samples(gap_samples)
-    xs = sorted(x for x in valid if x <= max_ttl)
+    xs = sorted(valid) if valid and max(valid) <= max_ttl else sorted(x for x in valid if x <= max_ttl)
     if not xs or not benefit > 0:
         return 0.0
     best_tau, best_value = 0.0, 0.0
