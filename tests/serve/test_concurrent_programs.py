@@ -25,13 +25,13 @@ MAX_IN_FLIGHT = 200  # below NUM_PROGRAMS, so that the bound is reached
 
 @pytest.fixture(scope="module")
 def url() -> Iterator[str]:
-    # at --time-scale 100 a client 0.6 s late (a loaded machine, a Retry-After wait) is 60 simulated s
-    # idle: the idle timeout must not end a program between its turns
     # a socket per program on each side: lift the open-file limit (often 1,024) for this process
     # and the server it starts (which inherits it)
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     wanted = 4 * NUM_PROGRAMS if hard == resource.RLIM_INFINITY else min(hard, 4 * NUM_PROGRAMS)
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, wanted), hard))
+    # at --time-scale 100 a client 0.6 s late (a loaded machine, a Retry-After wait) is 60 simulated s
+    # idle: the idle timeout must not end a program between its turns
     with running_server("--served-model-name", MODEL, "--time-scale", "100", "--max-in-flight",
                         str(MAX_IN_FLIGHT), "--idle-timeout", "100000") as base:
         yield base
