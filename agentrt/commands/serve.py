@@ -42,8 +42,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--request-timeout", type=float, default=None, metavar="S",
                    help="sim: a call not answered within S wall seconds is aborted (504); a request's "
                         "X-Agentrt-Timeout header overrides it (default: no limit)")
-    p.add_argument("--idle-timeout", type=float, default=60.0,
-                   help="a program idle this long (s, server clock) may end; longer when its gaps are (default 60)")
+    p.add_argument("--idle-timeout", type=float, default=300.0,
+                   help="a program idle this long (s, server clock) may end; longer when its gaps are "
+                        "(default 300: above the longest tool gap in the SWE-bench trace, 64.6 s)")
     p.add_argument("--log-level", default="warning", help="uvicorn log level (default warning)")
     add_replica_args(p, ray=True)
     p.add_argument("--otel", default="none", choices=("none", "console", "otlp"),

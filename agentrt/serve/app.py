@@ -61,7 +61,7 @@ class ServeOptions(BaseModel):
     model_names: list[str] = Field(min_length=1, description="Model ids the server answers to (/v1/models).")
     policy: str = Field(default="agentrt", description="Scheduling policy.")
     max_in_flight: int = Field(default=4096, ge=1, description="Requests admitted at once; more get 429.")
-    min_idle_timeout: float = Field(default=60.0, ge=0, description="A program idle this long (server clock, "
+    min_idle_timeout: float = Field(default=300.0, ge=0, description="A program idle this long (server clock, "
                                     "s) may end; longer when its predicted gaps are longer.")
     idle_factor: float = Field(default=4.0, ge=1, description="Idle timeout = max(min_idle_timeout, "
                                "idle_factor x its longest predicted gap).")

@@ -99,7 +99,7 @@ class ProgramTable:
     `max(min_idle_timeout, idle_factor * max(predicted gaps))` has ended.
     Raises ValueError for a negative timeout or a factor below 1."""
 
-    def __init__(self, predictor: ToolLatencyPredictor | None = None, *, min_idle_timeout: float = 60.0,
+    def __init__(self, predictor: ToolLatencyPredictor | None = None, *, min_idle_timeout: float = 300.0,
                  idle_factor: float = 4.0, max_ended: int = 100_000) -> None:
         if min_idle_timeout < 0 or idle_factor < 1:
             raise ValueError(f"min_idle_timeout={min_idle_timeout} must be >= 0 and idle_factor={idle_factor} >= 1")
