@@ -41,7 +41,10 @@ pytestmark = [pytest.mark.vllm, pytest.mark.timeout(1200),
 # (beta: a call waiting beta x its program's service jumps the queue, so on a slow machine the
 # order would depend on the machine's speed) and the idle cost of a pin (at 0, a pin lasts its
 # gap sample however long the engine takes to serve the calls in between).
-POLICY = agentrt.PolicyConfig(name="agentrt", residency_fraction=0.9, beta=1e9, pin_idle_cost=0.0)
+# atlas_always: the contention scenario's queue is on the one batch slot, not on memory, where agentrt
+# would otherwise queue by arrival, i.e. as vLLM does without the plugin
+POLICY = agentrt.PolicyConfig(name="agentrt", residency_fraction=0.9, beta=1e9, pin_idle_cost=0.0,
+                              atlas_always=True)
 POLL_S = 0.02  # how often `until` looks again
 WAIT_LIMIT_S = 120.0  # an observation this late means a hang, not a slow machine
 SCENARIO_LIMIT_S = 240.0

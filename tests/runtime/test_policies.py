@@ -247,6 +247,19 @@ def test_agentrt_orders_by_arrival_while_memory_is_not_short() -> None:
     assert ids(sched.order_waiting(2.0)) == ["heavy", "c", "b2"]  # by arrival: levels apply only while memory is short
 
 
+def test_agentrt_atlas_always_orders_by_level_and_pin_without_memory_pressure() -> None:
+    sched = make_scheduler("agentrt", atlas_always=True)
+    b = submit(sched, "b", "p2", 1.0, priority=2.5, gap_samples=(0.5,) * 4)
+    run(sched, b, 1.0, 0.4)
+    assert sched.on_call_finished(b, 1.4, num_blocks=10, total_blocks=1000, free_blocks=900,
+                                  wanted_blocks=0, reprefill_time=1.0) == 0.5
+    b2 = submit(sched, "b2", "p2", 1.8, priority=2.9, program_service=2.9)
+    c = submit(sched, "c", "p3", 1.5, priority=3.5, program_service=3.5)
+    heavy = submit(sched, "heavy", "p4", 0.5, priority=40.0, program_service=60.0)
+    assert not b2.memory_short
+    assert ids(sched.order_waiting(2.0)) == ["b2", "c", "heavy"]  # level, then the pinned program first
+
+
 def test_agentrt_without_pinned_first_orders_a_queue_by_arrival() -> None:
     sched = make_scheduler("agentrt", pinned_first=False)
     b = submit(sched, "b", "p2", 1.0, priority=2.5, gap_samples=(0.5,) * 4)

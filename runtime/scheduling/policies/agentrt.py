@@ -12,7 +12,7 @@ admitting it ends the pin before pressure releases it. A call that arrives while
 short (e.g. on an engine bound by batch slots) is queued by arrival in the top level: there least-
 attained-service order only lost to fcfs on the measured agent traces, and pinned-first lets the
 same programs keep the slots (1.09-1.43x fcfs; README, "Workloads, the oracle, and what closes the
-gap"). Under memory pressure pins are released lowest priority first, i.e. the program with the
+gap"); `atlas_always` orders every call as under pressure. Under memory pressure pins are released lowest priority first, i.e. the program with the
 most attained service first (it would sort last in the queues anyway)."""
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ class AgentRTPolicy(TTLPinning, ATLASPolicy):
     gates_residency = True
 
     def sort_key(self, call: CallState, program: ProgramState, pinned: bool) -> SortKey:
-        if not call.memory_short:
+        if not (call.memory_short or self.config.atlas_always):
             return (0, self.config.pinned_first, call.arrival)
         return (call.level, self.config.pinned_first and not pinned, call.arrival)
 

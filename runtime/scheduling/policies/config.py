@@ -98,6 +98,12 @@ class PolicyConfig(BaseModel):
                     "releases it. While memory is not short (an engine bound by batch slots) the queue is by "
                     "arrival, else the same programs keep the slots. False: by arrival always (measured in the "
                     "README, \"Workloads, the oracle, and what closes the gap\").")
+    atlas_always: bool = Field(
+        False,
+        description="agentrt only: order every call by ATLAS level (and pinned-first), as Autellix does, "
+                    "not only the calls that arrive while KV memory is short. Default False: on an engine "
+                    "bound by batch slots least-attained-service order lost to arrival order on the "
+                    "measured agent traces.")
     residency_fraction: float | None = Field(
         0.9, gt=0.0, le=1.0,
         description="agentrt only: calls of a program not yet in the KV working set are admitted only "
