@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 import agentrt.runtime.scheduling.policies as policies
 from agentrt.exceptions import ConfigError, UnknownNameError
-from agentrt.runtime.scheduling.policies import PolicyConfig, PolicyName, make_policy
+from agentrt.runtime.scheduling.policies import CallState, PolicyConfig, PolicyName, make_policy
+from agentrt.runtime.scheduling.scheduler import ProgramScheduler
 from factories import ids, make_call, make_policy_for, make_program, make_scheduler, run, submit
 
 ALL = [n.value for n in PolicyName]
@@ -214,19 +215,26 @@ def test_continuum_never_preempts_for_waiting_and_victim_is_latest_program() -> 
 
 
 # -- agentrt ------------------------------------------------------------------------------------
-def test_agentrt_is_atlas_with_pinned_first_within_a_queue_while_memory_is_short() -> None:
-    sched = make_scheduler("agentrt")
-    a = submit(sched, "a", "p1", 0.0, priority=0.1)
+def _pinned_and_two_more(sched: ProgramScheduler, *, memory_short: bool) -> tuple[CallState, ...]:
+    """p2's first call finishes with a pin (memory short or not at that pin decision: the waiting
+    calls want more, or fewer, blocks than are free); then p2's next call b2 (level 2, pinned),
+    c (level 2) and heavy (level 6) arrive, heavy first."""
     b = submit(sched, "b", "p2", 1.0, priority=2.5, gap_samples=(0.5,) * 4)
     run(sched, b, 1.0, 0.4)
-    # the waiting calls want more blocks than are free: memory is short
     assert sched.on_call_finished(b, 1.4, num_blocks=10, total_blocks=1000, free_blocks=900,
-                                  wanted_blocks=950, reprefill_time=1.0) == 0.5
+                                  wanted_blocks=950 if memory_short else 0, reprefill_time=1.0) == 0.5
     b2 = submit(sched, "b2", "p2", 1.8, priority=2.9, program_service=2.9)
     c = submit(sched, "c", "p3", 1.5, priority=3.5, program_service=3.5)
     heavy = submit(sched, "heavy", "p4", 0.5, priority=40.0, program_service=60.0)
     assert (b2.level, c.level, heavy.level) == (2, 2, 6)
-    assert b2.had_pin and b2.memory_short
+    assert b2.had_pin and b2.memory_short == memory_short
+    return b2, c, heavy
+
+
+def test_agentrt_is_atlas_with_pinned_first_within_a_queue_while_memory_is_short() -> None:
+    sched = make_scheduler("agentrt")
+    a = submit(sched, "a", "p1", 0.0, priority=0.1)
+    b2, c, heavy = _pinned_and_two_more(sched, memory_short=True)
     assert ids(sched.order_waiting(2.0)) == ["a", "b2", "c", "heavy"]
     assert sched.can_preempt(a, heavy) and not sched.can_preempt(b2, c)
     assert a.level == 0 and sched.pick_victim([a, c, heavy]) is heavy
@@ -236,37 +244,17 @@ def test_agentrt_orders_by_arrival_while_memory_is_not_short() -> None:
     """On an engine bound by batch slots, not memory, neither the pinned program (it kept the
     slots: 1.33-1.43x fcfs) nor least-attained-service (1.09x) goes first (README)."""
     sched = make_scheduler("agentrt")
-    b = submit(sched, "b", "p2", 1.0, priority=2.5, gap_samples=(0.5,) * 4)
-    run(sched, b, 1.0, 0.4)
-    assert sched.on_call_finished(b, 1.4, num_blocks=10, total_blocks=1000, free_blocks=900,
-                                  wanted_blocks=0, reprefill_time=1.0) == 0.5
-    b2 = submit(sched, "b2", "p2", 1.8, priority=2.9, program_service=2.9)
-    c = submit(sched, "c", "p3", 1.5, priority=3.5, program_service=3.5)
-    heavy = submit(sched, "heavy", "p4", 0.5, priority=40.0, program_service=60.0)
-    assert b2.had_pin and not b2.memory_short and b2.level == c.level == 2 and heavy.level == 6
+    _pinned_and_two_more(sched, memory_short=False)
     assert ids(sched.order_waiting(2.0)) == ["heavy", "c", "b2"]  # by arrival: levels apply only while memory is short
 
 
 def test_agentrt_atlas_always_orders_by_level_and_pin_without_memory_pressure() -> None:
     sched = make_scheduler("agentrt", atlas_always=True)
-    b = submit(sched, "b", "p2", 1.0, priority=2.5, gap_samples=(0.5,) * 4)
-    run(sched, b, 1.0, 0.4)
-    assert sched.on_call_finished(b, 1.4, num_blocks=10, total_blocks=1000, free_blocks=900,
-                                  wanted_blocks=0, reprefill_time=1.0) == 0.5
-    b2 = submit(sched, "b2", "p2", 1.8, priority=2.9, program_service=2.9)
-    c = submit(sched, "c", "p3", 1.5, priority=3.5, program_service=3.5)
-    heavy = submit(sched, "heavy", "p4", 0.5, priority=40.0, program_service=60.0)
-    assert not b2.memory_short
+    _pinned_and_two_more(sched, memory_short=False)
     assert ids(sched.order_waiting(2.0)) == ["b2", "c", "heavy"]  # level, then the pinned program first
 
 
 def test_agentrt_without_pinned_first_orders_a_queue_by_arrival() -> None:
     sched = make_scheduler("agentrt", pinned_first=False)
-    b = submit(sched, "b", "p2", 1.0, priority=2.5, gap_samples=(0.5,) * 4)
-    run(sched, b, 1.0, 0.4)
-    assert sched.on_call_finished(b, 1.4, num_blocks=10, total_blocks=1000, free_blocks=900,
-                                  wanted_blocks=950, reprefill_time=1.0) == 0.5
-    b2 = submit(sched, "b2", "p2", 1.8, priority=2.9, program_service=2.9)
-    c = submit(sched, "c", "p3", 1.5, priority=3.5, program_service=3.5)
-    assert b2.had_pin and b2.memory_short and b2.level == c.level == 2
-    assert ids(sched.order_waiting(2.0)) == ["c", "b2"]  # pinned first would put b2 ahead
+    _pinned_and_two_more(sched, memory_short=True)
+    assert ids(sched.order_waiting(2.0)) == ["c", "b2", "heavy"]  # pinned first would put b2 ahead
