@@ -4,16 +4,12 @@ decision weighs the cheaper reload."""
 
 from __future__ import annotations
 
-from typing import Any
 
 import pytest
 from trio.testing import MockClock
 
-from agentrt.engine_adapters.base import GenerationResult
-from agentrt.engine_adapters.sim import SimEngine
 from agentrt.engine_adapters.sim.host_tier import HostKVTier
-from agentrt.programs.tokens import Tokens
-from tests.engine_adapters.test_sim_memory import FixedTTL, request, serve
+from tests.engine_adapters.test_sim_memory import FixedTTL, request, second_turn_after_pressure, serve
 
 pytestmark = pytest.mark.anyio
 
@@ -23,27 +19,9 @@ def anyio_backend() -> tuple[str, dict[str, object]]:
     return ("trio", {"clock": MockClock(autojump_threshold=0)})
 
 
-async def _second_turn(policy: Any, **options: Any) -> tuple[GenerationResult, SimEngine]:
-    """A's first turn (1,615 KV tokens: 100 full blocks), then B and D (95 blocks each) while A is in
-    a tool call, evicting most of A's blocks from the 200-block GPU cache; then A's second turn."""
-    engine = SimEngine(num_gpu_blocks=200, **options)
-    out: list[GenerationResult] = []
-
-    async def body() -> None:
-        prompt = Tokens.synthetic(1600, key="a")
-        first = await engine.generate(request("a1", 0, 16, program_id="a", prompt=prompt))
-        await engine.generate(request("b", 1500, 16))
-        await engine.generate(request("d", 1500, 16))
-        second = prompt + first.output + Tokens.synthetic(50, key="a2")
-        out.append(await engine.generate(request("a2", 0, 8, program_id="a", prompt=second)))
-
-    await serve(engine, policy, body)
-    return out[0], engine
-
-
 async def test_an_evicted_context_is_loaded_from_host_memory_not_prefilled() -> None:
-    without, _ = await _second_turn("fcfs")
-    second, engine = await _second_turn("fcfs", host_kv_gib=4.0)
+    without, _ = await second_turn_after_pressure("fcfs")
+    second, engine = await second_turn_after_pressure("fcfs", host_kv_gib=4.0)
     stats = engine.statistics()
     assert without.num_prefill_tokens == 1666 - 160  # the GPU kept 10 of A's blocks
     assert second.num_cached_tokens == 160 and second.num_prefill_tokens == 66  # only the new tokens
@@ -53,7 +31,7 @@ async def test_an_evicted_context_is_loaded_from_host_memory_not_prefilled() -> 
 
 async def test_a_full_host_buffer_drops_the_least_recent_context() -> None:
     # 0.25 GiB holds 128 blocks of 2 MiB (8B profile): B's 94 blocks push A's 100 out
-    second, engine = await _second_turn("fcfs", host_kv_gib=0.25)
+    second, engine = await second_turn_after_pressure("fcfs", host_kv_gib=0.25)
     stats = engine.statistics()
     assert second.num_prefill_tokens == 1666 - 160
     assert stats.num_swapped_tokens == 0 and stats.num_reprefilled_tokens == 1600 - 160
@@ -61,8 +39,8 @@ async def test_a_full_host_buffer_drops_the_least_recent_context() -> None:
 
 async def test_the_pin_decision_weighs_the_cheaper_reload() -> None:
     without, with_host = FixedTTL(0.0), FixedTTL(0.0)
-    await _second_turn(without)
-    await _second_turn(with_host, host_kv_gib=4.0)
+    await second_turn_after_pressure(without)
+    await second_turn_after_pressure(with_host, host_kv_gib=4.0)
     a1, a1_host = without.queries[0], with_host.queries[0]  # A's first turn: its 101 blocks
     assert a1.program_id == a1_host.program_id == "a" and a1.num_blocks == a1_host.num_blocks == 101
     assert 0 < a1_host.benefit < a1.benefit

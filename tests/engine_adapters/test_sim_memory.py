@@ -73,12 +73,13 @@ async def serve(engine: SimEngine, policy: Any, body: Callable[[], Awaitable[Non
         await engine.stop()
 
 
-async def _second_turn_after_pressure(policy: Any) -> tuple[GenerationResult, SimEngine]:
+async def second_turn_after_pressure(policy: Any, **options: Any) -> tuple[GenerationResult, SimEngine]:
     """A's first turn (101 blocks), then B and D (95 blocks each) while A is in a tool call, then
-    A's second turn. 200 blocks: D must evict the older of A's and B's cached blocks."""
+    A's second turn. 200 blocks: D must evict the older of A's and B's cached blocks. `options`:
+    the engine's (e.g. a host KV tier)."""
     from agentrt.programs.tokens import Tokens
 
-    engine = SimEngine(num_gpu_blocks=200)
+    engine = SimEngine(num_gpu_blocks=200, **options)
     out: list[GenerationResult] = []
 
     async def body() -> None:
@@ -94,7 +95,7 @@ async def _second_turn_after_pressure(policy: Any) -> tuple[GenerationResult, Si
 
 
 async def test_an_unpinned_program_is_evicted_and_re_prefills_its_context() -> None:
-    second, engine = await _second_turn_after_pressure("fcfs")
+    second, engine = await second_turn_after_pressure("fcfs")
     stats = engine.statistics()
     assert second.num_cached_tokens == 160  # D took the 4 unused blocks, then A's from the tail
     assert second.num_prefill_tokens == 1666 - 160
@@ -104,7 +105,7 @@ async def test_an_unpinned_program_is_evicted_and_re_prefills_its_context() -> N
 
 async def test_a_pinned_program_keeps_its_context() -> None:
     policy = FixedTTL(100.0)
-    second, engine = await _second_turn_after_pressure(policy)
+    second, engine = await second_turn_after_pressure(policy)
     stats = engine.statistics()
     assert second.num_cached_tokens == 1600  # D evicted B's blocks instead
     assert second.num_prefill_tokens == 66
