@@ -4,7 +4,6 @@ decision weighs the cheaper reload."""
 
 from __future__ import annotations
 
-
 import pytest
 from trio.testing import MockClock
 
