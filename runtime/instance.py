@@ -30,6 +30,7 @@ from agentrt.programs.decorators import Completion, Program
 from agentrt.programs.futures import CallFuture
 from agentrt.programs.records import CallKind, CallRecord, CallStatus, ProgramRecord, ProgramStatus
 from agentrt.programs.tokens import Tokens
+from agentrt.runtime import tasks
 from agentrt.tools.clock import real_time
 
 if TYPE_CHECKING:
@@ -156,7 +157,7 @@ class ProgramInstance:
         if self._tg is None:
             raise RuntimeError(f"program {self.record.name} ({self.program_id}) has finished; "
                                "calls can only be issued while it runs")
-        self._tg.start_soon(fn, *args)
+        tasks.start_soon(self._tg, fn, *args)
 
     def parents_of(self, call_id: str) -> tuple[str, ...]:
         node = self.graph.nodes.get(call_id)

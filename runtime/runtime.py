@@ -23,6 +23,7 @@ from agentrt.programs import dag
 from agentrt.programs.decorators import Program
 from agentrt.programs.records import ProgramRecord, ProgramStatus
 from agentrt.runtime.instance import ProgramInstance
+from agentrt.runtime import tasks
 from agentrt.runtime.observer import Observer
 from agentrt.runtime.limits import RunLimits
 from agentrt.runtime.scheduling.policies import PolicyConfig, PolicyName, policy_config
@@ -172,7 +173,7 @@ class Runtime:
         if not isinstance(program, Program):
             program = _as_program(program)
         handle: ProgramHandle[R] = ProgramHandle(self._new_instance(program))
-        self._programs_tg.start_soon(handle._run, args, kwargs, name=f"agentrt:{handle.program_id}")
+        tasks.start_soon(self._programs_tg, handle._run, args, kwargs, name=f"agentrt:{handle.program_id}")
         return handle
 
     async def wait(self, handles: Iterable[ProgramHandle[Any]], *, return_exceptions: bool = False) -> list[Any]:
