@@ -13,6 +13,8 @@ from typing import Any, TypeVar
 
 import anyio
 
+from agentrt.tools.clock import event_loop_clock
+
 T = TypeVar("T")
 
 
@@ -29,15 +31,5 @@ def run(main: Callable[..., Awaitable[T]], *args: Any, virtual_time: bool = True
 
 
 def clock() -> Callable[[], float]:
-    """The running event loop's clock function (what `anyio.current_time` returns), looked up
-    once: `anyio.current_time()` detects the backend on every call, which the runtime's per-call
-    path cannot afford."""
-    import sniffio
-
-    if sniffio.current_async_library() == "trio":
-        import trio
-
-        return trio.current_time
-    import asyncio
-
-    return asyncio.get_running_loop().time
+    """The running event loop's clock function, looked up once (`tools.clock.event_loop_clock`)."""
+    return event_loop_clock()

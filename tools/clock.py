@@ -16,7 +16,7 @@ Outside trio or without a MockClock this does nothing.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -64,3 +64,18 @@ def real_time() -> Iterator[None]:
         if saved.num_sections == 0:
             clock.rate = saved.rate
             clock.autojump_threshold = saved.autojump_threshold
+
+
+def event_loop_clock() -> Callable[[], float]:
+    """The running event loop's clock function (what `anyio.current_time` returns), looked up
+    once: `anyio.current_time()` detects the backend on every call, which the runtime's and the
+    simulator's per-call paths cannot afford."""
+    import sniffio
+
+    if sniffio.current_async_library() == "trio":
+        import trio
+
+        return trio.current_time
+    import asyncio
+
+    return asyncio.get_running_loop().time

@@ -46,6 +46,7 @@ from agentrt.exceptions import EngineError, LLMCallError, PromptTooLongError
 from agentrt.programs.tokens import Tokens
 from agentrt.runtime.scheduling.decisions import Decision, DecisionLog
 from agentrt.runtime.scheduling.scheduler import ProgramScheduler
+from agentrt.tools.clock import event_loop_clock
 
 if TYPE_CHECKING:
     from anyio.abc import TaskGroup
@@ -106,6 +107,7 @@ class SimEngine(Engine):
         self._inbox: list[tuple[float, str, str, int, Any]] = []  # (time, program, call, kind, payload)
         self._stopped = False
         self._fast_forward = cfg.fast_forward
+        self._now: Callable[[], float] = anyio.current_time  # the event loop's clock, once started
 
     @property
     def kv_capacity_tokens(self) -> int:
@@ -117,6 +119,7 @@ class SimEngine(Engine):
         name. Raises EngineError if already started, UnknownNameError for an unknown policy."""
         if self._batcher is not None:
             raise EngineError("SimEngine is already started; create a new engine for another run")
+        self._now = event_loop_clock()
         kv = KVCache(self.num_blocks, self.block_size)
         scheduler = ProgramScheduler(policy, kv_capacity_tokens=self.kv_capacity_tokens,
                                      decisions=DecisionLog() if self.config.record_decisions else None)
@@ -226,7 +229,7 @@ class SimEngine(Engine):
         with scope, clock.loop_running(virtual):
             while True:
                 await clock.settle(virtual)
-                now = anyio.current_time()
+                now = self._now()
                 self._drain()
                 start = now if virtual or resume is None else min(resume, now)
                 horizon = clock.horizon(virtual, now)
@@ -274,7 +277,7 @@ class SimEngine(Engine):
         return t, []
 
     def _post(self, program_id: str, call_id: str, kind: int, payload: Any) -> None:
-        self._inbox.append((anyio.current_time(), program_id, call_id, kind, payload))
+        self._inbox.append((self._now(), program_id, call_id, kind, payload))
         self._wake.set()
 
     def _drain(self) -> None:
@@ -344,7 +347,7 @@ class SimEngine(Engine):
         output = Tokens.synthetic(num_out, key=f"sim/{self.config.seed}/{request.call_id}/out")
         hashes = (prompt + output).block_hashes(self.block_size)
         return SimSequence(request=request, text=text, output=output, hashes=hashes, num_prompt_tokens=len(prompt),
-                           num_output_tokens=num_out, arrival=anyio.current_time())
+                           num_output_tokens=num_out, arrival=self._now())
 
     def _check_fits(self, request: GenerationRequest, num_prompt: int) -> None:
         total = num_prompt + request.max_tokens
