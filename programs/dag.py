@@ -59,3 +59,17 @@ def critical_path(graph: nx.DiGraph, weight: Weight = service_weight) -> tuple[l
         step = best[step][1]
     path.reverse()
     return path, total
+
+
+def critical_path_weight(graph: nx.DiGraph, weight: Weight = service_weight) -> float:
+    """`critical_path(graph, weight)[1]` (the same float), in one pass over the calls in the order
+    they were issued, without networkx's topological sort: a call's parents were issued before it,
+    so that order is topological (else, e.g. an edge from a call of another program, the full sort)."""
+    best: dict[str, float] = {}
+    pred = graph.pred
+    for node, record in graph.nodes(data="record"):
+        values = [best.get(parent) for parent in pred[node]]
+        if None in values:  # a parent not issued before `node`
+            return critical_path(graph, weight)[1]
+        best[node] = (max(values) if values else 0.0) + weight(record)  # type: ignore[type-var]
+    return max(best.values(), default=0.0)

@@ -137,7 +137,7 @@ class ProgramInstance:
             rec.status, rec.error = ProgramStatus.CANCELLED, "cancelled"
         else:
             rec.status = ProgramStatus.OK
-        rec.critical_path_service = dag.critical_path(self.graph)[1]
+        rec.critical_path_service = dag.critical_path_weight(self.graph)
         self.runtime._notify("program_finished", rec)
 
     # -- issuing calls (ProgramScope) -----------------------------------------------------------
