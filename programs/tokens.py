@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import weakref
 from collections.abc import Iterable, Iterator
 from itertools import count
 
@@ -31,13 +32,14 @@ def seed_of(key: str) -> int:
 class Tokens:
     """An immutable sequence of token ids, cheap to extend. Build with `synthetic`, `of`, `+`."""
 
-    __slots__ = ("parent", "seed", "ids", "size", "_len", "_hash_cache")
+    __slots__ = ("parent", "seed", "ids", "size", "_len", "_hash_cache", "_last_sum", "__weakref__")
 
     def __init__(self, parent: Tokens | None, seed: int | None, ids: tuple[int, ...] | None, size: int):
         self.parent = parent
         self.seed, self.ids, self.size = seed, ids, size
         self._len = size + (len(parent) if parent is not None else 0)
         self._hash_cache: dict[int, tuple[list[int], list[Piece], int]] = {}
+        self._last_sum: tuple[Tokens, weakref.ref[Tokens]] | None = None  # see `__add__`
 
     # -- construction --------------------------------------------------------------------------
     @classmethod
@@ -62,12 +64,20 @@ class Tokens:
         return cls(None, None, t, len(t))
 
     def __add__(self, other: Tokens) -> Tokens:
+        """`self` followed by `other`. The same sum twice in a row is the same object, so its block
+        hashes are computed once: an engine hashes `prompt + output` and the runtime hands the
+        program that same sum as the call's context (a weak reference: it does not keep it alive)."""
         if not isinstance(other, Tokens):
             return NotImplemented
+        last = self._last_sum
+        if last is not None and last[0] is other and (known := last[1]()) is not None:
+            return known
         out = self
         for node in other._nodes():
             if node.size:
                 out = Tokens(out if len(out) else None, node.seed, node.ids, node.size)
+        if out is not self and self._len:  # (not on the shared empty sequence)
+            self._last_sum = (other, weakref.ref(out))
         return out
 
     # -- inspection ----------------------------------------------------------------------------

@@ -345,9 +345,10 @@ class SimEngine(Engine):
         if self.responder is not None and not request.ignore_eos:
             num_out = max(1, min(num_out, len(text.split())))
         output = Tokens.synthetic(num_out, key=f"sim/{self.config.seed}/{request.call_id}/out")
-        hashes = (prompt + output).block_hashes(self.block_size)
-        return SimSequence(request=request, text=text, output=output, hashes=hashes, num_prompt_tokens=len(prompt),
-                           num_output_tokens=num_out, arrival=self._now())
+        context = prompt + output
+        return SimSequence(request=request, text=text, output=output, hashes=context.block_hashes(self.block_size),
+                           num_prompt_tokens=len(prompt), num_output_tokens=num_out, arrival=self._now(),
+                           context=context)
 
     def _check_fits(self, request: GenerationRequest, num_prompt: int) -> None:
         total = num_prompt + request.max_tokens

@@ -37,6 +37,7 @@ class SimSequence:
     num_prompt_tokens: int
     num_output_tokens: int  # the call's output length (fixed at arrival)
     arrival: float
+    context: Tokens | None = None  # prompt + output, kept so that the runtime's sum of the two is this object (hashed once)
     call: CallState = field(init=False)  # set when the scheduler registers the call
     status: SeqStatus = SeqStatus.WAITING
     block_ids: list[int] = field(default_factory=list)
