@@ -37,7 +37,7 @@ class StallSignal:
     def __init__(self, clock: MockClock) -> None:
         self._event: trio.Event | None = None
         self.num_watchers = 0  # runtimes watching this clock (several may run on one clock)
-        self._jump = clock._autojump
+        self._clock = clock
         # MockClock is final; the run loop calls `clock._autojump()`, so an instance attribute
         # takes its place.
         clock._autojump = self._autojump  # type: ignore[method-assign]
@@ -50,11 +50,12 @@ class StallSignal:
         await self._event.wait()
 
     def _autojump(self) -> None:
-        if self._event is not None and math.isinf(trio.lowlevel.current_statistics().seconds_to_next_deadline):
+        jump = trio.lowlevel.current_statistics().seconds_to_next_deadline  # read once: it builds a record
+        if self._event is not None and math.isinf(jump):
             self._event.set()
             self._event = None
-            return
-        self._jump()
+        elif 0 < jump < math.inf:  # what `MockClock._autojump` does, without reading it again
+            self._clock.jump(jump)
 
 
 def virtual_clock() -> MockClock:
