@@ -44,6 +44,8 @@ from agentrt.engine_adapters.sim.batcher import Batch, Batcher
 from agentrt.engine_adapters.sim.sequence import SimSequence
 from agentrt.engine_adapters.sim.stats import IterationRecord
 
+_LOOKAHEAD = 64  # steps ahead that a span checks for level changes (bounds the work per check)
+
 
 @dataclass(slots=True)
 class DecodeSpan:
@@ -90,16 +92,18 @@ class _Walk:
             self.registrations[-(seq.num_computed + 1) % bs].append(i)
         self.used = batcher.kv.num_used  # after scheduling the last complete step
         self.waiting = batcher.scheduler.num_waiting > 0  # admission is checked at every step
+        self.calls = [s.call for s in seqs]
+        self.accounted = 0  # the calls have been accounted durations[:accounted]
+        self.account_at = self._next_level_change() if self.waiting else len(durations)
 
     def run(self) -> DecodeSpan:
         batcher, seqs, durations = self.batcher, self.seqs, self.durations
         scheduler, kv, bs = batcher.scheduler, batcher.kv, batcher.kv.block_size
         allocations, registrations, firsts = self.allocations, self.registrations, self.firsts
-        on_iteration, calls = scheduler.on_iteration, [s.call for s in seqs]
         waiting = self.waiting
         self._register(0, lagging=True)
-        if waiting:
-            on_iteration(calls, durations[0])
+        if self.account_at == 0:
+            self._account(1)
         for j in range(1, len(durations)):
             r = j % bs
             grew = False
@@ -122,9 +126,27 @@ class _Walk:
                 self.used = kv.num_used
             if registrations[r]:
                 self._register(j)
-            if waiting:
-                on_iteration(calls, durations[j])
+            if j == self.account_at:
+                self._account(j + 1)
         return self._finish(len(durations))
+
+    def _account(self, num_steps: int) -> None:
+        """Account the steps up to `num_steps` not accounted yet to the calls (their service).
+        While calls wait, each step's admission check reads the running calls' keys and levels,
+        which only a level change (a demotion by quantum) moves: steps are accounted when one
+        may change a level, at that step as step by step (`account_at`), else later in one go
+        (the same sums, in the same order)."""
+        if num_steps > self.accounted:
+            self.batcher.scheduler.on_iterations(self.calls, self.durations[self.accounted:num_steps])
+            self.accounted = num_steps
+        self.account_at = self._next_level_change() if self.waiting else len(self.durations)
+
+    def _next_level_change(self) -> int:
+        """The first step not accounted yet whose accounting may change a call's level (looking
+        `_LOOKAHEAD` steps ahead; past them, a step that accounts the ones before it)."""
+        start = self.accounted
+        ahead = self.durations[start:start + _LOOKAHEAD]
+        return start + min(self.batcher.scheduler.policy.steps_without_level_change(self.calls, ahead), _LOOKAHEAD - 1)
 
     def _register(self, step: int, lagging: bool = False) -> None:
         """Prefix-cache registrations at the end of `step` (`lagging`: of every sequence, whose
@@ -141,8 +163,7 @@ class _Walk:
         """Apply the first `num_steps` iterations to the sequences and the counters."""
         durations = self.durations[:num_steps]
         n, c, kv = len(self.seqs), self.batcher.counters, self.batcher.kv
-        if not self.waiting:  # nothing read the calls' service during the span: account it now
-            self.batcher.scheduler.on_iterations([s.call for s in self.seqs], durations)
+        self._account(num_steps)  # what is left (all of it when no call waited: nothing read it)
         for seq in self.seqs:
             seq.num_computed += num_steps
             seq.num_generated += num_steps

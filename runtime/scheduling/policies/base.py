@@ -24,6 +24,8 @@ from __future__ import annotations
 import enum
 import math
 from abc import ABC
+from functools import reduce
+from operator import add
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
@@ -143,6 +145,12 @@ class Policy(ABC):
         """`account_service` for every call of consecutive iterations that each scheduled all of
         `calls` (one duration per iteration, in order); returns a call once per level change. A
         policy that overrides `account_service` overrides this too."""
+        if len(durations) > 1 and not self._demotes():  # the same sums, added in order, in C
+            for call in calls:
+                call.service = reduce(add, durations, call.service)
+                call.level_service = reduce(add, durations, call.level_service)
+                call.ratio_service = reduce(add, durations, call.ratio_service)
+            return []
         demoted = []
         for call in calls:
             for duration in durations:
@@ -155,6 +163,17 @@ class Policy(ABC):
 
     def _demote(self, call: CallState) -> bool:
         return False
+
+    def _demotes(self) -> bool:
+        """Whether this policy's `_demote` can ever change a level (the base one never does)."""
+        return type(self)._demote is not Policy._demote
+
+    def steps_without_level_change(self, calls: Sequence[CallState], durations: Sequence[float]) -> int:
+        """How many of `durations` (consecutive iterations that schedule all of `calls`, in order)
+        `account_iterations` can account before one of them may change a call's level: until
+        then nothing that sorts or preempts the calls changes, so an engine may account them
+        later, in one go (decode spans). `len(durations)` when none may; conservative."""
+        return 0 if self._demotes() else len(durations)
 
     # -- preemption ---------------------------------------------------------------------------
     def can_preempt_for(self, candidate: CallState, victim: CallState) -> bool:

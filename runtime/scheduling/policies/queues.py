@@ -13,6 +13,9 @@ from __future__ import annotations
 import math
 from bisect import bisect_right
 from collections.abc import Sequence
+from functools import reduce
+from itertools import accumulate
+from operator import add
 
 from agentrt.runtime.scheduling.pinning import SortKey
 from agentrt.runtime.scheduling.policies.base import CallState, Policy, ProgramState
@@ -52,10 +55,20 @@ class QueuedPolicy(Policy):
 
     def account_iterations(self, calls: Sequence[CallState], durations: Sequence[float]) -> list[CallState]:
         # the hot loop of every engine iteration: `account_service` inlined, `_demote` called only
-        # for a call past its quantum
+        # for a call past its quantum. Over several iterations, a call that no step can demote
+        # gets the same sums added in order in C (`reduce`): with durations >= 0 its level
+        # service only grows, so no step passes the quantum when the last one does not.
         quanta, last = self.quanta, len(self.quanta) - 1
         demoted = []
+        folds = len(durations) > 1 and min(durations) >= 0.0
         for call in calls:
+            if folds:
+                level_service = reduce(add, durations, call.level_service)
+                if call.level >= last or level_service <= quanta[call.level]:
+                    call.service = reduce(add, durations, call.service)
+                    call.level_service = level_service
+                    call.ratio_service = reduce(add, durations, call.ratio_service)
+                    continue
             for duration in durations:
                 call.service += duration
                 call.level_service += duration
@@ -70,6 +83,19 @@ class QueuedPolicy(Policy):
         call.level += 1
         call.level_service = 0.0
         return True
+
+    def steps_without_level_change(self, calls: Sequence[CallState], durations: Sequence[float]) -> int:
+        # the first step whose accounting takes a call's level service past its quantum (the
+        # partial sums, as `account_iterations` adds them, grow: a bisection finds it)
+        if not durations or min(durations) < 0.0:
+            return 0
+        quanta, last = self.quanta, len(self.quanta) - 1
+        steps = len(durations)
+        for call in calls:
+            if call.level < last:
+                partial = list(accumulate(durations, add, initial=call.level_service))
+                steps = min(steps, max(bisect_right(partial, quanta[call.level]) - 1, 0))
+        return steps
 
     def can_preempt_for(self, candidate: CallState, victim: CallState) -> bool:
         return candidate.level < victim.level
