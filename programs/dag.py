@@ -68,8 +68,8 @@ def critical_path_weight(graph: nx.DiGraph, weight: Weight = service_weight) -> 
     best: dict[str, float] = {}
     pred = graph.pred
     for node, record in graph.nodes(data="record"):
-        values = [best.get(parent) for parent in pred[node]]
-        if None in values:  # a parent not issued before `node`
+        parents = pred[node]
+        if not all(parent in best for parent in parents):  # a parent not issued before `node`
             return critical_path(graph, weight)[1]
-        best[node] = (max(values) if values else 0.0) + weight(record)  # type: ignore[type-var]
+        best[node] = max([best[parent] for parent in parents], default=0.0) + weight(record)
     return max(best.values(), default=0.0)

@@ -13,13 +13,13 @@ any more, which vLLM needs), and anyio's `create_task` (the same wrapper).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from anyio.abc import TaskGroup
 
 
-def start_soon(task_group: TaskGroup, fn: Callable[..., Awaitable[Any]], *args: Any, name: str | None = None) -> None:
+def start_soon(task_group: TaskGroup, fn: Callable[..., Coroutine[Any, Any, Any]], *args: Any, name: str | None = None) -> None:
     """`task_group.start_soon(fn, *args, name=name)`, straight into its nursery on trio (when the
     task group is anyio's trio one, which keeps it in `_nursery`; otherwise through anyio)."""
     nursery = getattr(task_group, "_nursery", None)
