@@ -43,8 +43,7 @@ from operator import add
 from agentrt.engine_adapters.sim.batcher import Batch, Batcher
 from agentrt.engine_adapters.sim.sequence import SimSequence
 from agentrt.engine_adapters.sim.stats import IterationRecord
-
-_LOOKAHEAD = 64  # steps ahead that a span checks for level changes (bounds the work per check)
+from agentrt.runtime.scheduling.policies.base import CallState
 
 
 @dataclass(slots=True)
@@ -93,8 +92,11 @@ class _Walk:
         self.used = batcher.kv.num_used  # after scheduling the last complete step
         self.waiting = batcher.scheduler.num_waiting > 0  # admission is checked at every step
         self.calls = [s.call for s in seqs]
-        self.accounted = 0  # the calls have been accounted durations[:accounted]
-        self.account_at = self._next_level_change() if self.waiting else len(durations)
+        self.accounted = [0] * len(seqs)  # call i has been accounted durations[:accounted[i]]
+        # per call, the first step whose accounting may change its level (len(durations): none)
+        self.level_changes = (batcher.scheduler.policy.steps_without_level_change(self.calls, durations)
+                              if self.waiting else [])
+        self.account_at = min(self.level_changes, default=len(durations))
 
     def run(self) -> DecodeSpan:
         batcher, seqs, durations = self.batcher, self.seqs, self.durations
@@ -131,22 +133,30 @@ class _Walk:
         return self._finish(len(durations))
 
     def _account(self, num_steps: int) -> None:
-        """Account the steps up to `num_steps` not accounted yet to the calls (their service).
-        While calls wait, each step's admission check reads the running calls' keys and levels,
-        which only a level change (a demotion by quantum) moves: steps are accounted when one
-        may change a level, at that step as step by step (`account_at`), else later in one go
-        (the same sums, in the same order)."""
-        if num_steps > self.accounted:
-            self.batcher.scheduler.on_iterations(self.calls, self.durations[self.accounted:num_steps])
-            self.accounted = num_steps
-        self.account_at = self._next_level_change() if self.waiting else len(self.durations)
+        """Account the steps before `num_steps` to the calls whose level may change at step
+        `num_steps - 1`. While calls wait, each step's admission check reads the running calls'
+        keys and levels, which only a level change (a demotion by quantum) moves, and nothing
+        reads their service: a call is accounted at a step where its level may change, as step
+        by step, and otherwise when the span ends (`_account_all`: the same sums, in the same order)."""
+        changes, accounted, durations = self.level_changes, self.accounted, self.durations
+        policy = self.batcher.scheduler.policy
+        for i, step in enumerate(changes):
+            if step < num_steps:
+                call = self.calls[i]
+                self.batcher.scheduler.on_iterations((call,), durations[accounted[i]:num_steps])
+                accounted[i] = num_steps
+                changes[i] = num_steps + policy.steps_without_level_change((call,), durations[num_steps:])[0]
+        self.account_at = min(changes)
 
-    def _next_level_change(self) -> int:
-        """The first step not accounted yet whose accounting may change a call's level (looking
-        `_LOOKAHEAD` steps ahead; past them, a step that accounts the ones before it)."""
-        start = self.accounted
-        ahead = self.durations[start:start + _LOOKAHEAD]
-        return start + min(self.batcher.scheduler.policy.steps_without_level_change(self.calls, ahead), _LOOKAHEAD - 1)
+    def _account_all(self, num_steps: int) -> None:
+        """Account every call the steps before `num_steps` it has not been accounted yet."""
+        groups: dict[int, list[CallState]] = {}  # calls by their first step not accounted yet
+        for call, start in zip(self.calls, self.accounted):
+            groups.setdefault(start, []).append(call)
+        for start, calls in groups.items():
+            if start < num_steps:
+                self.batcher.scheduler.on_iterations(calls, self.durations[start:num_steps])
+        self.accounted = [num_steps] * len(self.calls)
 
     def _register(self, step: int, lagging: bool = False) -> None:
         """Prefix-cache registrations at the end of `step` (`lagging`: of every sequence, whose
@@ -163,7 +173,7 @@ class _Walk:
         """Apply the first `num_steps` iterations to the sequences and the counters."""
         durations = self.durations[:num_steps]
         n, c, kv = len(self.seqs), self.batcher.counters, self.batcher.kv
-        self._account(num_steps)  # what is left (all of it when no call waited: nothing read it)
+        self._account_all(num_steps)  # what is left (all of it when no call waited: nothing read it)
         for seq in self.seqs:
             seq.num_computed += num_steps
             seq.num_generated += num_steps

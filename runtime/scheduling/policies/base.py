@@ -168,12 +168,12 @@ class Policy(ABC):
         """Whether this policy's `_demote` can ever change a level (the base one never does)."""
         return type(self)._demote is not Policy._demote
 
-    def steps_without_level_change(self, calls: Sequence[CallState], durations: Sequence[float]) -> int:
-        """How many of `durations` (consecutive iterations that schedule all of `calls`, in order)
-        `account_iterations` can account before one of them may change a call's level: until
-        then nothing that sorts or preempts the calls changes, so an engine may account them
-        later, in one go (decode spans). `len(durations)` when none may; conservative."""
-        return 0 if self._demotes() else len(durations)
+    def steps_without_level_change(self, calls: Sequence[CallState], durations: Sequence[float]) -> list[int]:
+        """Per call, how many of `durations` (consecutive iterations that schedule it, in order)
+        `account_iterations` can account before it may change the call's level: until then
+        nothing that sorts or preempts the call changes, so an engine may account them later,
+        in one go (decode spans). `len(durations)` when it may not; conservative."""
+        return [0 if self._demotes() else len(durations)] * len(calls)
 
     # -- preemption ---------------------------------------------------------------------------
     def can_preempt_for(self, candidate: CallState, victim: CallState) -> bool:

@@ -14,6 +14,8 @@ rank only improves as it runs; a waiting one can still starve, and the bound rep
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from agentrt.runtime.scheduling.policies.agentrt import AgentRTPolicy
 from agentrt.runtime.scheduling.pinning import SortKey
 from agentrt.runtime.scheduling.policies.base import CallState, ProgramState
@@ -35,6 +37,9 @@ class OraclePolicy(AgentRTPolicy):
 
     def _demote(self, call: CallState) -> bool:
         return False
+
+    def steps_without_level_change(self, calls: Sequence[CallState], durations: Sequence[float]) -> list[int]:
+        return [len(durations)] * len(calls)  # its calls never change level by service (no demotion, above)
 
     def can_preempt_for(self, candidate: CallState, victim: CallState) -> bool:
         return candidate.remaining_work < PREEMPT_FACTOR * victim.remaining_work

@@ -84,18 +84,19 @@ class QueuedPolicy(Policy):
         call.level_service = 0.0
         return True
 
-    def steps_without_level_change(self, calls: Sequence[CallState], durations: Sequence[float]) -> int:
+    def steps_without_level_change(self, calls: Sequence[CallState], durations: Sequence[float]) -> list[int]:
         # the first step whose accounting takes a call's level service past its quantum (the
-        # partial sums, as `account_iterations` adds them, grow: a bisection finds it)
-        if not durations or min(durations) < 0.0:
-            return 0
+        # partial sums, as `account_iterations` adds them, grow: a bisection finds it). A call
+        # whose level service plus the summed durations stays clear of its quantum by more than
+        # any rounding of those sums (1e-6 relative) cannot pass it: no walk over the steps.
+        num_steps = len(durations)
+        if not durations or min(durations) < 0.0 or num_steps > 1_000_000:
+            return [0] * len(calls)
         quanta, last = self.quanta, len(self.quanta) - 1
-        steps = len(durations)
-        for call in calls:
-            if call.level < last:
-                partial = list(accumulate(durations, add, initial=call.level_service))
-                steps = min(steps, max(bisect_right(partial, quanta[call.level]) - 1, 0))
-        return steps
+        reach = sum(durations) * (1.0 + 1e-6) + 1e-12
+        return [num_steps if call.level >= last or (call.level_service + reach) * (1.0 + 1e-6) < quanta[call.level] else
+                max(bisect_right(list(accumulate(durations, add, initial=call.level_service)), quanta[call.level]) - 1, 0)
+                for call in calls]
 
     def can_preempt_for(self, candidate: CallState, victim: CallState) -> bool:
         return candidate.level < victim.level
