@@ -147,6 +147,20 @@ def test_replay_and_bench_take_replicas_and_a_router(tmp_path: Path) -> None:
     assert data["config"]["replicas"] == 2 and data["config"]["router"] == "autellix"
     engine = data["runs"][0]["engine"] if "runs" in data else data["engine"]
     assert engine["router"] == "autellix" and sum(engine["calls_per_replica"]) == engine["num_calls"]
+    assert cli(["replay", SWE, "--limit", "3", "--rate", "0.1", "--replicas", "2", "--router", "clairvoyant",
+                "--output", str(out)]) == 0  # the bound: trace replay knows each program's remaining work
+    data = json.loads(out.read_text())
+    engine = data["runs"][0]["engine"] if "runs" in data else data["engine"]
+    assert engine["router"] == "clairvoyant" and engine["routes"]["new-program"] == 3
+
+
+def test_live_programs_are_not_offered_the_clairvoyant_bound(capsys: pytest.CaptureFixture[str]) -> None:
+    from agentrt.cli import main as cli
+
+    for argv in (["submit", "examples/quickstart.py:calculator"], ["serve"]):
+        with pytest.raises(SystemExit) as exit_:
+            cli([*argv, "--replicas", "2", "--router", "clairvoyant"])
+        assert exit_.value.code == 2 and "invalid choice: 'clairvoyant'" in capsys.readouterr().err
 
 
 def test_replicated_engine_needs_an_engine() -> None:
