@@ -12,8 +12,11 @@ Per run: mean JCT, and its parts a router can and cannot move: a program's summe
 wait (mean queueing) and the summed time its calls spent in engine iterations (mean engine service,
 which grows with the batch it shares).
 
-The `clairvoyant` router is a bound, not a deployable router: it knows each program's remaining
-work from the trace (see `runtime/scheduling/routing/routers.py`).
+Two bounds run beside the routers, both labelled so: `clairvoyant`, a router that knows each
+program's remaining work from the trace (`runtime/scheduling/routing/routers.py`), and `pooled`,
+no router at all but the N replicas as one engine with their summed resources
+(`engine_adapters/sim/replicas.py: pooled_profile`): perfect balance at every iteration and free
+moves, which no router can beat by balancing.
 
 Writes results.json, results.md and a PNG to --output (default results/replicas-<time>). Each run
 is saved to results.json as it ends, and a later invocation with the same --output (and the same
@@ -33,6 +36,8 @@ from pathlib import Path
 from typing import Any
 
 from agentrt.engine_adapters.factory import create_engine
+from agentrt.engine_adapters.sim import SimEngine
+from agentrt.engine_adapters.sim.replicas import pooled_profile
 from agentrt.replay.driver import ReplayResult, replay
 from agentrt.replay.mix import load_mix, parse_mix
 from agentrt.replay.workload import make_scaling, poisson_arrivals
@@ -40,6 +45,8 @@ from agentrt.runtime.scheduling.routing import RouterName
 from agentrt.runtime.runner import run
 
 CAPACITY_SHARE = 3.8 / 4  # the issue's target: capacity(4) >= 3.8 * capacity(1)
+POOLED = "pooled"  # the bound: N replicas as one engine (not a router)
+ROUTERS = [r.value for r in RouterName] + [POOLED]
 
 
 MAX_SWEEP_STEPS = 12
@@ -51,8 +58,12 @@ def replay_once(programs: list, replicas: int, router: str, rate: float | None, 
     scaling = make_scaling(programs)
 
     async def main() -> ReplayResult:
-        scale = {"replicas": replicas, "router": router} if replicas > 1 else {}
-        engine = create_engine("sim", **scale, **options)
+        if router == POOLED:
+            blocks = options.get("num_gpu_blocks")
+            engine = SimEngine(pooled_profile(replicas), **({"num_gpu_blocks": replicas * blocks} if blocks else {}))
+        else:
+            scale = {"replicas": replicas, "router": router} if replicas > 1 else {}
+            engine = create_engine("sim", **scale, **options)
         return await replay(programs, engine, "agentrt", arrivals, scaling, rate=rate)
 
     return run(main, virtual_time=True)
@@ -81,12 +92,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--num-gpu-blocks", type=int, default=None, help="KV blocks per engine (default: the profile's)")
     parser.add_argument("--output", type=Path, default=Path("results") / f"replicas-{time.strftime('%Y%m%d-%H%M%S')}")
-    parser.add_argument("--routers", nargs="+", default=[r.value for r in RouterName],
-                        choices=[r.value for r in RouterName], help="routers to run at N replicas (default: all)")
+    parser.add_argument("--routers", nargs="+", default=ROUTERS, choices=ROUTERS,
+                        help="routers (and the pooled bound) to run at N replicas (default: all)")
     args = parser.parse_args()
     saved = _saved_runs(args.output / "results.json")
     programs = load_mix(parse_mix(args.workload), programs=args.programs, seed=args.seed)
-    rows: list[dict[str, Any]] = []
     options = {"num_gpu_blocks": args.num_gpu_blocks} if args.num_gpu_blocks else {}
 
     def do(replicas: int, router: str, rate: float | None) -> dict[str, Any]:
@@ -99,7 +109,6 @@ def main() -> None:
                     time.perf_counter() - t)
             saved[key] = r
             _save_runs(args.output / "results.json", list(saved.values()))
-        rows.append(r)
         print(json.dumps(r), flush=True)
         return r
 
@@ -120,7 +129,7 @@ def main() -> None:
             do(n, router, r)
     report = {"workload": args.workload, "num_gpu_blocks": args.num_gpu_blocks, "num_programs": len(programs), "replicas": n, "seed": args.seed,
               "unloaded_mean_jct": unloaded, "capacity_1": c1, "knee_1": k1, "knee_n": knee, "capacity_check_rate": check,
-              "runs": rows}
+              "runs": _in_order(saved.values())}
     write(report, args.output)
 
 
@@ -129,6 +138,14 @@ def _saved_runs(path: Path) -> dict[tuple[int, str, float | None], dict[str, Any
     if not path.exists():
         return {}
     return {(r["replicas"], r["router"], r["rate"]): r for r in json.loads(path.read_text())["runs"]}
+
+
+def _in_order(runs: Any) -> list[dict[str, Any]]:
+    """Runs of this and earlier pieces: one engine first, then by rate, then in `ROUTERS` order."""
+    def key(r: dict[str, Any]) -> tuple[int, float, int]:
+        return r["replicas"], -1.0 if r["rate"] is None else r["rate"], ROUTERS.index(r["router"]) if r["router"] in ROUTERS else -1
+
+    return sorted(runs, key=key)
 
 
 def _save_runs(path: Path, runs: list[dict[str, Any]]) -> None:
@@ -171,12 +188,13 @@ def knee_ratios(at_knee: dict[str, dict[str, Any]]) -> str:
     """The targets' ratios at the knee, for the routers that ran there."""
     jct = {k: v["mean_jct"] for k, v in at_knee.items()}
     best = min((jct[k] for k in ("least-loaded", "autellix") if k in jct), default=math.nan)
-    parts = [f"{k} / round-robin mean JCT = {jct[k] / jct['round-robin']:.2f}x" for k in ("agentrt", "clairvoyant")
+    ours = ("agentrt", "clairvoyant", POOLED)
+    parts = [f"{k} / round-robin mean JCT = {jct[k] / jct['round-robin']:.2f}x" for k in ours
              if k in jct and "round-robin" in jct]
-    parts += [f"{k} / best of least-loaded and autellix = {jct[k] / best:.2f}x" for k in ("agentrt", "clairvoyant")
-              if k in jct]
+    parts += [f"{k} / best of least-loaded and autellix = {jct[k] / best:.2f}x" for k in ours if k in jct]
     parts += [f"prefix-hit rate {k} {v['prefix_hit_rate']:.1%}" for k, v in at_knee.items()]
-    return "; ".join(parts) + " (clairvoyant: a bound that knows each program's remaining work)."
+    return "; ".join(parts) + (" (bounds: clairvoyant, a router that knows each program's remaining work; "
+                               "pooled, the replicas as one engine).")
 
 
 def plot(rep: dict[str, Any], path: Path) -> None:
@@ -189,18 +207,18 @@ def plot(rep: dict[str, Any], path: Path) -> None:
     fig, (ax, hx) = plt.subplots(1, 2, figsize=(11, 4))
     one = [r for r in rep["runs"] if r["replicas"] == 1 and r["rate"] is not None]
     ax.plot([r["rate"] * n for r in one], [r["mean_jct"] for r in one], "k--o", label=f"1 engine (rate x {n})")
-    routers = [x.value for x in RouterName]
-    for router in routers:
+    bounds = {RouterName.CLAIRVOYANT.value: "bound: knows remaining work", POOLED: "bound: one engine, summed resources"}
+    for router in ROUTERS:
         runs = sorted((r for r in rep["runs"] if r["replicas"] == n and r["router"] == router), key=lambda r: r["rate"])
-        bound = router == RouterName.CLAIRVOYANT.value
-        ax.plot([r["rate"] for r in runs], [r["mean_jct"] for r in runs], ":s" if bound else "o-",
-                label=f"{n} replicas, {router}" + (" (bound: knows remaining work)" if bound else ""))
+        ax.plot([r["rate"] for r in runs], [r["mean_jct"] for r in runs], ":s" if router in bounds else "o-",
+                label=f"{n} replicas, {router}" + (f" ({bounds[router]})" if router in bounds else ""))
     ax.axhline(2 * rep["unloaded_mean_jct"], color="grey", lw=0.8, label="2 x unloaded")
     ax.set_xlabel("arrival rate (programs/s)")
     ax.set_ylabel("mean JCT (s)")
     ax.legend(fontsize=7)
     knee = [r for r in rep["runs"] if r["replicas"] == n and r["rate"] == rep["knee_n"]]
     hx.bar([r["router"] for r in knee], [r["prefix_hit_rate"] for r in knee])
+    hx.tick_params(axis="x", labelrotation=30)
     hx.set_ylim(0.5, 1.0)
     hx.set_ylabel(f"prefix-hit rate at the {n}-replica knee")
     fig.suptitle(f"{rep['workload']}: {n} simulated H100 replicas behind each router")

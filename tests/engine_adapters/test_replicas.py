@@ -11,8 +11,10 @@ import pytest
 import agentrt
 from agentrt.engine_adapters.replicas import ReplicatedEngine, ReplicaStats
 from agentrt.engine_adapters.sim import SimEngine
-from agentrt.engine_adapters.sim.replicas import sim_replicas
-from agentrt.exceptions import LLMCallError, ReplicaDiedError
+from agentrt.engine_adapters.sim.cost_model import CostModel
+from agentrt.engine_adapters.sim.profiles import get_profile
+from agentrt.engine_adapters.sim.replicas import pooled_profile, sim_replicas
+from agentrt.exceptions import ConfigError, LLMCallError, ReplicaDiedError
 from agentrt.programs.tokens import Tokens
 from agentrt.replay import load_trace, make_scaling, poisson_arrivals, replay
 from agentrt.replay.driver import ReplayResult
@@ -161,6 +163,22 @@ def test_live_programs_are_not_offered_the_clairvoyant_bound(capsys: pytest.Capt
         with pytest.raises(SystemExit) as exit_:
             cli([*argv, "--replicas", "2", "--router", "clairvoyant"])
         assert exit_.value.code == 2 and "invalid choice: 'clairvoyant'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["llama-3.1-8b-h100", "llama-3.1-70b-4xh100"])
+def test_a_pooled_profile_is_n_replicas_with_their_load_balanced(name: str) -> None:
+    """The routers' bound (benchmarks/replicas.py): a decode iteration over 4x one replica's batch
+    and context takes exactly one replica's iteration time; KV, token budget and batch are 4x."""
+    one, pooled = get_profile(name), pooled_profile(4, name)
+    for batch, context in ((1, 2000), (8, 4000), (30, 20_000)):
+        tokens = batch * context
+        assert CostModel(pooled).iteration_time(0, 4 * batch, 4 * tokens, 4 * tokens) == pytest.approx(
+            CostModel(one).iteration_time(0, batch, tokens, tokens), rel=1e-12)
+    assert abs(pooled.num_kv_blocks() - 4 * one.num_kv_blocks()) < 4
+    assert (pooled.max_num_batched_tokens, pooled.max_num_seqs) == (4 * one.max_num_batched_tokens, 4 * one.max_num_seqs)
+    assert pooled_profile(1, name).num_kv_blocks() == one.num_kv_blocks()
+    with pytest.raises(ConfigError, match="num_replicas >= 1, got 0"):
+        pooled_profile(0)
 
 
 def test_replicated_engine_needs_an_engine() -> None:

@@ -118,25 +118,15 @@ def test_clairvoyant_sends_new_programs_to_the_least_remaining_work() -> None:
     assert router.route(state, call("new", remaining=800)).replica == 2
 
 
-def test_clairvoyant_moves_a_program_only_to_narrow_a_gap_wider_than_its_reprefill() -> None:
+def test_clairvoyant_keeps_every_program_with_its_kv() -> None:
     state, router = make_state(2), make_router("clairvoyant")
-    settle(state, call("p", prompt=2900, out=100, call_id="p0", remaining=600), 0, 3000)  # 5 s left; re-prefill 3 s
-
-    def others_on(replica: int, name: str) -> None:  # another program with 2 s of work left
-        settle(state, call(name, prompt=100, out=100, call_id=f"{name}0", remaining=300), replica, 200)
-
-    def route() -> tuple[int, RouteReason]:
-        r = router.route(state, call("p", prompt=3100, remaining=500))
-        return r.replica, r.reason
-
-    others_on(0, "q")
-    assert route() == (0, RouteReason.STICKY)  # gap 2 s: below the re-prefill
-    others_on(0, "s")
-    assert route() == (0, RouteReason.STICKY)  # gap 4 s > 3 s, but p's 5 s would widen it
-    others_on(0, "t")
-    assert route() == (1, RouteReason.ESCAPED)  # gap 6 s > 3 s and > 5 s
-    others_on(1, "r")
-    assert route() == (0, RouteReason.STICKY)  # gap 4 s again
+    settle(state, call("p", prompt=2900, out=100, call_id="p0", remaining=600), 0, 3000)
+    settle(state, call("q", prompt=100, out=100, call_id="q0", remaining=90_100), 0, 200)  # 900 s left beside p
+    load(state, 0, 60.0)
+    route = router.route(state, call("p", prompt=3100, remaining=500))
+    assert (route.replica, route.reason) == (0, RouteReason.STICKY)
+    state.mark_dead(0)
+    assert router.route(state, call("p", prompt=3100, remaining=500)).reason is RouteReason.NEW_PROGRAM
 
 
 def test_clairvoyant_needs_the_remaining_work_of_trace_replay() -> None:
