@@ -204,7 +204,7 @@ def plot(rep: dict[str, Any], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     n = rep["replicas"]
-    fig, (ax, hx) = plt.subplots(1, 2, figsize=(11, 4))
+    fig, (ax, hx) = plt.subplots(1, 2, figsize=(11, 5.2))
     one = [r for r in rep["runs"] if r["replicas"] == 1 and r["rate"] is not None]
     ax.plot([r["rate"] * n for r in one], [r["mean_jct"] for r in one], "k--o", label=f"1 engine (rate x {n})")
     bounds = {RouterName.CLAIRVOYANT.value: "bound: knows remaining work", POOLED: "bound: one engine, summed resources"}
@@ -215,7 +215,7 @@ def plot(rep: dict[str, Any], path: Path) -> None:
     ax.axhline(2 * rep["unloaded_mean_jct"], color="grey", lw=0.8, label="2 x unloaded")
     ax.set_xlabel("arrival rate (programs/s)")
     ax.set_ylabel("mean JCT (s)")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=2)
     knee = [r for r in rep["runs"] if r["replicas"] == n and r["rate"] == rep["knee_n"]]
     hx.bar([r["router"] for r in knee], [r["prefix_hit_rate"] for r in knee])
     hx.tick_params(axis="x", labelrotation=30)
