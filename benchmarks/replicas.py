@@ -16,7 +16,7 @@ Two bounds run beside the routers, both labelled so: `clairvoyant`, a router tha
 program's remaining work from the trace (`runtime/scheduling/routing/routers.py`), and `pooled`,
 no router at all but the N replicas as one engine with their summed resources
 (`engine_adapters/sim/replicas.py: pooled_profile`): perfect balance at every iteration and free
-moves, which no router can beat by balancing.
+moves, which no router can beat by balancing while KV does not bind (docs/replicas.md).
 
 Writes results.json, results.md and a PNG to --output (default results/replicas-<time>). Each run
 is saved to results.json as it ends, and a later invocation with the same --output (and the same

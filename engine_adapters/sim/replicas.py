@@ -1,5 +1,5 @@
 """`sim_replicas`: N simulated engines on one virtual clock (a shared `Lockstep`) behind a router;
-`pooled_profile`: the N engines as one, a bound no router can beat by balance."""
+`pooled_profile`: the N engines as one, the bound on what balancing them can gain."""
 
 from __future__ import annotations
 
@@ -41,8 +41,9 @@ def pooled_profile(num_replicas: int, profile: str | Profile = DEFAULT_PROFILE) 
     iteration over n times one replica's batch and context takes exactly as long as one replica's
     iteration: the fleet with its load perfectly balanced at every iteration and programs moving
     between replicas for free. It is optimistic beyond that: a lone call reads its KV at n times
-    the bandwidth, and pooled prefill pays the weight reads once. Raises ConfigError for
-    num_replicas < 1."""
+    the bandwidth, and pooled prefill pays the weight reads once. A bound only while KV does not
+    bind: with KV short, one scheduler over the pooled cache admits programs differently from N
+    (docs/replicas.md). Raises ConfigError for num_replicas < 1."""
     if num_replicas < 1:
         raise ConfigError(f"a pooled profile needs num_replicas >= 1, got {num_replicas}")
     p, n = get_profile(profile), num_replicas
