@@ -80,6 +80,10 @@ class Tokens:
             self._last_sum = (other, weakref.ref(out))
         return out
 
+    def __reduce__(self) -> tuple[type[Tokens], tuple[Tokens | None, int | None, tuple[int, ...] | None, int]]:
+        """Pickled as its segments, without the caches (a Ray replica gets its prompts pickled)."""
+        return Tokens, (self.parent, self.seed, self.ids, self.size)
+
     # -- inspection ----------------------------------------------------------------------------
     def __len__(self) -> int:
         return self._len

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import pickle
 import weakref
 
 from agentrt.programs.tokens import Tokens
@@ -31,3 +32,13 @@ def test_adding_nothing_is_the_operand_itself() -> None:
     prompt = Tokens.synthetic(10, key="p")
     assert prompt + Tokens.empty() is prompt
     assert Tokens.empty() + prompt is not None and len(Tokens.empty() + prompt) == 10
+
+
+def test_tokens_pickle_after_a_sum_without_their_caches() -> None:
+    prompt, output = Tokens.synthetic(100, key="p"), Tokens.synthetic(37, key="o")
+    context = prompt + output + Tokens.of([1, 2, 3])
+    context.block_hashes(16)
+    for tokens in (prompt, context):  # `prompt` remembers its last sum (a weak reference)
+        copy = pickle.loads(pickle.dumps(tokens))
+        assert len(copy) == len(tokens) and copy.block_hashes(16) == tokens.block_hashes(16)
+        assert copy.to_ids(1000) == tokens.to_ids(1000)
