@@ -112,16 +112,16 @@ class Run:
 
 def bench_profile(model: dict[str, int], max_num_seqs: int) -> Profile:
     """The base profile before calibration: a Llama of `model`'s config.json fields (float32) on
-    this CPU, with the engine's limits. Its factors are the fit to the bench model's plain-PyTorch
-    forward passes (1 / 128 / 512 tokens: 18.2 / 94.7 / 501.5 ms of CPU time, docs/vllm.md);
-    `calibrate` refits them to the engine's measured steps."""
+    this CPU, with the engine's limits. Its factors are `calibrate`'s fit to the bench model's 465
+    plugin steps in vLLM with one OpenMP thread (docs/vllm.md, round 4: fixed 9.79 ms a step,
+    memory efficiency 1, compute efficiency 0.305); `summary` refits them to the runs it reads."""
     spec = ModelSpec(name="bench-llama", num_layers=model["num_hidden_layers"], hidden_size=model["hidden_size"],
                      intermediate_size=model["intermediate_size"], num_heads=model["num_attention_heads"],
                      num_kv_heads=model["num_key_value_heads"], vocab_size=model["vocab_size"],
                      max_model_len=model["max_position_embeddings"], dtype_bytes=4)
     return Profile(name="llama-cpu", model=spec, gpu=CPU_2_CORES, num_gpus=1,
                    max_num_batched_tokens=MAX_NUM_BATCHED_TOKENS, max_num_seqs=max_num_seqs, non_kv_bytes_per_gpu=0,
-                   memory_efficiency=0.156, compute_efficiency=0.193, overhead_s=0.0,
+                   memory_efficiency=1.0, compute_efficiency=0.305, overhead_s=0.00979,
                    block_size=BLOCK_SIZE)
 
 
@@ -445,9 +445,9 @@ def main() -> None:
     run_.add_argument("--rounds", type=int, default=1, help="interleaved rounds (each runs every config once)")
     run_.add_argument("--programs", type=int, default=8)
     run_.add_argument("--steps", type=int, default=5, help="LLM calls kept per program")
-    run_.add_argument("--rate", type=float, default=4.0, help="Poisson arrivals, programs/s")
-    run_.add_argument("--num-gpu-blocks", type=int, default=24, help="KV blocks of 32 tokens (incl. vLLM's null block)")
-    run_.add_argument("--max-model-len", type=int, default=512, help="the longest context, tokens scaled to fit")
+    run_.add_argument("--rate", type=float, default=2.0, help="Poisson arrivals, programs/s")
+    run_.add_argument("--num-gpu-blocks", type=int, default=48, help="KV blocks of 32 tokens (incl. vLLM's null block)")
+    run_.add_argument("--max-model-len", type=int, default=1024, help="the longest context, tokens scaled to fit")
     run_.add_argument("--max-num-seqs", type=int, default=8)
     run_.add_argument("--omp-bind", default="nobind",
                       help="vLLM's VLLM_CPU_OMP_THREADS_BIND for the engine ('auto': vLLM's default, 'nobind', or "
