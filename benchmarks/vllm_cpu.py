@@ -436,7 +436,7 @@ def cmd_summary(args: argparse.Namespace) -> None:
         print(f"\nwrote {args.output}")
 
 
-def main() -> None:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     run_ = commands.add_parser("run", help="run rounds and append them to the results file")
@@ -459,7 +459,11 @@ def main() -> None:
     summary = commands.add_parser("summary", help="summarize every round in the results file, simulator included")
     summary.add_argument("--results", type=Path, default=Path("results/vllm_cpu.jsonl"))
     summary.add_argument("--output", type=Path, default=None, help="also write the summary's numbers as JSON")
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> None:
+    args = build_parser().parse_args()
     cmd_run(args) if args.command == "run" else cmd_summary(args)
 
 
