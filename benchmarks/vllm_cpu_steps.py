@@ -40,7 +40,7 @@ from agentrt.engine_adapters.vllm import StepRecord, VLLMEngine
 from agentrt.engine_adapters.vllm.tiny_model import SHAPES, write_model
 from agentrt.programs.tokens import Tokens
 
-TYPICAL_PROMPT = 177  # benchmarks/vllm_cpu.py's workload: the median prompt in tokens
+TYPICAL_PROMPT = 365  # benchmarks/vllm_cpu.py's workload: the median prompt in tokens (177 before its contexts grew to 1024)
 
 
 def cpu_list(text: str | None) -> set[int] | None:
@@ -140,7 +140,8 @@ def main() -> None:
     parser.add_argument("--driver-cpus", default=None, help="pin this driver process to these CPUs, e.g. 0")
     parser.add_argument("--decode", type=int, default=120, help="tokens the one-request decode phase generates")
     parser.add_argument("--prefills", type=lambda s: [int(x) for x in s.split(",")], default=[64, 128, 256, 448] * 2)
-    parser.add_argument("--results", type=Path, default=Path("results/vllm_cpu_steps.jsonl"))
+    parser.add_argument("--results", type=Path, default=Path("results/vllm_cpu_steps.jsonl"),
+                        help="append the run here (docs/vllm_cpu_steps_runs.jsonl: the runs in docs/vllm.md)")
     args = parser.parse_args()
     if args.bind is not None:
         os.environ["VLLM_CPU_OMP_THREADS_BIND"] = args.bind
