@@ -27,9 +27,9 @@ tokens, tokens recomputed after preemption, preemptions, pin hits). For stock, t
 counts each call's first admission only (vLLM's Scheduler reports no recomputation to the
 adapter): a lower bound, which makes the agentrt/stock ratio conservative.
 
-Threads: the engine runs one unbound OpenMP thread by default (`--omp-bind nobind
---omp-num-threads 1`), which measured the least noise on this 2-CPU machine; each run records the
-setting and `summary` reads only the runs of the last run's setting.
+Threads: the engine runs one OpenMP thread by default (`--omp-num-threads 1`), which measured
+the least noise on this 2-CPU machine; each run records the setting and `summary` reads only the
+runs of the last run's setting.
 
 The model: `agentrt model bench` (written to a temporary folder without --model), whose prefill
 time grows with its tokens; the summary's step-cost line gives the fixed step cost, the cost per
@@ -159,17 +159,15 @@ def settings() -> dict[str, str]:
             "affinity": ",".join(map(str, sorted(os.sched_getaffinity(0))))}
 
 
-def thread_environment(bind: str, num_threads: int | None) -> dict[str, str]:
-    """The engine's OpenMP settings: vLLM's binding and, unbound, the thread count. On this
-    2-CPU machine one unbound thread is the default: vLLM's `auto` binding runs two OpenMP threads
-    that spin at each step's barrier while the driver or a co-tenant holds the other CPU (decode
-    steps' p90 2.5x their median, and twice the CPU time; docs/vllm.md, "Noise")."""
-    if bind != "nobind":
-        if num_threads is not None:
-            sys.exit(f"error: --omp-num-threads needs --omp-bind nobind (got --omp-bind {bind!r}, which sets the "
-                     "thread count from its CPU list)")
-        return {"VLLM_CPU_OMP_THREADS_BIND": bind}
-    return {"VLLM_CPU_OMP_THREADS_BIND": bind, "OMP_NUM_THREADS": str(num_threads or 1)}
+def thread_environment(num_threads: int) -> dict[str, str]:
+    """The engine's OpenMP threads. On this 2-CPU machine one is the default: torch's default of one
+    per CPU (two) spin at each step's barrier while the driver or a co-tenant holds the other CPU
+    (decode steps' p90 2.5x their median, twice the CPU time; docs/vllm.md, "Noise"). vLLM's
+    VLLM_CPU_OMP_THREADS_BIND does not apply: it binds the workers of vLLM's multiprocess executor,
+    and on CPU the worker runs in the engine-core process (VLLM_ENABLE_V1_MULTIPROCESSING=0)."""
+    if num_threads < 1:
+        sys.exit(f"error: --omp-num-threads must be >= 1 (got {num_threads})")
+    return {"OMP_NUM_THREADS": str(num_threads)}
 
 
 def real_run(model: str, config: str, round_: int, w: dict[str, Any], work: Work) -> Run:
@@ -368,7 +366,7 @@ def cmd_run(args: argparse.Namespace) -> None:
     if unknown or "stock" not in configs or args.rounds < 1:
         sys.exit(f"error: --configs must include stock and name only {', '.join(CONFIGS)} (got {unknown or configs}); "
                  f"--rounds >= 1 (got {args.rounds})")
-    os.environ.update(thread_environment(args.omp_bind, args.omp_num_threads))
+    os.environ.update(thread_environment(args.omp_num_threads))
     done = [r.round for r in read_runs(args.results) if r.workload == w] if args.results.exists() else []
     work = workload(w)
     args.results.parent.mkdir(parents=True, exist_ok=True)
@@ -449,11 +447,8 @@ def build_parser() -> argparse.ArgumentParser:
     run_.add_argument("--num-gpu-blocks", type=int, default=48, help="KV blocks of 32 tokens (incl. vLLM's null block)")
     run_.add_argument("--max-model-len", type=int, default=1024, help="the longest context, tokens scaled to fit")
     run_.add_argument("--max-num-seqs", type=int, default=8)
-    run_.add_argument("--omp-bind", default="nobind",
-                      help="vLLM's VLLM_CPU_OMP_THREADS_BIND for the engine ('auto': vLLM's default, 'nobind', or "
-                           "a CPU list such as '1'; default nobind)")
-    run_.add_argument("--omp-num-threads", type=int, default=None,
-                      help="OMP_NUM_THREADS for the engine, with --omp-bind nobind only (default 1)")
+    run_.add_argument("--omp-num-threads", type=int, default=1,
+                      help="OpenMP threads of the engine (OMP_NUM_THREADS; default 1, see docs/vllm.md)")
     run_.add_argument("--seed", type=int, default=0)
     run_.add_argument("--results", type=Path, default=Path("results/vllm_cpu.jsonl"))
     summary = commands.add_parser("summary", help="summarize every round in the results file, simulator included")

@@ -1,8 +1,8 @@
 """Where a step's time goes in vLLM's CPU engine, under one thread setting: a profile of the
 engine-core process for the settings that may cut the fixed per-step cost and its noise.
 
-    .venv/bin/python benchmarks/vllm_cpu_steps.py [--model DIR] [--bind auto|nobind|0|1|0-1]
-        [--omp-threads N] [--engine-cpus 1] [--driver-cpus 0] [--results FILE]
+    .venv/bin/python benchmarks/vllm_cpu_steps.py [--model DIR] [--omp-threads N] [--engine-cpus 1]
+        [--driver-cpus 0] [--results FILE]
 
 One engine (agentrt's plugin, fcfs) on the bench model, then: one request decoding `--decode`
 tokens alone (one-request decode steps: the fixed cost of a step), and single prefills of
@@ -12,12 +12,12 @@ scheduler and the model: the worker lives in that thread on CPU) and `schedule()
 decode phase, each engine-core thread's CPU seconds by name (/proc), which says whether the other
 threads (output serialization, idle OpenMP threads spinning) take the CPU the step is charged.
 
-Settings, all applied before vLLM starts its engine-core process: `--bind` sets
-VLLM_CPU_OMP_THREADS_BIND (vLLM's CPU backend: `auto` binds the OpenMP threads to all CPUs but
-one, which it reserves for the engine's other work; `nobind` leaves OpenMP alone; a CPU list
-binds to it); `--omp-threads` sets OMP_NUM_THREADS (used with `nobind`; vLLM sets it from the
-binding otherwise); `--engine-cpus` / `--driver-cpus` pin the engine-core process (every thread)
-and this driver process with sched_setaffinity (taskset). Appends one JSON line to `--results`.
+Settings: `--omp-threads` sets OMP_NUM_THREADS before vLLM starts its engine-core process (torch's
+default: one per CPU); `--driver-cpus` pins this driver process (sched_setaffinity, as taskset)
+before the engine starts, so the engine core inherits it; `--engine-cpus` then pins every thread
+of the started engine core. VLLM_CPU_OMP_THREADS_BIND, if set in the environment, is recorded: it
+has no effect here (it binds the workers of vLLM's multiprocess executor; on CPU the worker runs in
+the engine-core process). Appends one JSON line to `--results`.
 """
 
 from __future__ import annotations
@@ -134,7 +134,6 @@ def summarize(steps: list[list[float]], num_decode: int, num_prefill: int) -> di
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default=None, help="model folder (default: `agentrt model bench` in a temp dir)")
-    parser.add_argument("--bind", default=None, help="VLLM_CPU_OMP_THREADS_BIND (default: leave as set; vLLM: auto)")
     parser.add_argument("--omp-threads", default=None, help="OMP_NUM_THREADS for the engine")
     parser.add_argument("--engine-cpus", default=None, help="pin the engine-core process to these CPUs, e.g. 1")
     parser.add_argument("--driver-cpus", default=None, help="pin this driver process to these CPUs, e.g. 0")
@@ -143,8 +142,6 @@ def main() -> None:
     parser.add_argument("--results", type=Path, default=Path("results/vllm_cpu_steps.jsonl"),
                         help="append the run here (docs/vllm_cpu_steps_runs.jsonl: the runs in docs/vllm.md)")
     args = parser.parse_args()
-    if args.bind is not None:
-        os.environ["VLLM_CPU_OMP_THREADS_BIND"] = args.bind
     if args.omp_threads is not None:
         os.environ["OMP_NUM_THREADS"] = args.omp_threads
     driver_cpus = cpu_list(args.driver_cpus)

@@ -43,15 +43,13 @@ def test_the_defaults_are_the_workload_tested_here(bench: ModuleType, monkeypatc
     monkeypatch.setattr(sys, "argv", ["vllm_cpu.py", "run"])
     bench.main()
     assert {k: seen[k] for k in bench.WORKLOAD_KEYS} == WORKLOAD
-    assert (seen["omp_bind"], seen["omp_num_threads"]) == ("nobind", None)  # one unbound thread
+    assert seen["omp_num_threads"] == 1
 
 
-def test_the_engine_runs_one_unbound_thread_unless_told_otherwise(bench: ModuleType) -> None:
-    assert bench.thread_environment("nobind", None) == {"VLLM_CPU_OMP_THREADS_BIND": "nobind", "OMP_NUM_THREADS": "1"}
-    assert bench.thread_environment("nobind", 2)["OMP_NUM_THREADS"] == "2"
-    assert bench.thread_environment("auto", None) == {"VLLM_CPU_OMP_THREADS_BIND": "auto"}  # vLLM sets the count
-    with pytest.raises(SystemExit, match="needs --omp-bind nobind"):
-        bench.thread_environment("1", 2)
+def test_the_engine_runs_the_openmp_threads_asked_for(bench: ModuleType) -> None:
+    assert bench.thread_environment(2) == {"OMP_NUM_THREADS": "2"}
+    with pytest.raises(SystemExit, match="must be >= 1"):
+        bench.thread_environment(0)
 
 
 def test_the_workload_is_memory_bound_and_agentrt_computes_less_on_the_simulator(bench: ModuleType) -> None:
