@@ -5,7 +5,8 @@ mechanics (blocks, batches, token budgets). Between them sat the same glue writt
 the simulator's batcher and once in the vLLM plugin: the per-program context map, the pin
 lifecycle, pin-or-free at a call's finish, the memory demand the pin decision weighs, the choice
 of preemption victims and the idle wake-up. It lives here once; each engine calls the driver at
-the same points of its loop and supplies a `KVBlocks` and a prefill-time estimate.
+the same points of its loop and supplies a `KVBlocks` (blocks, pins, the prefix lookup) and a
+prefill-time estimate.
 
 Pin lifecycle (one rule, on every engine): a finished call's blocks are pinned when the policy
 gives a TTL (else freed); the pin ends at the first of: a call of the program is admitted (it has
@@ -34,8 +35,9 @@ class EngineDriver:
 
     # -- calls --------------------------------------------------------------------------------
     def on_arrival(self, call_id: str, program_id: str, hints: SchedHints, now: float, *,
-                   num_prompt_tokens: int, num_cached_tokens: int) -> CallState:
-        """Register an arriving call; `num_cached_tokens`: its prompt's prefix-cache hit now."""
+                   prompt: Any, num_prompt_tokens: int) -> CallState:
+        """Register an arriving call; `prompt`: the engine's request, for its prefix lookup."""
+        num_cached_tokens = self.kv.prefix_hit_tokens(prompt)
         call = self.scheduler.add_call(
             call_id, program_id, hints, now, num_prompt_tokens=num_prompt_tokens,
             num_new_tokens=num_prompt_tokens - num_cached_tokens,

@@ -1,6 +1,8 @@
 """`KVBlocks`: what the shared engine driver needs from an engine's KV cache, and no more.
 
-Blocks are opaque (`Any`): block ids in the simulator, vLLM `KVCacheBlock`s in the plugin. A pin
+Blocks are opaque (`Any`): block ids in the simulator, vLLM `KVCacheBlock`s in the plugin; so is
+a prompt (the engine's own request: a `SimSequence`, a vLLM `Request`), which only the engine's
+prefix lookup reads. A pin
 keeps a finished call's full blocks cached for its program until the driver unpins them; how it
 does so is the engine's (the simulator hands the call's references to the pin, the plugin takes
 one more reference on each block, so that vLLM's pool cannot evict it). The other engine input
@@ -36,6 +38,11 @@ class KVBlocks(Protocol):
     def unpin(self, program_id: str) -> int:
         """End the program's pin; its blocks stay in the prefix cache, evictable. Returns how many
         blocks it held (0: none)."""
+        ...
+
+    def prefix_hit_tokens(self, prompt: Any) -> int:
+        """Tokens at the start of `prompt` whose KV the prefix cache holds now: whole blocks, never
+        the prompt's last token (its logits are computed). A lookup: nothing is allocated."""
         ...
 
     def free(self, blocks: list[Any]) -> None:

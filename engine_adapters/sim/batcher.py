@@ -84,23 +84,15 @@ class Batcher:
         self.host = host  # None: no host KV tier (issue 15; host_tier.py)
         self.running: list[SimSequence] = []
         self.seqs: dict[str, SimSequence] = {}  # live calls by id, waiting or running
-        self.context_blocks: dict[str, list[int]] = {}  # program -> its last finished call's blocks
-        self.context_hashes: dict[str, list[int]] = {}  # program -> what those are registered under
 
     # -- arrivals and departures ----------------------------------------------------------------
     def add(self, seq: SimSequence, hints: SchedHints, now: float) -> None:
-        bs = self.kv.block_size
-        max_blocks = (seq.num_tokens - 1) // bs
-        guess, known = self._guess(seq.program_id)
-        if self.kv.watching or self.scheduler.num_waiting:  # the watch serves (or will) a call that waits
-            hit = self.kv.lookup(seq.hashes, max_blocks, guess, known)
-        else:  # watched, so that admitting `seq` next costs O(1)
-            hit = self.kv.lookup_watched(seq, seq.hashes, max_blocks, guess, known)
-        seq.call = self.driver.on_arrival(seq.request.call_id, seq.program_id, hints, now,
-                                          num_prompt_tokens=seq.num_prompt_tokens, num_cached_tokens=len(hit) * bs)
+        seq.call = self.driver.on_arrival(seq.request.call_id, seq.program_id, hints, now, prompt=seq,
+                                          num_prompt_tokens=seq.num_prompt_tokens)
         seq.waiting_since = now
         if self.host is not None:  # what its program left in host memory
-            seq.num_host_tokens = self.host.num_hit_blocks(seq.program_id, seq.hashes, max_blocks) * bs
+            bs = self.kv.block_size
+            seq.num_host_tokens = self.host.num_hit_blocks(seq.program_id, seq.hashes, (seq.num_tokens - 1) // bs) * bs
         self.seqs[seq.request.call_id] = seq
         self.counters.num_calls += 1
         self.counters.num_prompt_tokens += seq.num_prompt_tokens
@@ -122,8 +114,7 @@ class Batcher:
 
     def release_program(self, program_id: str) -> None:
         self.driver.release_program(program_id)
-        self.context_blocks.pop(program_id, None)
-        self.context_hashes.pop(program_id, None)
+        self.kv.forget_context(program_id)
         if self.host is not None:
             self.host.drop(program_id)
 
@@ -251,22 +242,13 @@ class Batcher:
         """What admitting `seq` next takes: its hit blocks, its computed tokens, the tokens to
         schedule, the blocks to allocate, and how many blocks are short (<= 0: it fits)."""
         bs, kv = self.kv.block_size, self.kv
-        hit = kv.lookup_watched(seq, seq.hashes, (seq.num_tokens - 1) // bs, *self._guess(seq.program_id))
+        hit = kv.lookup_watched(seq, seq.hashes, (seq.num_tokens - 1) // bs, *kv.context_guess(seq.program_id))
         computed = max(len(hit) * bs, seq.num_swapped, self._host_tokens(seq))
         n = min(seq.num_tokens - computed, self.max_num_batched_tokens - num_scheduled)
         need = kv.blocks_for(computed + n) - len(hit)
         if need + len(hit) <= kv.num_free:  # fits even if every hit block is free
             return hit, computed, n, need, 0
         return hit, computed, n, need, need + kv.watched_evictable() - kv.num_free
-
-    def _guess(self, program_id: str) -> tuple[list[int] | None, list[int] | None]:
-        """Where the program's next prompt likely hits (its last finished call's blocks) and, while
-        its pin still holds exactly those, the hashes they are registered under: pinned blocks
-        are never evicted, so the lookup need not read them again."""
-        blocks = self.context_blocks.get(program_id)
-        if blocks is None or self.kv.pinned(program_id) is not blocks:
-            return blocks, None
-        return blocks, self.context_hashes.get(program_id)
 
     def _on_admitted(self, seq: SimSequence, num_hit: int, num_computed: int, batch: Batch) -> None:
         now, counters = batch.start, self.counters
@@ -330,11 +312,8 @@ class Batcher:
         seq.status, seq.finish = SeqStatus.FINISHED, end
         self._store_on_host(seq)
         ttl = self.driver.on_finished(seq.call, end, seq.block_ids, num_computed_tokens=seq.num_computed)
-        self.context_blocks[seq.program_id] = seq.block_ids  # a hint for its next call's lookup
-        if seq.registered_own:
-            self.context_hashes[seq.program_id] = seq.hashes[:seq.num_registered_blocks]
-        else:
-            self.context_hashes.pop(seq.program_id, None)
+        self.kv.remember_context(seq.program_id, seq.block_ids,
+                                 seq.hashes[:seq.num_registered_blocks] if seq.registered_own else None)
         seq.block_ids, seq.pin_ttl = [], ttl
         self.counters.num_finished += 1
 

@@ -37,6 +37,10 @@ from __future__ import annotations
 from collections import deque
 from itertools import compress, count
 from operator import ne
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from agentrt.engine_adapters.sim.sequence import SimSequence
 
 _LOOKUP_CHUNK = 64  # blocks probed by the first step of a lookup (then doubling)
 
@@ -46,7 +50,7 @@ class KVCache:
 
     __slots__ = ("num_blocks", "block_size", "_state", "_hash", "_hash_to_block", "_queue", "_num_chunks",
                  "_num_free", "_pins", "num_pinned_blocks", "num_evicted_blocks", "_watch_key", "_watch_hit",
-                 "_watch_pos", "_watch_max", "_watch_evictable")
+                 "_watch_pos", "_watch_max", "_watch_evictable", "_contexts")
 
     def __init__(self, num_blocks: int, block_size: int) -> None:
         self.num_blocks, self.block_size = num_blocks, block_size
@@ -64,6 +68,7 @@ class KVCache:
         self._watch_pos: dict[int, int] | None = None  # block -> its index in the hit prefix (None: not built)
         self._watch_max = 0
         self._watch_evictable: int | None = None  # None: not computed yet
+        self._contexts: dict[str, tuple[list[int], list[int] | None]] = {}  # see `remember_context`
 
     # -- capacity -------------------------------------------------------------------------------
     @property
@@ -115,6 +120,33 @@ class KVCache:
                 return guess[:start + next(compress(count(), map(ne, registered, hashes[start:stop])))]
             start, size = stop, 2 * size
         return guess[:end]
+
+    def prefix_hit_tokens(self, seq: SimSequence) -> int:
+        """`KVBlocks`: tokens of an arriving sequence's prompt that the prefix cache holds (whole
+        blocks, never its last token). Watched when no other lookup is, so that admitting it next
+        costs O(1)."""
+        guess, known = self.context_guess(seq.program_id)
+        max_blocks = (seq.num_tokens - 1) // self.block_size
+        if self._watch_key is not None:
+            return len(self.lookup(seq.hashes, max_blocks, guess, known)) * self.block_size
+        return len(self.lookup_watched(seq, seq.hashes, max_blocks, guess, known)) * self.block_size
+
+    def remember_context(self, program_id: str, block_ids: list[int], hashes: list[int] | None) -> None:
+        """A program's finished call left `block_ids`, registered under `hashes` (None: not all of
+        them under their own): where its next prompt most likely hits."""
+        self._contexts[program_id] = (block_ids, hashes)
+
+    def forget_context(self, program_id: str) -> None:
+        self._contexts.pop(program_id, None)
+
+    def context_guess(self, program_id: str) -> tuple[list[int] | None, list[int] | None]:
+        """`lookup`'s `guess` and `guess_hashes` for the program's next prompt: its last finished
+        call's blocks and, while its pin still holds exactly those, the hashes they are
+        registered under (pinned blocks are never evicted, so the lookup need not read them)."""
+        blocks, hashes = self._contexts.get(program_id, (None, None))
+        if blocks is None or self._pins.get(program_id) is not blocks:
+            return blocks, None
+        return blocks, hashes
 
     def num_evictable(self, block_ids: list[int]) -> int:
         """How many of these blocks are in the free queue (allocatable, though cached)."""

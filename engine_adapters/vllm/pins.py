@@ -50,6 +50,20 @@ class PinnedBlocks:
         self.pool.free_blocks(reversed(blocks))  # the tail of a context is evicted first, as vLLM
         return len(blocks)
 
+    def cached_prefix(self, request: Any) -> list[Any]:
+        """The blocks of the request's prompt prefix in the prefix cache (a lookup: no reference
+        taken), never the block holding the prompt's last token."""
+        hit: list[Any] = []
+        for block_hash in request.block_hashes[:(request.num_prompt_tokens - 1) // self.block_size]:
+            blocks = self.pool.get_cached_block(block_hash, [0])
+            if blocks is None:
+                break
+            hit.append(blocks[0])
+        return hit
+
+    def prefix_hit_tokens(self, request: Any) -> int:
+        return len(self.cached_prefix(request)) * self.block_size
+
     def free(self, blocks: list[Any]) -> None:
         """No-op: vLLM drops a finished request's own references itself (`_free_request`)."""
 

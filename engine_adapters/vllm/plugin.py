@@ -104,9 +104,8 @@ class _AgentMixin:
         call_id, program_id, hints = parse_meta(request.sampling_params.extra_args if request.sampling_params
                                                 else None, request.request_id)
         now = time.monotonic()
-        call = self.driver.on_arrival(request.request_id, program_id, hints, now,
-                                      num_prompt_tokens=request.num_prompt_tokens,
-                                      num_cached_tokens=len(self._cached_prefix(request)) * self.block_size)
+        call = self.driver.on_arrival(request.request_id, program_id, hints, now, prompt=request,
+                                      num_prompt_tokens=request.num_prompt_tokens)
         self.accounting.records[request.request_id] = CallRecord(call_id, now)
         if self.program_scheduler.decisions is not None:
             self.call_names[request.request_id] = call_id  # vLLM's request id has a random suffix
@@ -177,7 +176,7 @@ class _AgentMixin:
         need = sum(_cdiv(min(r.num_tokens, r.num_computed_tokens + budget), bs) - _cdiv(r.num_computed_tokens, bs)
                    for r in self.running)
         if head is not None and not full:
-            hit = self._cached_prefix(head)
+            hit = self.pinned.cached_prefix(head)
             need += _cdiv(min(head.num_tokens, len(hit) * bs + budget), bs) - len(hit)
             need += sum(1 for b in hit if b.ref_cnt == 0)  # evictable now, taken by the admission
         return need
@@ -226,16 +225,6 @@ class _AgentMixin:
         blocks = [b for group in self.kv_cache_manager.get_blocks(request.request_id).blocks for b in group
                   if not b.is_null and b.block_hash is not None]
         return self.driver.on_finished(call, now, blocks, num_computed_tokens=request.num_computed_tokens)
-
-    def _cached_prefix(self, request: Request) -> list[Any]:
-        """The blocks of the request's prompt prefix in the prefix cache (a pure lookup)."""
-        hit: list[Any] = []
-        for block_hash in request.block_hashes[:(request.num_prompt_tokens - 1) // self.block_size]:
-            blocks = self.pool.get_cached_block(block_hash, [0])
-            if blocks is None:
-                break
-            hit.append(blocks[0])
-        return hit
 
     def shutdown(self) -> None:
         self.pinned.clear()

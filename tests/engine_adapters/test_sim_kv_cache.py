@@ -170,3 +170,38 @@ def test_registering_a_hash_indexed_under_another_block_reports_it() -> None:
     second = kv.allocate(2)
     assert not kv.register(second, a, 0, 2)
     assert kv.lookup(a, 2) == first
+
+
+class Prompt:
+    """What `prefix_hit_tokens` reads of a `SimSequence`."""
+
+    def __init__(self, program_id: str, num_tokens: int, seq_hashes: list[int]) -> None:
+        self.program_id, self.num_tokens, self.hashes = program_id, num_tokens, seq_hashes
+
+
+def test_prefix_hit_tokens_counts_whole_cached_blocks_but_never_the_last_prompt_token() -> None:
+    kv = KVCache(10, 4)
+    a = hashes(16, "a")
+    blocks = fill(kv, a)
+    kv.free(blocks)
+    assert kv.prefix_hit_tokens(Prompt("p", 16, a)) == 12  # the 4th block holds token 16: computed
+    assert kv.prefix_hit_tokens(Prompt("p", 17, hashes(17, "a"))) == 16
+    assert kv.prefix_hit_tokens(Prompt("q", 16, hashes(16, "b"))) == 0
+    kv.allocate(8)  # evicts the oldest freed blocks: the context's tail first
+    assert kv.prefix_hit_tokens(Prompt("p", 17, hashes(17, "a"))) == 8
+
+
+def test_a_remembered_context_guides_the_lookup_without_changing_its_answer() -> None:
+    kv = KVCache(10, 4)
+    a = hashes(16, "a")
+    blocks = fill(kv, a)
+    kv.pin("p", blocks)
+    kv.remember_context("p", blocks, a)
+    assert kv.context_guess("p") == (blocks, a)  # pinned: the hashes are known
+    assert kv.prefix_hit_tokens(Prompt("p", 21, hashes(21, "a"))) == 16
+    kv.unpin("p")
+    assert kv.context_guess("p") == (blocks, None)  # unpinned: its blocks may be evicted
+    kv.allocate(8)
+    assert kv.prefix_hit_tokens(Prompt("p", 21, hashes(21, "a"))) == 8
+    kv.forget_context("p")
+    assert kv.context_guess("p") == (None, None)
