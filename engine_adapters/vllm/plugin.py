@@ -116,7 +116,8 @@ class _AgentMixin:
 
     # -- one step -------------------------------------------------------------------------------
     def schedule(self, *args: Any, **kwargs: Any) -> Any:
-        start = time.monotonic()
+        clocks = self.step_clock.now()
+        start = clocks[0]
         self.driver.expire_pins(start)
         order = self.program_scheduler.order_waiting(start)
         self._relieve_pressure(order, start)
@@ -125,13 +126,14 @@ class _AgentMixin:
         rank(order, (self.waiting, self.kv_holding_waiting), self.running, calls, self.program_scheduler.sort_key)
         out = super().schedule(*args, **kwargs)  # type: ignore[misc]
         self._note_scheduled(out, start)
-        self.step_clock.begin(out, start)
+        self.step_clock.begin(out, clocks)
         return out
 
     def update_from_output(self, scheduler_output: Any, model_runner_output: Any) -> Any:
-        seconds, cpu_seconds = self.step_clock.end(scheduler_output)
+        times = self.step_clock.end(scheduler_output)
+        seconds = times.seconds
         if scheduler_output.total_num_scheduled_tokens:
-            scheduled, num_prefill = self.accounting.account(scheduler_output, self.requests, seconds, cpu_seconds)
+            scheduled, num_prefill = self.accounting.account(scheduler_output, self.requests, times)
             calls = self.program_scheduler.calls
             self.program_scheduler.on_iteration([calls[r] for r in scheduled if r in calls], seconds)
             self.prefill_rate.observe(num_prefill, seconds)

@@ -83,7 +83,12 @@ class StepRecord:
     num_context_tokens: KV tokens the step read, summed over its requests (each request's KV
     length after the step). num_attention_pairs: query-key pairs the step computed.
     cpu_seconds: the engine process's CPU time over the step (`time.process_time()`): unlike the
-    wall time, it does not grow while the process waits for a CPU that co-tenants hold."""
+    wall time, it does not grow while the process waits for a CPU that co-tenants hold.
+    thread_cpu_seconds: the scheduling thread's CPU time over the step (`time.thread_time()`): the
+    scheduler and, with the worker in the engine-core process (CPU), the model's forward pass;
+    `cpu_seconds` minus it is the process's other threads (output serialization, idle OpenMP
+    threads spinning). schedule_cpu_seconds: the CPU time of `schedule()` itself (agentrt's
+    ranking and vLLM's scheduler) within it. Both 0.0 in steps recorded before they existed."""
 
     num_prefill_tokens: int
     num_decode_tokens: int
@@ -92,3 +97,5 @@ class StepRecord:
     num_attention_pairs: int = 0
     num_requests: int = 0
     cpu_seconds: float = 0.0
+    thread_cpu_seconds: float = 0.0
+    schedule_cpu_seconds: float = 0.0

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from dataclasses import dataclass
 from typing import Any
 
 from agentrt.engine_adapters.vllm.records import CallRecord, StepRecord
@@ -28,22 +29,42 @@ class PrefillRate:
 class StepClock:
     """A step lasts from the `schedule()` that formed it to the `update_from_output()` that
     receives its result; with async scheduling steps overlap, so a step starts no earlier than
-    the previous one's result."""
+    the previous one's result. Besides its wall time, a step's CPU time three ways: the whole
+    engine process's (every thread), the scheduling thread's (the scheduler and, on one worker,
+    the model), and `schedule()`'s own (agentrt's ranking plus vLLM's scheduler)."""
 
     def __init__(self) -> None:
-        self._starts: dict[int, tuple[float, float]] = {}  # id(scheduler output) -> (monotonic, process CPU time)
+        # id(scheduler output) -> its start (monotonic, process CPU, thread CPU) and schedule()'s CPU
+        self._starts: dict[int, tuple[tuple[float, float, float], float]] = {}
         self._last_end = 0.0
 
-    def begin(self, out: Any, start: float) -> None:
-        self._starts[id(out)] = (start, time.process_time())
+    @staticmethod
+    def now() -> tuple[float, float, float]:
+        """The three clocks (monotonic, process CPU, thread CPU), read as `schedule()` begins."""
+        return time.monotonic(), time.process_time(), time.thread_time()
 
-    def end(self, out: Any) -> tuple[float, float]:
-        """The step's wall seconds and the engine process's CPU seconds over it."""
-        end, cpu_end = time.monotonic(), time.process_time()
-        start, cpu_start = self._starts.pop(id(out), (end, cpu_end))
-        seconds = end - max(start, self._last_end)
-        self._last_end = end
-        return seconds, cpu_end - cpu_start
+    def begin(self, out: Any, start: tuple[float, float, float]) -> None:
+        """Called as `schedule()` returns `out`; `start`: `now()` as it began."""
+        self._starts[id(out)] = (start, time.thread_time() - start[2])
+
+    def end(self, out: Any) -> StepTimes:
+        """The step's times, as `update_from_output()` receives its result."""
+        end = self.now()
+        (start, cpu_start, thread_start), schedule_cpu = self._starts.pop(id(out), (end, 0.0))
+        seconds = end[0] - max(start, self._last_end)
+        self._last_end = end[0]
+        return StepTimes(seconds, end[1] - cpu_start, end[2] - thread_start, schedule_cpu)
+
+
+@dataclass(frozen=True, slots=True)
+class StepTimes:
+    """One step's wall seconds and CPU seconds: the engine process's, the scheduling thread's,
+    and `schedule()`'s (see `StepRecord`)."""
+
+    seconds: float
+    cpu_seconds: float
+    thread_cpu_seconds: float
+    schedule_cpu_seconds: float
 
 
 class StepAccounting:
@@ -56,9 +77,10 @@ class StepAccounting:
         self.num_steps = 0
         self.busy_time = 0.0
 
-    def account(self, out: Any, requests: dict[str, Any], seconds: float, cpu_seconds: float) -> tuple[list[str], int]:
-        """Account one step (`out`, vLLM's SchedulerOutput) of `seconds`; returns the ids of the
+    def account(self, out: Any, requests: dict[str, Any], times: StepTimes) -> tuple[list[str], int]:
+        """Account one step (`out`, vLLM's SchedulerOutput) of `times`; returns the ids of the
         requests it computed for and its number of prefill tokens."""
+        seconds = times.seconds
         num_prefill = num_decode = num_context = num_pairs = 0
         scheduled: list[str] = []
         for request_id, n in out.num_scheduled_tokens.items():
@@ -82,7 +104,7 @@ class StepAccounting:
         self.busy_time += seconds
         if self.record_steps:
             self.steps.append(StepRecord(num_prefill, num_decode, num_context, seconds, num_pairs, len(scheduled),
-                                         cpu_seconds))
+                                         times.cpu_seconds, times.thread_cpu_seconds, times.schedule_cpu_seconds))
         return scheduled, num_prefill
 
     def take_steps(self) -> list[StepRecord]:

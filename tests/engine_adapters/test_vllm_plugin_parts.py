@@ -3,6 +3,7 @@ vLLM's queues, the requests residency gating holds, and the per-step accounting.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 from agentrt.engine_adapters.vllm.held import HeldRequests
 from agentrt.engine_adapters.vllm.ranking import UNRANKED, rank
 from agentrt.engine_adapters.vllm.records import CallRecord
-from agentrt.engine_adapters.vllm.steps import PrefillRate, StepAccounting
+from agentrt.engine_adapters.vllm.steps import PrefillRate, StepAccounting, StepClock, StepTimes
 from agentrt.runtime.scheduling import CallState
 
 
@@ -74,13 +75,32 @@ def test_a_step_is_accounted_to_the_calls_it_computed_for() -> None:
                 "gone": request("gone", num_computed_tokens=1, num_prompt_tokens=1)}
     accounting.records.update(p=CallRecord("p.1", 0.0), d=CallRecord("d.1", 0.0, max_computed=50))
     step = SimpleNamespace(num_scheduled_tokens={"p": 100, "d": 1, "unknown": 3})
-    assert accounting.account(step, requests, 0.5, 0.25) == (["p", "d"], 100)
+    assert accounting.account(step, requests, StepTimes(0.5, 0.25, 0.2, 0.01)) == (["p", "d"], 100)
     assert accounting.records["p"].num_prefill_tokens == 100 and accounting.records["d"].num_prefill_tokens == 0
     assert accounting.records["d"].max_computed == 51 and accounting.records["p"].service_time == 0.5
     (recorded,) = accounting.take_steps()
     assert (recorded.num_prefill_tokens, recorded.num_decode_tokens, recorded.num_context_tokens,
-            recorded.num_requests, recorded.cpu_seconds) == (100, 1, 151, 2, 0.25)
+            recorded.num_requests, recorded.cpu_seconds, recorded.thread_cpu_seconds,
+            recorded.schedule_cpu_seconds) == (100, 1, 151, 2, 0.25, 0.2, 0.01)
     assert accounting.take_steps() == [] and (accounting.num_steps, accounting.busy_time) == (1, 0.5)
+
+
+def test_the_step_clock_splits_a_steps_cpu_time_between_schedule_the_thread_and_the_process() -> None:
+    clock, out = StepClock(), object()
+    start = clock.now()
+    burn(0.02)  # schedule()'s own work
+    clock.begin(out, start)
+    burn(0.03)  # the model's forward pass, on the same thread
+    times = clock.end(out)
+    assert 0.02 <= times.schedule_cpu_seconds < times.thread_cpu_seconds <= times.cpu_seconds
+    assert times.thread_cpu_seconds >= 0.05 and times.seconds >= times.thread_cpu_seconds
+    assert clock.end(object()) == StepTimes(0.0, 0.0, 0.0, 0.0)  # a step it never saw begin
+
+
+def burn(cpu_seconds: float) -> None:
+    end = time.thread_time() + cpu_seconds
+    while time.thread_time() < end:
+        pass
 
 
 def test_the_prefill_rate_moves_a_fifth_of_the_way_to_each_measured_step() -> None:

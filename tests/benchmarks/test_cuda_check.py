@@ -1,0 +1,55 @@
+"""benchmarks/cuda_check.py cannot run here (no CUDA machine): its plan is checked instead, each
+step's command against the parser that will read it, so the script does not drift from the
+commands and files it drives."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from agentrt.cli import build_parser
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def load(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"{name}_script", ROOT / "benchmarks" / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def check() -> ModuleType:
+    return load("cuda_check")
+
+
+def test_every_step_fits_the_eight_minute_budget_and_the_cpu_run_skips_only_the_machine_check(check: ModuleType) -> None:
+    assert sum(check.SHARES.values()) <= 1.0
+    gpu, cpu = (check.step_commands(Path("m"), Path("r.jsonl"), flag) for flag in (False, True))
+    assert list(gpu) == list(check.SHARES) and list(cpu) == ["model", "plugin", "bench"]
+
+
+def test_each_step_command_parses_with_the_program_it_runs(check: ModuleType) -> None:
+    commands = check.step_commands(Path("/tmp/m"), Path("/tmp/r.jsonl"), cpu=False)
+    model = build_parser().parse_args(commands["model"][3:])  # after python -m agentrt
+    assert (model.kind, model.folder) == ("tiny", Path("/tmp/m"))
+    bench = load("vllm_cpu").build_parser().parse_args(commands["bench"][2:])  # after python benchmarks/vllm_cpu.py
+    assert (bench.command, bench.model, bench.rounds, bench.configs) == ("run", "/tmp/m", 1, "stock,agentrt")
+    assert bench.results == Path("/tmp/r.jsonl")
+    assert all((ROOT / arg).is_file() for arg in commands["plugin"] if arg.startswith("tests/"))
+
+
+def test_a_dry_run_prints_the_plan_and_runs_nothing() -> None:
+    done = subprocess.run([sys.executable, "benchmarks/cuda_check.py", "--dry-run", "--budget-s", "100"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60, check=True)
+    lines = done.stdout.splitlines()
+    assert [line.split(" ")[0] for line in lines] == ["machine", "model", "plugin", "bench"]
+    assert lines[2].startswith("plugin (at most 50 s): ") and "tests/engine_adapters/test_vllm.py" in lines[2]
