@@ -119,6 +119,7 @@ class SimEngine(Engine):
             raise EngineError("SimEngine is already started; create a new engine for another run")
         kv = KVCache(self.num_blocks, self.block_size)
         scheduler = ProgramScheduler(policy, kv_capacity_tokens=self.kv_capacity_tokens,
+                                     host_kv_capacity_tokens=self._host_kv_blocks * self.block_size,
                                      decisions=DecisionLog() if self.config.record_decisions else None)
         host = HostKVTier(self._host_kv_blocks) if self._host_kv_blocks else None
         driver = EngineDriver(scheduler, kv, self.cost_model.prefill_time if host is None else self._reload_time)

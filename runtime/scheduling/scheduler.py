@@ -120,13 +120,18 @@ class ProgramScheduler:
     """Per-program and per-call scheduling state plus the policy that decides on it."""
 
     def __init__(self, policy: Policy | PolicyConfig | str = "agentrt", *, kv_capacity_tokens: int | None = None,
-                 decisions: DecisionLog | None = None) -> None:
+                 host_kv_capacity_tokens: int = 0, decisions: DecisionLog | None = None) -> None:
         """`policy`: a policy, its config, or a name. Raises UnknownNameError for an unknown name.
         `kv_capacity_tokens`: the engine's KV cache size, for policies that gate residency.
-        `decisions`: a log that records every decision in order (decisions.py); None: no log."""
+        `host_kv_capacity_tokens`: the engine's host-memory KV tier (0: none), see `memory_short`.
+        `decisions`: a log that records every decision in order (decisions.py); None: no log.
+        Raises ValueError for a negative host tier."""
+        if host_kv_capacity_tokens < 0:
+            raise ValueError(f"host_kv_capacity_tokens must be >= 0, got {host_kv_capacity_tokens}")
         self.policy = policy if isinstance(policy, Policy) else make_policy(policy)
         self.decisions = decisions
         self.kv_capacity_tokens = kv_capacity_tokens
+        self.host_kv_capacity_tokens = host_kv_capacity_tokens
         self._resident_tokens = 0
         self._demand_exceeds_free = False  # at the last pin decision: waiting calls wanted more blocks than were free
         self.programs: dict[str, ProgramState] = {}
@@ -263,7 +268,7 @@ class ProgramScheduler:
         Backfill (issue 15): a program that does not fit is skipped and smaller ones behind it
         are admitted, until the first skipped one has waited `residency_backfill_s`; then
         admission stops at it, so a large context is not starved by a stream of small ones."""
-        budget = (self.policy.config.residency_fraction or 1.0) * (self.kv_capacity_tokens or 0)
+        budget = (self.policy.config.residency_fraction or 1.0) * self._kv_tokens_within_reach()
         backfill_s = self.policy.config.residency_backfill_s
         tried_idle = False  # once per pass: a program made resident here has calls, so is not idle
         skipped: set[str] = set()
@@ -354,7 +359,10 @@ class ProgramScheduler:
         return victims
 
     def can_preempt(self, candidate: CallState, victim: CallState) -> bool:
-        """May the waiting `candidate` preempt the running `victim` (priority policies only)?"""
+        """May the waiting `candidate` preempt the running `victim` (priority policies only)?
+        Beside a host KV tier larger than the GPU cache, only while memory is short (`memory_short`)."""
+        if self._kv_tokens_within_reach() > (self.kv_capacity_tokens or 0) and not self._demand_exceeds_free:
+            return False
         return self.policy.can_preempt_for(candidate, victim)
 
     def on_iteration(self, scheduled: Sequence[CallState], duration: float) -> None:
@@ -380,7 +388,7 @@ class ProgramScheduler:
 
         Returns the TTL in seconds (0: no pin). The engine holds the blocks; the scheduler tracks
         when the pin ends."""
-        self._demand_exceeds_free = wanted_blocks > free_blocks
+        self._demand_exceeds_free = wanted_blocks > free_blocks + self._host_blocks_beyond_gpu(total_blocks)
         if self.decisions is not None and call.call_id in self.calls:
             self.decisions.add(DecisionKind.FINISHED, call.program_id, call.call_id)
         self._remove_call(call.call_id, now)
@@ -413,7 +421,7 @@ class ProgramScheduler:
         """The tool now running is known: re-decide an existing pin's TTL, counted from the pin's
         start. Returns the new TTL (0: released, also when it has already run out), or None when
         the program holds no pin."""
-        self._demand_exceeds_free = wanted_blocks > free_blocks
+        self._demand_exceeds_free = wanted_blocks > free_blocks + self._host_blocks_beyond_gpu(total_blocks)
         pin = self.pins.get(program_id)
         if pin is None:
             return None
@@ -507,8 +515,26 @@ class ProgramScheduler:
     def memory_short(self) -> bool:
         """KV memory is short: at the last pin decision (a call's finish or a tool hint) the
         waiting calls wanted more blocks than were free. agentrt's pinned-first tie-break applies
-        only to calls that arrive while it holds (`CallState.memory_short`)."""
+        only to calls that arrive while it holds (`CallState.memory_short`).
+
+        Beside a host KV tier larger than the GPU cache, the host's extra room counts as free: a
+        context the GPU lacks then comes back over PCIe (milliseconds) instead of being prefilled
+        again (seconds), so the thrash that agentrt's pressure order, preemption for order and
+        residency gating guard against costs little, and they only made programs wait (README,
+        "Tier-aware gating"). The tier is write-through, so it holds the GPU's contexts too:
+        what is within reach is the larger of the two, not their sum, and a tier smaller than the
+        GPU cache changes nothing here."""
         return self._demand_exceeds_free
+
+    def _host_blocks_beyond_gpu(self, total_blocks: int) -> int:
+        """How many KV blocks the host tier holds beyond the GPU cache's `total_blocks` (0 without one)."""
+        if not self.host_kv_capacity_tokens or not self.kv_capacity_tokens:
+            return 0
+        return max(self.host_kv_capacity_tokens * total_blocks // self.kv_capacity_tokens - total_blocks, 0)
+
+    def _kv_tokens_within_reach(self) -> int:
+        """What residency gating budgets: the GPU KV cache, or the host tier if larger (`memory_short`)."""
+        return max(self.kv_capacity_tokens or 0, self.host_kv_capacity_tokens)
 
     def _key(self, call: CallState) -> SortKey:
         program = self.programs[call.program_id]
