@@ -123,7 +123,7 @@ class ProgramScheduler:
                  host_kv_capacity_tokens: int = 0, decisions: DecisionLog | None = None) -> None:
         """`policy`: a policy, its config, or a name. Raises UnknownNameError for an unknown name.
         `kv_capacity_tokens`: the engine's KV cache size, for policies that gate residency.
-        `host_kv_capacity_tokens`: the engine's host-memory KV tier (0: none), see `memory_short`.
+        `host_kv_capacity_tokens`: the engine's host-memory KV tier (0: none), for gating.
         `decisions`: a log that records every decision in order (decisions.py); None: no log.
         Raises ValueError for a negative host tier."""
         if host_kv_capacity_tokens < 0:
@@ -360,7 +360,9 @@ class ProgramScheduler:
 
     def can_preempt(self, candidate: CallState, victim: CallState) -> bool:
         """May the waiting `candidate` preempt the running `victim` (priority policies only)?
-        Beside a host KV tier larger than the GPU cache, only while memory is short (`memory_short`)."""
+        Beside a host tier that widens the gate (`_kv_tokens_within_reach`), only while memory is
+        short (`memory_short`): the wider working set otherwise preempted for order 66-135 times
+        per run where fcfs + tier preempted 3-12 times, and lost to it (README, "Tier-aware gating")."""
         if self._kv_tokens_within_reach() > (self.kv_capacity_tokens or 0) and not self._demand_exceeds_free:
             return False
         return self.policy.can_preempt_for(candidate, victim)
@@ -388,7 +390,7 @@ class ProgramScheduler:
 
         Returns the TTL in seconds (0: no pin). The engine holds the blocks; the scheduler tracks
         when the pin ends."""
-        self._demand_exceeds_free = wanted_blocks > free_blocks + self._host_blocks_beyond_gpu(total_blocks)
+        self._demand_exceeds_free = wanted_blocks > free_blocks
         if self.decisions is not None and call.call_id in self.calls:
             self.decisions.add(DecisionKind.FINISHED, call.program_id, call.call_id)
         self._remove_call(call.call_id, now)
@@ -421,7 +423,7 @@ class ProgramScheduler:
         """The tool now running is known: re-decide an existing pin's TTL, counted from the pin's
         start. Returns the new TTL (0: released, also when it has already run out), or None when
         the program holds no pin."""
-        self._demand_exceeds_free = wanted_blocks > free_blocks + self._host_blocks_beyond_gpu(total_blocks)
+        self._demand_exceeds_free = wanted_blocks > free_blocks
         pin = self.pins.get(program_id)
         if pin is None:
             return None
@@ -515,25 +517,19 @@ class ProgramScheduler:
     def memory_short(self) -> bool:
         """KV memory is short: at the last pin decision (a call's finish or a tool hint) the
         waiting calls wanted more blocks than were free. agentrt's pinned-first tie-break applies
-        only to calls that arrive while it holds (`CallState.memory_short`).
-
-        Beside a host KV tier larger than the GPU cache, the host's extra room counts as free: a
-        context the GPU lacks then comes back over PCIe (milliseconds) instead of being prefilled
-        again (seconds), so the thrash that agentrt's pressure order, preemption for order and
-        residency gating guard against costs little, and they only made programs wait (README,
-        "Tier-aware gating"). The tier is write-through, so it holds the GPU's contexts too:
-        what is within reach is the larger of the two, not their sum, and a tier smaller than the
-        GPU cache changes nothing here."""
+        only to calls that arrive while it holds (`CallState.memory_short`)."""
         return self._demand_exceeds_free
 
-    def _host_blocks_beyond_gpu(self, total_blocks: int) -> int:
-        """How many KV blocks the host tier holds beyond the GPU cache's `total_blocks` (0 without one)."""
-        if not self.host_kv_capacity_tokens or not self.kv_capacity_tokens:
-            return 0
-        return max(self.host_kv_capacity_tokens * total_blocks // self.kv_capacity_tokens - total_blocks, 0)
-
     def _kv_tokens_within_reach(self) -> int:
-        """What residency gating budgets: the GPU KV cache, or the host tier if larger (`memory_short`)."""
+        """What residency gating budgets: the GPU KV cache, or a host KV tier if it is larger.
+
+        Gating keeps contexts from being evicted during tool calls and prefilled again at every
+        turn (seconds each); beside a host tier an evicted context comes back over PCIe instead
+        (milliseconds), so the gate only has to keep the working set within what the tier holds,
+        and holding programs back for GPU room made them wait for nothing (README, "Tier-aware
+        gating"). The tier is write-through, so it also holds the GPU's contexts: what is within
+        reach is the larger of the two, not their sum. Memory shortness (the pressure order,
+        preemption for order) stays the GPU's: which call gets the GPU still decides JCT."""
         return max(self.kv_capacity_tokens or 0, self.host_kv_capacity_tokens)
 
     def _key(self, call: CallState) -> SortKey:

@@ -125,16 +125,6 @@ def test_statistics_count_the_programs_gating_holds_back() -> None:
 
 
 # -- beside a host KV tier (tier-aware gating) --------------------------------------------------
-def _finish_with_demand(sched: ProgramScheduler, call_id: str, now: float, *, free_blocks: int,
-                        wanted_blocks: int) -> None:
-    """Finish a running call at a pin decision that saw `wanted_blocks` wanted, `free_blocks` free
-    (of 100 blocks of 10 tokens: the 1,000-token cache of these tests)."""
-    call = sched.calls[call_id]
-    sched.on_scheduled(call, now)
-    sched.on_call_finished(call, now, num_blocks=0, total_blocks=100, free_blocks=free_blocks,
-                           wanted_blocks=wanted_blocks, reprefill_time=1.0)
-
-
 def test_the_gate_budgets_the_host_tier_when_it_is_larger_than_the_gpu_cache() -> None:
     """A context the GPU cannot hold comes back from the host over PCIe, not by a re-prefill, so
     the working set may grow to the memory within reach: the write-through tier holds the GPU's
@@ -145,31 +135,6 @@ def test_the_gate_budgets_the_host_tier_when_it_is_larger_than_the_gpu_cache() -
         arrive(sched, "a1", "A", 0.0, 400)
         arrive(sched, "b1", "B", 1.0, 300)  # 700 > 0.5 * 1000, but <= 0.5 * 2000
         assert ids(sched, 1.0) == admitted, host_tokens
-
-
-def test_memory_is_short_only_when_demand_exceeds_the_free_blocks_plus_the_host_tiers_extra_room() -> None:
-    for host_tokens, wanted, short in ((0, 60, True), (500, 60, True), (1500, 60, False), (1500, 120, True)):
-        sched = ProgramScheduler(PolicyConfig(name="agentrt"), kv_capacity_tokens=1000,
-                                 host_kv_capacity_tokens=host_tokens)  # 1,500 tokens: 50 blocks beyond the GPU's
-        arrive(sched, "a1", "A", 0.0, 100)
-        _finish_with_demand(sched, "a1", 1.0, free_blocks=20, wanted_blocks=wanted)
-        assert sched.memory_short() is short, (host_tokens, wanted)
-
-
-def test_beside_a_host_tier_a_waiting_call_preempts_only_while_memory_is_short() -> None:
-    """A running call preempted for a higher-priority one would only be swapped out and back: with
-    the tier, agentrt's order (and so preemption for it) applies only while memory is short."""
-    for host_tokens, wanted, preempts in ((0, 0, True), (500, 0, True), (1500, 0, False), (1500, 120, True)):
-        sched = ProgramScheduler(PolicyConfig(name="agentrt", residency_fraction=None), kv_capacity_tokens=1000,
-                                 host_kv_capacity_tokens=host_tokens)
-        arrive(sched, "x", "X", 0.0, 100)
-        _finish_with_demand(sched, "x", 0.5, free_blocks=20, wanted_blocks=wanted)
-        arrive(sched, "v", "V", 1.0, 100)
-        victim = sched.calls["v"]
-        sched.on_scheduled(victim, 1.0)
-        sched.on_iteration([victim], 100.0)  # demoted far below the top queue
-        arrive(sched, "c", "C", 2.0, 100)
-        assert sched.can_preempt(sched.calls["c"], victim) is preempts, (host_tokens, wanted)
 
 
 def test_a_negative_host_tier_is_refused() -> None:
