@@ -7,10 +7,10 @@ call is loaded back instead of prefilled again, so fcfs stops thrashing: measure
 (0.05/s) and 0.57x (0.1/s) of fcfs without the tier, p99 0.71x / 0.57x, and no context
 re-prefilled beyond what the unloaded run re-prefills too.
 
-Tier-aware gating (`ProgramScheduler.memory_short`): agentrt + tier was 0.98x / 1.07x fcfs + tier
-on mixed and 1.09x / 0.99x on SWE-bench, its gate and pressure order making programs wait for GPU
-room that a PCIe load would give; counting the tier as memory within reach, measured 1.00x / 1.00x
-and 1.00x / 1.00x (397.9 vs 399.6 s at 0.04/s), p99 equal or lower."""
+Tier-aware gating (`ProgramScheduler._kv_tokens_within_reach`): agentrt + tier was 0.98x / 1.07x
+fcfs + tier on mixed and 1.09x / 0.99x on SWE-bench, its gate making programs wait for GPU room
+that a PCIe load would give; with the gate budgeting the tier, measured 0.99x / 0.98x (mixed) and
+1.00x / 0.92x (SWE-bench), p99 lower in all four cells."""
 
 from __future__ import annotations
 
@@ -26,7 +26,6 @@ SWEBENCH_RATES = (0.02, 0.04)
 HOST_KV_GIB = 64.0
 MAX_VS_NO_TIER = {0.05: 0.75, 0.1: 0.6}
 MAX_VS_FCFS = 1.02
-P99_SLACK = 1.001  # SWE-bench 0.02/s: p99 527.406 vs fcfs's 527.400 s (one call's few ms of pin/reload)
 
 
 def _bench(workload: str, rates: tuple[float, ...], policies: tuple[str, ...], **options: object) -> BenchResult:
@@ -66,7 +65,7 @@ def _assert_agentrt_no_worse(bench: BenchResult, rate: float) -> None:
     fcfs, agentrt = (bench.at(p, rate).summary for p in ("fcfs", "agentrt"))
     assert fcfs.num_failed == agentrt.num_failed == 0
     assert agentrt.mean_jct <= MAX_VS_FCFS * fcfs.mean_jct, (rate, agentrt.mean_jct, fcfs.mean_jct)
-    assert agentrt.p99_jct <= P99_SLACK * fcfs.p99_jct, (rate, agentrt.p99_jct, fcfs.p99_jct)
+    assert agentrt.p99_jct <= fcfs.p99_jct, (rate, agentrt.p99_jct, fcfs.p99_jct)
 
 
 @pytest.mark.timeout(600)
