@@ -10,7 +10,7 @@ re-prefilled beyond what the unloaded run re-prefills too.
 Tier-aware gating (`ProgramScheduler._kv_tokens_within_reach`): agentrt + tier was 0.98x / 1.07x
 fcfs + tier on mixed and 1.09x / 0.99x on SWE-bench, its gate making programs wait for GPU room
 that a PCIe load would give; with the gate budgeting the tier, measured 0.99x / 0.98x (mixed) and
-1.00x / 0.92x (SWE-bench), p99 lower in all four cells."""
+1.00x / 0.95x (SWE-bench), p99 lower in all four cells."""
 
 from __future__ import annotations
 

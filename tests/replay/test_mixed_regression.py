@@ -5,8 +5,8 @@ The slice: 16 programs drawn from the `mixed` workload (SWE-bench + BFCL), seed 
 profile with the KV cache cut to 8,000 blocks (128K tokens) so that a few SWE-bench contexts
 oversubscribe it, as the whole trace does the full cache at the knee. Claims guarded:
 agentrt's mean JCT is never above 1.02x fcfs's and its p99 never above fcfs's; past the knee it is
-well below (measured 0.54x); and it stays within the issue's 1.1x of the clairvoyant oracle's
-(measured 1.00x / 1.04x / 1.07x since known-long programs are ordered most-attained first,
+well below (measured 0.55x); and it stays within the issue's 1.1x of the clairvoyant oracle's
+(measured 1.00x / 1.04x / 1.09x since known-long programs are ordered most-attained first,
 `PolicyConfig.nearest_end_level`; 1.00x / 1.06x / 1.17x before).
 """
 

@@ -18,14 +18,15 @@ in the queues anyway).
 
 Known-long programs (`nearest_end_level`): least attained service first is the mean-JCT-optimal
 order only while the hazard rate falls (a program that has run long is likely to run longer). On
-agent traces it does so only up to the short programs' sizes (BFCL: at most a few seconds of
-service); past them a program is a long one, whose remaining turns shrink as it runs. So from that
-queue down, the program with the most attained service goes first: the Gittins index's shape for
-such a mix, without its learned distribution (the `gittins` policy; it needs finished programs
-first, and measured no better on the slices). Alternatives measured (README, "Ordering known-long
-programs"): the learned Gittins index for pressure-time calls, and a clairvoyant order at the gate
-only (the order of admission to the working set mattered little: the oracle with a FIFO gate is
-within 5% of the oracle)."""
+agent traces it does so only up to the short programs' sizes (bundled traces: BFCL programs
+generate 256-3,009 output tokens, SWE-bench ones 7,074-57,989); past them a program is a long one,
+whose remaining turns shrink as it runs. So from that queue down (default: 32 s attained), the
+program with the most attained service goes first: the Gittins index's shape for such a mix,
+without its learned distribution (the `gittins` policy needs finished programs first, and measured
+no better on the slices). Alternatives measured (README, "Ordering known-long programs"): the
+learned Gittins index for pressure-time calls, a cut at other queues, and a clairvoyant order at
+the gate only (the order of admission to the working set mattered little: the oracle with a FIFO
+gate is within 5% of the oracle)."""
 
 from __future__ import annotations
 
