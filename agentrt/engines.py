@@ -39,9 +39,13 @@ def add_replica_args(parser: argparse.ArgumentParser, *, ray: bool = False) -> N
     """Register --replicas and --router (and --ray, for commands that run on the wall clock)."""
     parser.add_argument("--replicas", type=_positive, default=1, metavar="N",
                         help="engine replicas behind a router (default 1; simulated replicas share one virtual clock)")
-    parser.add_argument("--router", default=RouterName.AGENTRT.value, choices=[r.value for r in RouterName],
+    # The clairvoyant router is a bound: it needs the remaining work only trace replay knows.
+    routers = [r.value for r in RouterName if not (ray and r is RouterName.CLAIRVOYANT)]
+    parser.add_argument("--router", default=RouterName.AGENTRT.value, choices=routers,
                         help="how calls are routed across replicas (default agentrt: KV affinity with a "
-                             "re-prefill-cost escape, global attained-service priorities)")
+                             "re-prefill-cost escape, global attained-service priorities"
+                             + ("" if ray else "; clairvoyant: a bound that knows each program's remaining work")
+                             + ")")
     if ray:
         parser.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
                             help="host each replica in a Ray actor (the simulator then runs on the wall clock); "

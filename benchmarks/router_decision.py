@@ -29,12 +29,13 @@ def build(num_replicas: int, seed: int = 0) -> tuple[RoutingState, list[float]]:
     state = RoutingState([448_000] * num_replicas)
     services = [rng.expovariate(1 / 30) for _ in range(NUM_PROGRAMS)]
     for p in range(NUM_PROGRAMS):
-        info = CallInfo(f"warm{p}", f"p{p}", rng.randrange(1000, 30_000), 200, services[p])
+        info = CallInfo(f"warm{p}", f"p{p}", rng.randrange(1000, 30_000), 200, services[p], rng.randrange(200, 20_000))
         state.add_call(info, p % num_replicas)
         state.finish_call(info.call_id, info.num_prompt_tokens + 200)
     for i in range(NUM_IN_FLIGHT):
         p = rng.randrange(NUM_PROGRAMS)
-        state.add_call(CallInfo(f"bg{i}", f"p{p}", rng.randrange(1000, 30_000), 300, services[p]), p % num_replicas)
+        state.add_call(CallInfo(f"bg{i}", f"p{p}", rng.randrange(1000, 30_000), 300, services[p], rng.randrange(300, 20_000)),
+                       p % num_replicas)
     return state, services
 
 
@@ -44,7 +45,8 @@ def measure(name: str, num_replicas: int, repeats: int) -> list[float]:
     times = []
     for i in range(repeats):
         p = rng.randrange(NUM_PROGRAMS) if i % 10 else NUM_PROGRAMS + i
-        info = CallInfo(f"c{i}", f"p{p}", rng.randrange(1000, 30_000), 300, services[p % NUM_PROGRAMS])
+        info = CallInfo(f"c{i}", f"p{p}", rng.randrange(1000, 30_000), 300, services[p % NUM_PROGRAMS],
+                        rng.randrange(300, 20_000))  # remaining work: read by the clairvoyant bound only
         start = time.perf_counter()
         route = router.route(state, info)
         state.add_call(info, route.replica)

@@ -228,7 +228,7 @@ class ReplicatedEngine(Engine):
     def _route(self, request: GenerationRequest) -> tuple[int, int | None]:
         """The replica for the call, and the live replica its program leaves (or None)."""
         info = CallInfo(request.call_id, request.program_id, len(prompt_to_tokens(request.prompt)),
-                        request.max_tokens, request.hints.program_service)
+                        request.max_tokens, request.hints.program_service, request.hints.remaining_work)
         route = self.router.route(self.state, info)
         holder = self.state.holder(request.program_id)
         left = holder.index if holder is not None and holder.index != route.replica else None

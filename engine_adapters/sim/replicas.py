@@ -1,7 +1,9 @@
-"""`sim_replicas`: N simulated engines on one virtual clock (a shared `Lockstep`) behind a router."""
+"""`sim_replicas`: N simulated engines on one virtual clock (a shared `Lockstep`) behind a router;
+`pooled_profile`: the N engines as one, the bound on what balancing them can gain."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from agentrt.engine_adapters.replicas import ReplicatedEngine
@@ -28,6 +30,31 @@ def router_config(profile: str | Profile = DEFAULT_PROFILE) -> RouterConfig:
     context = batch * _DECODE_CONTEXT
     return RouterConfig(prefill_tokens_per_s=budget / cost.prefill_time(budget),
                         decode_tokens_per_s=batch / cost.iteration_time(0, batch, context, context))
+
+
+def pooled_profile(num_replicas: int, profile: str | Profile = DEFAULT_PROFILE) -> Profile:
+    """`num_replicas` replicas of `profile` as one engine: a bound for routers, not hardware.
+
+    GPUs with the replicas' summed memory, bandwidths and FLOP/s, their summed token budget and
+    batch size, and KV for their summed blocks (its weights are subtracted once per replica). The
+    per-iteration overhead gains the weight reads the other replicas would do, so a decode
+    iteration over n times one replica's batch and context takes exactly as long as one replica's
+    iteration: the fleet with its load perfectly balanced at every iteration and programs moving
+    between replicas for free. It is optimistic beyond that: a lone call reads its KV at n times
+    the bandwidth, and pooled prefill pays the weight reads once. A bound only while KV does not
+    bind: with KV short, one scheduler over the pooled cache admits programs differently from N
+    (docs/replicas.md). Raises ConfigError for num_replicas < 1."""
+    if num_replicas < 1:
+        raise ConfigError(f"a pooled profile needs num_replicas >= 1, got {num_replicas}")
+    p, n = get_profile(profile), num_replicas
+    weight_read_s = p.model.weight_bytes / p.num_gpus / (p.gpu.memory_bandwidth * p.memory_efficiency)
+    gpu = replace(p.gpu, name=f"{n}x {p.gpu.name}", memory_bytes=n * p.gpu.memory_bytes,
+                  memory_bandwidth=n * p.gpu.memory_bandwidth, peak_flops=n * p.gpu.peak_flops,
+                  link_bandwidth=n * p.gpu.link_bandwidth, host_bandwidth=n * p.gpu.host_bandwidth)
+    return replace(p, name=f"{p.name}-pooled-{n}", gpu=gpu, max_num_batched_tokens=n * p.max_num_batched_tokens,
+                   max_num_seqs=n * p.max_num_seqs,
+                   non_kv_bytes_per_gpu=n * p.non_kv_bytes_per_gpu + (n - 1) * p.model.weight_bytes // p.num_gpus,
+                   overhead_s=p.overhead_s + (n - 1) / n * weight_read_s)
 
 
 def sim_replicas(num_replicas: int, router: Router | str = "agentrt", profile: str | Profile | None = None,

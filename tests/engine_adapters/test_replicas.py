@@ -11,8 +11,10 @@ import pytest
 import agentrt
 from agentrt.engine_adapters.replicas import ReplicatedEngine, ReplicaStats
 from agentrt.engine_adapters.sim import SimEngine
-from agentrt.engine_adapters.sim.replicas import sim_replicas
-from agentrt.exceptions import LLMCallError, ReplicaDiedError
+from agentrt.engine_adapters.sim.cost_model import CostModel
+from agentrt.engine_adapters.sim.profiles import get_profile
+from agentrt.engine_adapters.sim.replicas import pooled_profile, sim_replicas
+from agentrt.exceptions import ConfigError, LLMCallError, ReplicaDiedError
 from agentrt.programs.tokens import Tokens
 from agentrt.replay import load_trace, make_scaling, poisson_arrivals, replay
 from agentrt.replay.driver import ReplayResult
@@ -147,6 +149,36 @@ def test_replay_and_bench_take_replicas_and_a_router(tmp_path: Path) -> None:
     assert data["config"]["replicas"] == 2 and data["config"]["router"] == "autellix"
     engine = data["runs"][0]["engine"] if "runs" in data else data["engine"]
     assert engine["router"] == "autellix" and sum(engine["calls_per_replica"]) == engine["num_calls"]
+    assert cli(["replay", SWE, "--limit", "3", "--rate", "0.1", "--replicas", "2", "--router", "clairvoyant",
+                "--output", str(out)]) == 0  # the bound: trace replay knows each program's remaining work
+    data = json.loads(out.read_text())
+    engine = data["runs"][0]["engine"] if "runs" in data else data["engine"]
+    assert engine["router"] == "clairvoyant" and engine["routes"]["new-program"] == 3
+
+
+def test_live_programs_are_not_offered_the_clairvoyant_bound(capsys: pytest.CaptureFixture[str]) -> None:
+    from agentrt.cli import main as cli
+
+    for argv in (["submit", "examples/quickstart.py:calculator"], ["serve"]):
+        with pytest.raises(SystemExit) as exit_:
+            cli([*argv, "--replicas", "2", "--router", "clairvoyant"])
+        assert exit_.value.code == 2 and "invalid choice: 'clairvoyant'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["llama-3.1-8b-h100", "llama-3.1-70b-4xh100"])
+def test_a_pooled_profile_is_n_replicas_with_their_load_balanced(name: str) -> None:
+    """The routers' bound (benchmarks/replicas.py): a decode iteration over 4x one replica's batch
+    and context takes exactly one replica's iteration time; KV, token budget and batch are 4x."""
+    one, pooled = get_profile(name), pooled_profile(4, name)
+    for batch, context in ((1, 2000), (8, 4000), (30, 20_000)):
+        tokens = batch * context
+        assert CostModel(pooled).iteration_time(0, 4 * batch, 4 * tokens, 4 * tokens) == pytest.approx(
+            CostModel(one).iteration_time(0, batch, tokens, tokens), rel=1e-12)
+    assert abs(pooled.num_kv_blocks() - 4 * one.num_kv_blocks()) < 4
+    assert (pooled.max_num_batched_tokens, pooled.max_num_seqs) == (4 * one.max_num_batched_tokens, 4 * one.max_num_seqs)
+    assert pooled_profile(1, name).num_kv_blocks() == one.num_kv_blocks()
+    with pytest.raises(ConfigError, match="num_replicas >= 1, got 0"):
+        pooled_profile(0)
 
 
 def test_replicated_engine_needs_an_engine() -> None:
@@ -197,19 +229,32 @@ def test_submit_runs_programs_on_replicas(tmp_path: Path) -> None:
     assert sorted(r.result for r in read_results(out)) == [3, 4, 5, 6]
 
 
-def test_agentrt_routing_beats_round_robin_on_the_mixed_workload() -> None:
-    """Mixed (SWE-bench + BFCL), 2 replicas with KV for part of the contexts, loaded: round-robin
-    re-prefills moved contexts; agentrt keeps programs with their KV (README "Replicas")."""
+def mixed_slice_on(router: str) -> ReplayResult:
+    """16 mixed programs (SWE-bench + BFCL), loaded, on 2 replicas with KV for part of the contexts
+    behind `router`, or ("pooled") on one engine with the two replicas' resources."""
     programs = load_mix(parse_mix("mixed"), programs=16, seed=0)
 
-    def mixed_on(router: str) -> ReplayResult:
-        async def main() -> ReplayResult:
-            return await replay(programs, sim_replicas(2, router, num_gpu_blocks=6000), "agentrt",
-                                poisson_arrivals(len(programs), 0.5, 0), make_scaling(programs))
+    async def main() -> ReplayResult:
+        engine = (SimEngine(pooled_profile(2), num_gpu_blocks=12_000) if router == "pooled"
+                  else sim_replicas(2, router, num_gpu_blocks=6000))
+        return await replay(programs, engine, "agentrt", poisson_arrivals(len(programs), 0.5, 0), make_scaling(programs))
 
-        return agentrt.run(main)
+    return agentrt.run(main)
 
-    rr, ours = mixed_on("round-robin"), mixed_on("agentrt")
+
+def test_agentrt_routing_beats_round_robin_on_the_mixed_workload() -> None:
+    """Round-robin re-prefills moved contexts; agentrt keeps programs with their KV (README "Replicas")."""
+    rr, ours = mixed_slice_on("round-robin"), mixed_slice_on("agentrt")
     assert ours.summary.num_failed == rr.summary.num_failed == 0
     assert hit_rate(ours) >= 0.95 > hit_rate(rr)
     assert ours.summary.mean_jct <= 0.75 * rr.summary.mean_jct
+
+
+def test_no_router_beats_the_pooled_bound_which_stays_above_085x_of_the_best_baseline() -> None:
+    """The README's finding on the router target: one engine with the replicas' summed resources
+    (perfect balance, free moves) is below every router, and still above 0.85x of the best of
+    least-loaded and Autellix, so no router reaches 0.85x of it by placement (README "Replicas")."""
+    jct = {r: mixed_slice_on(r).summary.mean_jct
+           for r in ("least-loaded", "autellix", "agentrt", "clairvoyant", "pooled")}
+    assert jct["pooled"] <= min(jct.values())
+    assert jct["pooled"] > 0.85 * min(jct["least-loaded"], jct["autellix"])

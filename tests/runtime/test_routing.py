@@ -16,8 +16,9 @@ def make_state(num_replicas: int = 3, kv: int = 100_000) -> RoutingState:
     return RoutingState([kv] * num_replicas, CONFIG)
 
 
-def call(program: str, prompt: int = 100, out: int = 0, service: float = 0.0, call_id: str | None = None) -> CallInfo:
-    return CallInfo(call_id or f"{program}/{prompt}/{service}", program, prompt, out, service)
+def call(program: str, prompt: int = 100, out: int = 0, service: float = 0.0, call_id: str | None = None,
+         remaining: float | None = None) -> CallInfo:
+    return CallInfo(call_id or f"{program}/{prompt}/{service}", program, prompt, out, service, remaining)
 
 
 def load(state: RoutingState, replica: int, seconds: float, service: float = 0.0, program: str = "bg") -> None:
@@ -105,16 +106,47 @@ def test_a_dead_holder_loses_its_programs_and_calls() -> None:
         router.route(state, call("p"))
 
 
+def test_clairvoyant_sends_new_programs_to_the_least_remaining_work() -> None:
+    state, router = make_state(3), make_router("clairvoyant")
+    settle(state, call("a", prompt=500, out=100, call_id="a0", remaining=5100), 0, 600)  # 50 s left
+    settle(state, call("b", prompt=500, out=100, call_id="b0", remaining=1100), 1, 600)  # 10 s left
+    settle(state, call("c", prompt=9000, out=100, call_id="c0", remaining=2100), 2, 9100)  # 20 s left
+    assert [r.remaining_tokens for r in state.replicas] == [5000, 1000, 2000]
+    route = router.route(state, call("new", remaining=800))
+    assert (route.replica, route.reason) == (1, RouteReason.NEW_PROGRAM)  # agentrt's rule: most free KV, 0 or 1
+    load(state, 1, 10.5)  # routed prefill counts as work ahead too: 10 + 10.5 s > 20 s
+    assert router.route(state, call("new", remaining=800)).replica == 2
+
+
+def test_clairvoyant_keeps_every_program_with_its_kv() -> None:
+    state, router = make_state(2), make_router("clairvoyant")
+    settle(state, call("p", prompt=2900, out=100, call_id="p0", remaining=600), 0, 3000)
+    settle(state, call("q", prompt=100, out=100, call_id="q0", remaining=90_100), 0, 200)  # 900 s left beside p
+    load(state, 0, 60.0)
+    route = router.route(state, call("p", prompt=3100, remaining=500))
+    assert (route.replica, route.reason) == (0, RouteReason.STICKY)
+    state.mark_dead(0)
+    assert router.route(state, call("p", prompt=3100, remaining=500)).reason is RouteReason.NEW_PROGRAM
+
+
+def test_clairvoyant_needs_the_remaining_work_of_trace_replay() -> None:
+    with pytest.raises(ConfigError, match="bound for trace replay.*use --router agentrt"):
+        make_router("clairvoyant").route(make_state(2), call("p"))
+
+
 def test_state_counts_return_to_zero() -> None:
     state = make_state(2)
-    settle(state, call("p", prompt=100, out=50, call_id="c0"), 0, 150)
-    state.add_call(call("p", prompt=200, out=50, call_id="c1"), 1)  # moved: cached nothing on 1
+    settle(state, call("p", prompt=100, out=50, call_id="c0", remaining=120), 0, 150)
+    assert state.replicas[0].remaining_tokens == 70
+    state.add_call(call("p", prompt=200, out=50, call_id="c1", remaining=70), 1)  # moved: cached nothing on 1
     assert state.replicas[1].prefill_by_level[0] == 200 and state.replicas[0].resident_tokens == 0
+    assert (state.replicas[0].remaining_tokens, state.replicas[1].remaining_tokens) == (0, 70)
     state.finish_call("c1", 250)
-    assert state.replicas[1].resident_tokens == 250
+    assert state.replicas[1].resident_tokens == 250 and state.replicas[1].remaining_tokens == 20
     state.end_program("p")
     for r in state.replicas:
-        assert (r.num_calls, r.resident_tokens, sum(r.prefill_by_level), sum(r.decode_by_level)) == (0, 0, 0, 0)
+        assert (r.num_calls, r.resident_tokens, r.remaining_tokens, sum(r.prefill_by_level),
+                sum(r.decode_by_level)) == (0, 0, 0, 0, 0)
 
 
 def test_levels_and_validation() -> None:
@@ -123,5 +155,5 @@ def test_levels_and_validation() -> None:
         RouterConfig(prefill_tokens_per_s=0)
     with pytest.raises(ConfigError, match="at least one replica"):
         RoutingState([])
-    with pytest.raises(UnknownNameError, match="valid routers: round-robin, least-loaded, autellix, agentrt"):
+    with pytest.raises(UnknownNameError, match="valid routers: round-robin, least-loaded, autellix, agentrt, clairvoyant"):
         make_router("random")

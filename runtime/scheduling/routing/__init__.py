@@ -6,6 +6,7 @@ from agentrt.runtime.scheduling.routing.routers import (
     ROUTER_CLASSES,
     AgentRTRouter,
     AutellixRouter,
+    ClairvoyantRouter,
     LeastLoadedRouter,
     RoundRobinRouter,
     Route,
@@ -16,6 +17,6 @@ from agentrt.runtime.scheduling.routing.routers import (
 )
 from agentrt.runtime.scheduling.routing.state import CallInfo, ProgramPlace, ReplicaLoad, RouterConfig, RoutingState
 
-__all__ = ["ROUTER_CLASSES", "AgentRTRouter", "AutellixRouter", "CallInfo", "LeastLoadedRouter", "ProgramPlace",
-           "ReplicaLoad", "RoundRobinRouter", "Route", "RouteReason", "Router", "RouterConfig", "RouterName",
-           "RoutingState", "make_router"]
+__all__ = ["ROUTER_CLASSES", "AgentRTRouter", "AutellixRouter", "CallInfo", "ClairvoyantRouter", "LeastLoadedRouter",
+           "ProgramPlace", "ReplicaLoad", "RoundRobinRouter", "Route", "RouteReason", "Router", "RouterConfig",
+           "RouterName", "RoutingState", "make_router"]

@@ -16,6 +16,10 @@ Invariants:
   summed context of the live programs it holds (their KV is pinned or cached there until evicted):
   a routed call's prompt counts from the moment it is routed, its output once it finishes.
   A program leaves its holder when it ends, when it is routed elsewhere, or when the holder dies.
+- `remaining_tokens` of a replica is the summed remaining work (output tokens still to generate,
+  `CallInfo.remaining_work`) of the live programs it holds: a program's count is set when one of
+  its calls is routed and drops by the call's max_tokens when it finishes. Only trace replay knows
+  remaining work (a clairvoyant input, read by the `clairvoyant` bound alone); elsewhere it is 0.
 """
 
 from __future__ import annotations
@@ -69,6 +73,7 @@ class CallInfo:
     num_prompt_tokens: int
     max_tokens: int
     program_service: float = 0.0
+    remaining_work: float | None = None  # clairvoyant: output tokens from this call on (trace replay)
 
 
 @dataclass(slots=True)
@@ -82,6 +87,7 @@ class ReplicaLoad:
     alive: bool = True
     num_calls: int = 0
     resident_tokens: int = 0
+    remaining_tokens: float = 0.0
     prefill_by_level: list[int] = field(default_factory=list)
     decode_by_level: list[int] = field(default_factory=list)
 
@@ -103,6 +109,7 @@ class ProgramPlace:
     replica: int
     context_tokens: int = 0
     num_calls: int = 0
+    remaining_tokens: float = 0.0
 
 
 @dataclass(slots=True, frozen=True)
@@ -162,7 +169,7 @@ class RoutingState:
                            call.num_prompt_tokens - cached, call.max_tokens)
         self._count(flight, +1)
         self.calls[call.call_id] = flight
-        self._place(call.program_id, replica, call.num_prompt_tokens)
+        self._place(call.program_id, replica, call.num_prompt_tokens, call.remaining_work)
         self.num_routed += 1
 
     def finish_call(self, call_id: str, context_tokens: int | None = None) -> None:
@@ -175,11 +182,13 @@ class RoutingState:
         place = self.programs.get(flight.program_id)
         if context_tokens is not None and place is not None and place.replica == flight.replica:
             self._resize(place, context_tokens)
+            self._set_remaining(place, max(0.0, place.remaining_tokens - flight.decode))
 
     def end_program(self, program_id: str) -> None:
         place = self.programs.pop(program_id, None)
         if place is not None:
             self.replicas[place.replica].resident_tokens -= place.context_tokens
+            self.replicas[place.replica].remaining_tokens -= place.remaining_tokens
 
     def mark_dead(self, replica: int) -> list[str]:
         """`replica` died: route nothing more to it and forget what it held. Returns the ids of
@@ -199,15 +208,23 @@ class RoutingState:
         r.prefill_by_level[flight.level] += sign * flight.prefill
         r.decode_by_level[flight.level] += sign * flight.decode
 
-    def _place(self, program_id: str, replica: int, num_prompt_tokens: int) -> None:
+    def _place(self, program_id: str, replica: int, num_prompt_tokens: int, remaining: float | None) -> None:
         place = self.programs.get(program_id)
         if place is None:
             place = self.programs[program_id] = ProgramPlace(replica)
         elif place.replica != replica:  # moved: the old copy is no longer the one we count
-            self.replicas[place.replica].resident_tokens -= place.context_tokens
-            place.replica, place.context_tokens = replica, 0
+            old = self.replicas[place.replica]
+            old.resident_tokens -= place.context_tokens
+            old.remaining_tokens -= place.remaining_tokens
+            place.replica, place.context_tokens, place.remaining_tokens = replica, 0, 0.0
         self._resize(place, num_prompt_tokens)
+        if remaining is not None:
+            self._set_remaining(place, remaining)
         place.num_calls += 1
+
+    def _set_remaining(self, place: ProgramPlace, remaining: float) -> None:
+        self.replicas[place.replica].remaining_tokens += remaining - place.remaining_tokens
+        place.remaining_tokens = remaining
 
     def _resize(self, place: ProgramPlace, context_tokens: int) -> None:
         self.replicas[place.replica].resident_tokens += context_tokens - place.context_tokens
