@@ -40,7 +40,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--num-gpu-blocks", type=int, default=None, help="KV cache size in blocks (override)")
     p.add_argument("--max-in-flight", type=int, default=4096, help="sim: requests admitted at once; more get 429")
     p.add_argument("--request-timeout", type=float, default=None, metavar="S",
-                   help="sim: a call not answered within S wall seconds is aborted (504); a request's "
+                   help="a call not answered within S wall seconds is aborted, its KV freed (504); a request's "
                         "X-Agentrt-Timeout header overrides it (default: no limit)")
     p.add_argument("--idle-timeout", type=float, default=300.0,
                    help="a program idle this long (s, server clock) may end; longer when its gaps are "

@@ -12,13 +12,19 @@ tools it calls are hinted to the plugin through `collective_rpc` (control.py).
 
 It also serves agentrt's `GET /v1/programs[/{id}]` and `DELETE /v1/programs/{id}`: ending a
 program releases its pins in the plugin and aborts its calls in flight. A call cannot be aborted in
-vLLM by agentrt's call id, so the middleware cancels the call's own request handling instead, which
-is what vLLM does to a request whose client disconnects (its `generate` aborts the request in the
-engine when cancelled); the client gets a 409 in OpenAI's error shape (or, mid-stream, an error
-event). Times are `time.monotonic()`, the plugin's clock.
+vLLM by agentrt's call id, so the middleware tells vLLM's request handling that its client went away
+(vllm_disconnect.py), and vLLM aborts the request in the engine, freeing its KV, as for any client
+gone. The client gets a 409 in OpenAI's error shape (or, mid-stream, an error event). A call past
+its timeout (timeouts.py: the `X-Agentrt-Timeout` header, else `agentrt serve --request-timeout`,
+which reaches this middleware as `AGENTRT_REQUEST_TIMEOUT`) is cut short the same way, with a 504
+naming the limit. Times are `time.monotonic()`, the plugin's clock.
+
+`GET /metrics` answers vLLM's metrics followed by agentrt's (metrics.py: programs, tool gaps, and the
+plugin's KV gauges, read through `collective_rpc` when scraped, so they are current even when the
+engine is idle and vLLM's own stats are off).
 
 When vLLM's engine core dies, `/health` answers 503 with the reason and new calls get a 503 in
-OpenAI's error shape here, before vLLM; a call in flight gets vLLM's own error, as a 503. The
+OpenAI's error shape here, before vLLM; a call in flight gets a 503 in the same shape. The
 server stays up (`VLLM_KEEP_ALIVE_ON_ENGINE_DEATH`, set by `agentrt serve`) so that the programs
 and their finished calls stay readable at `/v1/programs` until it is restarted.
 """
@@ -26,25 +32,28 @@ and their finished calls stay readable at `/v1/programs` until it is restarted.
 from __future__ import annotations
 
 import json
+import os
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import anyio
 
 from agentrt.engine_adapters.vllm.control import METHOD, ControlOp
 from agentrt.engine_adapters.vllm.records import META_KEY, CallRecord, call_meta
+from agentrt.exceptions import ServeError
 from agentrt.runtime.scheduling.predictor import ToolLatencyPredictor
+from agentrt.serve.errors import error_body
 from agentrt.serve.identity import IdentityResolver
 from agentrt.serve.metrics import ServeMetrics
 from agentrt.serve.programs import EndReason, ProgramTable
 from agentrt.serve.service import OpenCall, ProgramService, header_value
+from agentrt.serve.timeouts import request_timeout
+from agentrt.serve.vllm_disconnect import Cut, Message, Receive, Scope, Send, expire, replay
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
 _CALL_PATHS = {"/v1/chat/completions": "chat", "/v1/completions": "completions"}
+TIMEOUT_ENV = "AGENTRT_REQUEST_TIMEOUT"  # `agentrt serve --request-timeout`, for the middleware vLLM builds
 
 
 class _Answer:
@@ -110,7 +119,9 @@ class ProgramMiddleware:
     def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]]) -> None:
         self.app = app
         self.engine_client: Any = None
-        self._handling: dict[str, anyio.CancelScope] = {}  # call id -> its request handling, while it runs
+        self._cuts: dict[str, Cut] = {}  # call id -> what ends its request handling early, while it runs
+        default = os.environ.get(TIMEOUT_ENV)
+        self.request_timeout = float(default) if default else None  # checked by `agentrt serve`
         self.service = ProgramService(ProgramTable(ToolLatencyPredictor()), IdentityResolver(), ServeMetrics(),
                                       now=time.monotonic, abort=self._abort, release=self._release,
                                       hint_tool=self._hint_tool)
@@ -124,12 +135,12 @@ class ProgramMiddleware:
         path, method = scope["path"], scope["method"]
         death = self._death()
         if death is not None and (path == "/health" or (method == "POST" and path in _CALL_PATHS)):
-            error = {"message": f"the engine is not serving: {death}; restart `agentrt serve`",
-                     "type": "server_error", "param": None, "code": "engine_unavailable"}
-            await _json(send, 503, {"status": "engine_dead", "reason": death, "error": error} if path == "/health"
-                        else {"error": error})
+            error = _error(_unavailable(death))
+            await _json(send, 503, {"status": "engine_dead", "reason": death, **error} if path == "/health" else error)
         elif path.startswith("/v1/programs"):
             await self._programs(path, method, send)
+        elif path == "/metrics" and method == "GET":
+            await self._metrics(scope, receive, send)
         elif method == "POST" and path in _CALL_PATHS:
             await self._call(scope, receive, send)
         else:
@@ -143,9 +154,14 @@ class ProgramMiddleware:
         except ValueError:
             body = None
         if not isinstance(body, dict):  # vLLM answers malformed bodies in OpenAI's shape itself
-            await self.app(scope, _replay(raw, receive), send)
+            await self.app(scope, replay(raw, receive), send)
             return
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        try:
+            timeout = request_timeout(headers, self.request_timeout)
+        except ServeError as exc:
+            await _json(send, exc.status, _error(exc))
+            return
         raw_messages = body.get("messages")
         messages = [m for m in raw_messages if isinstance(m, dict)] if isinstance(raw_messages, list) else []
         prompt = body.get("prompt") if scope["path"] == "/v1/completions" else None
@@ -158,27 +174,41 @@ class ProgramMiddleware:
         status = [0]
         done = [False]  # the response's last body message was sent
 
+        cut = self._cuts[call.call.call_id] = Cut()
+
         async def capture(message: Message) -> None:
+            if done[0] or cut.error is not None:  # answered here: what vLLM sends after is dropped
+                return
             if message["type"] == "http.response.start":
-                if message["status"] >= 500 and self._death() is not None:  # the engine died during the call
-                    message = {**message, "status": 503}
+                death = self._death() if message["status"] >= 500 else None
+                if death is not None:  # the engine died during the call: answered as a call after it is
+                    status[0], done[0] = 503, True
+                    await _send_error(send, _unavailable(death), started=False)
+                    return
                 status[0] = message["status"]
                 message = {**message, "headers": [*message.get("headers", ()),
                                                   (b"x-agentrt-program", header_value(call.call.program_id).encode())]}
             elif message["type"] == "http.response.body":
+                death = self._death() if answer.streaming and b'"error"' in message.get("body", b"") else None
+                if death is not None:  # vLLM's untyped error event for the death: the typed one instead
+                    done[0] = True
+                    await _send_error(send, _unavailable(death), started=True)
+                    return
                 answer.feed(message.get("body", b""))
                 done[0] = not message.get("more_body", False)
             await send(message)
 
-        handling = self._handling[call.call.call_id] = anyio.CancelScope()
         try:
-            with handling:
-                await self.app(scope, _replay(json.dumps(body).encode(), receive), capture)
-            if handling.cancelled_caught and not done[0]:  # its program was ended (DELETE): vLLM aborted it
-                await _send_ended(send, started=status[0] != 0)
-                status[0] = 409
+            with anyio.CancelScope() as handling:
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(expire, cut, timeout, handling)
+                    await self.app(scope, replay(json.dumps(body).encode(), receive, cut), capture)
+                    tg.cancel_scope.cancel()
+            if cut.error is not None and not done[0]:  # ended (DELETE) or past its timeout: vLLM aborted it
+                await _send_error(send, cut.error, started=status[0] != 0)
+                status[0] = cut.error.status
         finally:
-            del self._handling[call.call.call_id]
+            del self._cuts[call.call.call_id]
             await self._finish(call, answer, status[0], bool(messages))
 
     async def _finish(self, call: OpenCall, answer: _Answer, status: int, chat: bool) -> None:
@@ -214,16 +244,48 @@ class ProgramMiddleware:
             return
         await _json(send, 200, program.summary() | ({"deleted": True} if method == "DELETE" else {}))
 
+    # -- metrics ----------------------------------------------------------------------------------
+    async def _metrics(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """vLLM's /metrics (uncompressed) followed by agentrt's; agentrt's alone where vLLM has none."""
+        plain = {**scope, "headers": [(k, v) for k, v in scope["headers"] if k.lower() != b"accept-encoding"]}
+        vllm: list[Message] = []
+
+        async def keep(message: Message) -> None:
+            vllm.append(message)
+
+        await self.app(plain, receive, keep)
+        ok = bool(vllm) and vllm[0].get("status") == 200
+        text = b"".join(m.get("body", b"") for m in vllm[1:]) if ok else b""
+        stats = await self._plugin_gauges()
+        ours = self.service.metrics.render(stats, len(self.service.table.active),
+                                           None if stats is None else stats.num_waiting)
+        body = text + ours
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"text/plain; version=0.0.4; charset=utf-8"),
+                                (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
+
+    async def _plugin_gauges(self) -> _PluginGauges | None:
+        """The plugin's KV gauges now (None when the engine is dead or answers nothing)."""
+        if self.engine_client is None or self._death() is not None:
+            return None
+        with anyio.move_on_after(10):
+            answers = await self.engine_client.collective_rpc(METHOD, args=(ControlOp.STATS.value, {}))
+            snapshot = answers[0] if answers else {}
+            if "num_free_blocks" in snapshot:
+                return _PluginGauges.of(snapshot)
+        return None
+
     # -- the plugin -------------------------------------------------------------------------------
     async def _control(self, op: ControlOp, args: dict[str, Any]) -> None:
         if self.engine_client is not None:
             await self.engine_client.collective_rpc(METHOD, args=(op.value, args))
 
     async def _abort(self, call_id: str) -> None:
-        """Cancel the call's request handling: vLLM aborts the request, as for a client gone."""
-        handling = self._handling.get(call_id)
-        if handling is not None:
-            handling.cancel()
+        """End the call's request handling as its program ended: vLLM aborts the request."""
+        cut = self._cuts.get(call_id)
+        if cut is not None:
+            cut(_ENDED)
 
     async def _release(self, program_id: str) -> None:
         await self._control(ControlOp.RELEASE_PROGRAM, {"program_id": program_id})
@@ -232,18 +294,47 @@ class ProgramMiddleware:
         await self._control(ControlOp.UPDATE_PIN, {"program_id": program_id, "gap_samples": list(gap_samples)})
 
 
-_ENDED = {"message": "the call was aborted: its program was ended (DELETE /v1/programs) while it ran",
-          "type": "invalid_request_error", "param": None, "code": "program_ended"}
+@dataclass(frozen=True, slots=True)
+class _PluginGauges:
+    """The scheduler plugin's snapshot (control.py), under the names `ServeMetrics` reads."""
+
+    num_blocks: int
+    num_used_blocks: int
+    num_pinned_blocks: int
+    num_pin_hits: int
+    num_pins: int
+    num_preemptions: int
+    num_waiting: int
+
+    @classmethod
+    def of(cls, snapshot: dict[str, Any]) -> _PluginGauges:
+        blocks = int(snapshot["num_gpu_blocks"])
+        return cls(blocks, blocks - int(snapshot["num_free_blocks"]), int(snapshot["num_pinned_blocks"]),
+                   int(snapshot["num_pin_hits"]), int(snapshot["num_pins_created"]),
+                   int(snapshot["num_preemptions"]), int(snapshot["num_waiting"]))
 
 
-async def _send_ended(send: Send, *, started: bool) -> None:
-    """Answer a call aborted by its program's end: a 409, or, when the response has started (a
-    stream), an error event and the end of the stream."""
+_ENDED = ServeError(409, "the call was aborted: its program was ended (DELETE /v1/programs) while it ran",
+                    code="program_ended")
+
+
+def _unavailable(death: str) -> ServeError:
+    return ServeError(503, f"the engine is not serving: {death}; restart `agentrt serve`", kind="server_error",
+                      code="engine_unavailable")
+
+
+def _error(exc: ServeError) -> dict[str, Any]:
+    return error_body(exc.message, exc.kind, exc.param, exc.code)
+
+
+async def _send_error(send: Send, exc: ServeError, *, started: bool) -> None:
+    """Answer a call cut short: its status, or, when the response has started (a stream), an error
+    event and the end of the stream."""
     if not started:
-        await _json(send, 409, {"error": _ENDED})
+        await _json(send, exc.status, _error(exc))
         return
-    await send({"type": "http.response.body", "body": f"data: {json.dumps({'error': _ENDED})}\n\ndata: [DONE]\n\n".encode(),
-                "more_body": False})
+    event = f"data: {json.dumps(_error(exc))}\n\ndata: [DONE]\n\n"
+    await send({"type": "http.response.body", "body": event.encode(), "more_body": False})
 
 
 async def _read_body(receive: Receive) -> bytes:
@@ -256,19 +347,6 @@ async def _read_body(receive: Receive) -> bytes:
         if not message.get("more_body"):
             break
     return bytes(body)
-
-
-def _replay(body: bytes, receive: Receive) -> Receive:
-    """A receive that yields `body` once, then the real channel (for disconnects)."""
-    sent = [False]
-
-    async def replay() -> Message:
-        if not sent[0]:
-            sent[0] = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return replay
 
 
 async def _json(send: Send, status: int, payload: dict[str, Any]) -> None:

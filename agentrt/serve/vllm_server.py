@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 from typing import Any
 
@@ -20,6 +21,7 @@ from agentrt.engine_adapters.vllm.engine import on_cpu
 from agentrt.engine_adapters.vllm.records import META_KEY
 from agentrt.exceptions import ConfigError, EngineError
 from agentrt.runtime.scheduling.policies import policy_config
+from agentrt.serve.vllm_middleware import TIMEOUT_ENV
 
 MIDDLEWARE = "agentrt.serve.vllm_middleware.ProgramMiddleware"
 _PLUGIN = "agentrt.engine_adapters.vllm.plugin"
@@ -52,7 +54,12 @@ def vllm_argv(args: argparse.Namespace) -> list[str]:
 
 def run_vllm_server(args: argparse.Namespace) -> int:
     """Serve until interrupted. Raises EngineError when vLLM is not installed."""
+    timeout = args.request_timeout
+    if timeout is not None and not 0 < timeout < math.inf:
+        raise ConfigError(f"--request-timeout {timeout}: give the calls' limit in wall seconds, a number > 0")
     argv = vllm_argv(args)
+    if timeout is not None:
+        os.environ[TIMEOUT_ENV] = repr(timeout)  # read by the middleware vLLM builds
     # an engine that dies leaves the server up: /health and calls answer 503, /v1/programs is kept
     os.environ.setdefault("VLLM_KEEP_ALIVE_ON_ENGINE_DEATH", "1")
     if on_cpu():  # the worker then lives in the engine-core process, where control messages run

@@ -55,10 +55,12 @@ def cases(tmp: Path) -> list[tuple[list[str], str]]:
         (["serve", "--engine", "vllm", "--replicas", "2", "--ray"], "--engine vllm needs --model DIR"),
         (["serve", "--engine", "vllm", "--model", str(tmp / "folder"), "--replicas", "2", "--ray"],
          f"cannot read {tmp / 'folder' / 'config.json'}"),
+        (["serve", "--engine", "vllm", "--model", str(tmp / "folder"), "--request-timeout", "0"], "--request-timeout 0.0"),
+        (["serve", "--engine", "vllm", "--model", str(tmp / "folder"), "--request-timeout", "nan"], "--request-timeout nan"),
     ]
 
 
-@pytest.mark.parametrize("index", range(23))
+@pytest.mark.parametrize("index", range(25))
 def test_a_user_error_is_one_line_naming_it_with_exit_2(index: int, tmp_path: Path,
                                                          capsys: pytest.CaptureFixture[str]) -> None:
     argv, named = cases(tmp_path)[index]

@@ -37,6 +37,13 @@ def free_port() -> int:
 def running_vllm_server(*args: str) -> Iterator[str]:
     """`agentrt serve --engine vllm --port P *args` (vLLM's server prints no port line): waits for
     /health to answer (bounded) and yields the base URL."""
+    with vllm_server_process(*args) as (url, _):
+        yield url
+
+
+@contextmanager
+def vllm_server_process(*args: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """`running_vllm_server`, yielding the process too (the `timeout` wrapping the server)."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     cmd = ["timeout", str(MAX_LIFE_SECONDS), sys.executable, "-m", "agentrt", "serve", "--engine", "vllm",
@@ -48,7 +55,7 @@ def running_vllm_server(*args: str) -> Iterator[str]:
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"agentrt serve --engine vllm did not start (exit {proc.poll()})")
             time.sleep(0.5)
-        yield url
+        yield url, proc
     finally:
         _stop(proc, grace=60)
 
