@@ -122,6 +122,7 @@ class SimEngine(Engine):
         self._now = event_loop_clock()
         kv = KVCache(self.num_blocks, self.block_size)
         scheduler = ProgramScheduler(policy, kv_capacity_tokens=self.kv_capacity_tokens,
+                                     host_kv_capacity_tokens=self._host_kv_blocks * self.block_size,
                                      decisions=DecisionLog() if self.config.record_decisions else None)
         host = HostKVTier(self._host_kv_blocks) if self._host_kv_blocks else None
         driver = EngineDriver(scheduler, kv, self.cost_model.prefill_time if host is None else self._reload_time)

@@ -4,10 +4,10 @@ light to past fcfs's knee. The simulator is deterministic, so one run per (polic
 The slice: 16 programs drawn from the `mixed` workload (SWE-bench + BFCL), seed 0, on the 8B/H100
 profile with the KV cache cut to 8,000 blocks (128K tokens) so that a few SWE-bench contexts
 oversubscribe it, as the whole trace does the full cache at the knee. Claims guarded:
-agentrt's mean JCT is never above 1.02x fcfs's; past the knee it is well below (measured 0.59x);
-and it stays within 1.25x of the clairvoyant oracle's. The issue's target is 1.1x of the oracle:
-measured 1.00x/1.14x/1.17x at the three loads, so that target is missed and only the measured
-gap is guarded against getting worse.
+agentrt's mean JCT is never above 1.02x fcfs's and its p99 never above fcfs's; past the knee it is
+well below (measured 0.55x); and it stays within the issue's 1.1x of the clairvoyant oracle's
+(measured 1.00x / 1.04x / 1.09x since known-long programs are ordered most-attained first,
+`PolicyConfig.nearest_end_level`; 1.00x / 1.06x / 1.17x before).
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ NUM_PROGRAMS = 16
 NUM_GPU_BLOCKS = 8000
 RATES = (0.02, 0.05, 0.1)  # programs/s: light, around fcfs's knee, past it (this slice)
 MAX_VS_FCFS = 1.02
-MAX_VS_FCFS_PAST_KNEE = 0.7
-MAX_VS_ORACLE = 1.25
+MAX_VS_FCFS_PAST_KNEE = 0.6
+MAX_VS_ORACLE = 1.1
 
 
 @pytest.fixture(scope="module")
@@ -42,6 +42,7 @@ def test_agentrt_never_worse_than_fcfs_and_near_the_oracle(bench: BenchResult, r
     assert fcfs.num_failed == agentrt.num_failed == oracle.num_failed == 0
     assert agentrt.mean_jct <= MAX_VS_FCFS * fcfs.mean_jct, (rate, agentrt.mean_jct, fcfs.mean_jct)
     assert agentrt.mean_jct <= MAX_VS_ORACLE * oracle.mean_jct, (rate, agentrt.mean_jct, oracle.mean_jct)
+    assert agentrt.p99_jct <= fcfs.p99_jct, (rate, agentrt.p99_jct, fcfs.p99_jct)
 
 
 def test_agentrt_wins_past_the_knee(bench: BenchResult) -> None:

@@ -13,7 +13,7 @@ import agentrt.runtime.scheduling.policies as policies
 from agentrt.exceptions import ConfigError, UnknownNameError
 from agentrt.runtime.scheduling.policies import CallState, PolicyConfig, PolicyName, make_policy
 from agentrt.runtime.scheduling.scheduler import ProgramScheduler
-from factories import ids, make_call, make_policy_for, make_program, make_scheduler, run, submit
+from factories import ids, make_call, make_policy_for, make_program, make_scheduler, run, short_of_memory, submit
 
 ALL = [n.value for n in PolicyName]
 
@@ -258,3 +258,27 @@ def test_agentrt_without_pinned_first_orders_a_queue_by_arrival() -> None:
     sched = make_scheduler("agentrt", pinned_first=False)
     _pinned_and_two_more(sched, memory_short=True)
     assert ids(sched.order_waiting(2.0)) == ["c", "b2", "heavy"]  # pinned first would put b2 ahead
+
+
+def _known_long_and_new(sched: ProgramScheduler) -> None:
+    """While memory is short: a new program (level 0) and three long ones whose programs have
+    attained 10 s, 100 s and 40 s (levels 4, 7, 6 by their critical-path priority)."""
+    short_of_memory(sched)
+    submit(sched, "new", "p0", 1.0)
+    submit(sched, "ten", "p1", 2.0, priority=10.0, program_service=10.0)
+    submit(sched, "hundred", "p2", 3.0, priority=100.0, program_service=100.0)
+    submit(sched, "forty", "p3", 4.0, priority=40.0, program_service=40.0)
+
+
+def test_agentrt_orders_known_long_programs_by_most_attained_service_first() -> None:
+    """Past the short programs' sizes a program is a long one, likelier near its end the more it
+    has run (README, "Ordering known-long programs"); a new program (maybe short) still goes first."""
+    sched = make_scheduler("agentrt")  # nearest_end_level 6: attained >= 32 s
+    _known_long_and_new(sched)
+    assert ids(sched.order_waiting(5.0)) == ["new", "ten", "hundred", "forty"]
+
+
+def test_agentrt_without_nearest_end_level_is_least_attained_first() -> None:
+    sched = make_scheduler("agentrt", nearest_end_level=None)
+    _known_long_and_new(sched)
+    assert ids(sched.order_waiting(5.0)) == ["new", "ten", "forty", "hundred"]

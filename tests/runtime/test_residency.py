@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from agentrt.engine_adapters.base import SchedHints
 from agentrt.runtime.scheduling.policies import PolicyConfig
 from agentrt.runtime.scheduling.scheduler import ProgramScheduler
@@ -120,3 +122,21 @@ def test_statistics_count_the_programs_gating_holds_back() -> None:
     sched.release_program("A")
     assert ids(sched, 3.0) == ["b1", "b2", "c1"]
     assert sched.statistics().num_gated_programs == 0
+
+
+# -- beside a host KV tier (tier-aware gating) --------------------------------------------------
+def test_the_gate_budgets_the_host_tier_when_it_is_larger_than_the_gpu_cache() -> None:
+    """A context the GPU cannot hold comes back from the host over PCIe, not by a re-prefill, so
+    the working set may grow to the memory within reach: the write-through tier holds the GPU's
+    contexts too, so that is the larger of the two, not their sum."""
+    config = PolicyConfig(name="agentrt", residency_fraction=0.5)
+    for host_tokens, admitted in ((0, ["a1"]), (1000, ["a1"]), (2000, ["a1", "b1"])):
+        sched = ProgramScheduler(config, kv_capacity_tokens=1000, host_kv_capacity_tokens=host_tokens)
+        arrive(sched, "a1", "A", 0.0, 400)
+        arrive(sched, "b1", "B", 1.0, 300)  # 700 > 0.5 * 1000, but <= 0.5 * 2000
+        assert ids(sched, 1.0) == admitted, host_tokens
+
+
+def test_a_negative_host_tier_is_refused() -> None:
+    with pytest.raises(ValueError, match="host_kv_capacity_tokens must be >= 0"):
+        ProgramScheduler("agentrt", kv_capacity_tokens=1000, host_kv_capacity_tokens=-1)

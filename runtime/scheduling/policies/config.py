@@ -104,6 +104,16 @@ class PolicyConfig(BaseModel):
                     "not only the calls that arrive while KV memory is short. Default False: on an engine "
                     "bound by batch slots least-attained-service order lost to arrival order on the "
                     "measured agent traces.")
+    nearest_end_level: int | None = Field(
+        6, ge=1,
+        description="agentrt only: while KV memory is short, the queues from this one down (with the default "
+                    "boundaries: programs that have attained >= 32 s of service) are one queue ordered by the "
+                    "program's attained service, "
+                    "most first: a program known to be long is likelier near its end the more it has run "
+                    "(SWE-bench agents' remaining turns shrink as they run), where least-attained-service "
+                    "would favour the newest long program. Above it, ATLAS's least-attained order still puts "
+                    "programs that may be short first. None: ATLAS order in every queue. Default 6, measured "
+                    "in the README (\"Ordering known-long programs\").")
     residency_fraction: float | None = Field(
         0.9, gt=0.0, le=1.0,
         description="agentrt only: calls of a program not yet in the KV working set are admitted only "
