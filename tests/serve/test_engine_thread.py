@@ -114,3 +114,47 @@ async def test_stop_fails_the_calls_in_flight() -> None:
             await anyio.sleep(0.001)
         await engine.stop()
     assert len(outcome) == 1 and inner.finished == []
+
+
+class CancelRecordingEngine(ThreadRecordingEngine):
+    """Records the calls whose `generate` was cancelled on the engine's loop."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.cancelled: list[str] = []
+        self.cancelled_event = anyio.Event()
+
+    async def generate(self, request: GenerationRequest) -> GenerationResult:
+        try:
+            return await super().generate(request)
+        except BaseException:
+            self.cancelled.append(request.call_id)
+            self.cancelled_event.set()
+            raise
+
+
+async def test_cancelling_the_caller_cancels_the_call_on_the_engine() -> None:
+    inner = CancelRecordingEngine(latency=3600.0)
+    engine = EngineThread(lambda: inner)
+    async with anyio.create_task_group() as tg:
+        await engine.start(policy_config("fcfs"), tg)
+        async with anyio.create_task_group() as calls:
+            calls.start_soon(engine.generate, request("long"))
+            while not inner.requests:  # the call reached the engine
+                await anyio.sleep(0.001)
+            calls.cancel_scope.cancel()
+        await engine.read(lambda e: None)  # crossed after the cancellation: it ran first there
+        assert inner.cancelled == ["long"]
+        await engine.stop()
+
+
+async def test_calls_sent_together_reach_the_engine_in_order() -> None:
+    inner = ThreadRecordingEngine()
+    engine = EngineThread(lambda: inner)
+    async with anyio.create_task_group() as tg:
+        await engine.start(policy_config("fcfs"), tg)
+        async with anyio.create_task_group() as calls:
+            for i in range(50):  # started in one iteration of this loop: one batch across
+                calls.start_soon(engine.generate, request(f"c{i:02d}"))
+        await engine.stop()
+    assert [r.call_id for r in inner.requests] == [f"c{i:02d}" for i in range(50)]
