@@ -229,14 +229,15 @@ def test_submit_runs_programs_on_replicas(tmp_path: Path) -> None:
     assert sorted(r.result for r in read_results(out)) == [3, 4, 5, 6]
 
 
-def mixed_slice_on(router: str) -> ReplayResult:
-    """16 mixed programs (SWE-bench + BFCL), loaded, on 2 replicas with KV for part of the contexts
-    behind `router`, or ("pooled") on one engine with the two replicas' resources."""
+def mixed_slice_on(router: str, blocks_per_replica: int = 6000) -> ReplayResult:
+    """16 mixed programs (SWE-bench + BFCL), loaded, on 2 replicas behind `router`, or ("pooled")
+    on one engine with the two replicas' resources. 6,000 blocks per replica hold part of the
+    contexts; 12,000 hold them all (agentrt's mean JCT is the same as with 30,000)."""
     programs = load_mix(parse_mix("mixed"), programs=16, seed=0)
 
     async def main() -> ReplayResult:
-        engine = (SimEngine(pooled_profile(2), num_gpu_blocks=12_000) if router == "pooled"
-                  else sim_replicas(2, router, num_gpu_blocks=6000))
+        engine = (SimEngine(pooled_profile(2), num_gpu_blocks=2 * blocks_per_replica) if router == "pooled"
+                  else sim_replicas(2, router, num_gpu_blocks=blocks_per_replica))
         return await replay(programs, engine, "agentrt", poisson_arrivals(len(programs), 0.5, 0), make_scaling(programs))
 
     return agentrt.run(main)
@@ -253,8 +254,11 @@ def test_agentrt_routing_beats_round_robin_on_the_mixed_workload() -> None:
 def test_no_router_beats_the_pooled_bound_which_stays_above_085x_of_the_best_baseline() -> None:
     """The README's finding on the router target: one engine with the replicas' summed resources
     (perfect balance, free moves) is below every router, and still above 0.85x of the best of
-    least-loaded and Autellix, so no router reaches 0.85x of it by placement (README "Replicas")."""
-    jct = {r: mixed_slice_on(r).summary.mean_jct
+    least-loaded and Autellix, so no router reaches 0.85x of it by placement (README "Replicas").
+    Measured: pooled 120.5 s, Autellix 121.6, clairvoyant 123.3, agentrt 124.0, least-loaded 127.7.
+    The pooled engine is a bound only while KV does not bind: with 6,000 blocks per replica it is
+    slower than the Autellix and agentrt routers (142.1 s vs 131.5 / 133.0)."""
+    jct = {r: mixed_slice_on(r, blocks_per_replica=12_000).summary.mean_jct
            for r in ("least-loaded", "autellix", "agentrt", "clairvoyant", "pooled")}
     assert jct["pooled"] <= min(jct.values())
     assert jct["pooled"] > 0.85 * min(jct["least-loaded"], jct["autellix"])

@@ -12,7 +12,9 @@ thrash the KV cache.
     G(a) = max over D > 0 of P(S - a <= D | S > a) / E[min(S - a, D) | S > a]
 
 from the empirical sample of finished programs' service S (a sliding window). With fewer than
-`MIN_SAMPLES` samples the order is agentrt's (ATLAS queues).
+`MIN_SAMPLES` samples the order is agentrt's (ATLAS queues). Pinned programs go first only for
+calls that arrive while memory is short, as in agentrt: otherwise programs back from short tool
+calls keep the batch slots of an engine bound by them (README, "Where plas wins").
 """
 
 from __future__ import annotations
@@ -70,4 +72,5 @@ class GittinsPolicy(AgentRTPolicy):
         if len(self.finished) < MIN_SAMPLES:
             return super().sort_key(call, program, pinned)
         promoted = call.level == 0 and call.num_promotions > 0
-        return (not promoted, not pinned, -self.finished.gittins_index(program.service), call.arrival)
+        pinned_first = self.config.pinned_first and call.memory_short and not pinned
+        return (not promoted, pinned_first, -self.finished.gittins_index(program.service), call.arrival)
