@@ -6,11 +6,8 @@ engine's iterations delayed the requests; under load the simulator fell behind t
 each call's latency grew with it (p50 2.2 s at 100 concurrent programs). On its own loop the
 engine wakes when its iteration ends and the server's loop only parses and answers.
 
-The bridge: each call runs as a task on the engine's loop; its outcome comes back to the caller's
-loop. Both directions go through a `Mailbox` (mailbox.py): calls sent in one iteration of the
-server's loop cross with one wake-up of the engine's loop, and the outcomes of one engine step
-with one wake-up of the server's (not one `call_soon_threadsafe`, a pipe write and a GIL handover,
-per call and per result). Nothing else crosses:
+The bridge: each call runs as a task on the engine's loop (`run_coroutine_threadsafe`); its
+outcome comes back to the caller's loop through `call_soon_threadsafe`. Nothing else crosses:
 abort, release, tool hints and statistics snapshots are coroutines run the same way, so the
 engine's state is only ever touched by its own thread. `now()` is the engine loop's clock (a
 `ScaledEventLoop` under `--time-scale`, readable from any thread): every time the server reports
@@ -26,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import threading
-import weakref
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -36,7 +32,6 @@ from agentrt.engine_adapters.base import Engine, GenerationRequest, GenerationRe
 from agentrt.exceptions import EngineError
 from agentrt.serve.clock import new_event_loop
 from agentrt.serve.health import describe
-from agentrt.serve.mailbox import Mailbox
 
 if TYPE_CHECKING:
     from anyio.abc import TaskGroup
@@ -44,20 +39,6 @@ if TYPE_CHECKING:
     from agentrt.runtime.scheduling.policies.config import PolicyConfig
 
 T = TypeVar("T")
-
-
-class _Call:
-    """One call across the bridge: the coroutine to run on the engine's loop, the future its
-    caller awaits on its own loop, and where the outcome goes back."""
-
-    __slots__ = ("cancelled", "coro", "outcome", "replies", "task")
-
-    def __init__(self, coro: Coroutine[Any, Any, Any], outcome: asyncio.Future[Any], replies: Mailbox) -> None:
-        self.coro = coro
-        self.outcome = outcome
-        self.replies = replies
-        self.task: asyncio.Task[Any] | None = None
-        self.cancelled = False  # read and written on the engine's loop only
 
 
 class EngineThread(Engine):
@@ -76,9 +57,7 @@ class EngineThread(Engine):
         self._thread: threading.Thread | None = None
         self._ended: concurrent.futures.Future[None] = concurrent.futures.Future()
         self._death: BaseException | None = None
-        self._pending: set[_Call] = set()  # calls sent and not ended, guarded by _lock
-        self._inbox = Mailbox(self._loop)  # calls (and their cancellations) to the engine's loop
-        self._replies: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Mailbox] = weakref.WeakKeyDictionary()  # outcomes, per caller's loop
+        self._pending: set[concurrent.futures.Future[Any]] = set()  # calls sent, guarded by _lock
         self._lock = threading.Lock()
         self._running = False
 
@@ -122,9 +101,9 @@ class EngineThread(Engine):
                 pending = list(self._pending)
             self._cancel_tasks()
             self._loop.close()
-            for call in pending:  # sent as the loop ended: their task never started
-                call.coro.close()
-                call.replies.post(self._fail, call.outcome)
+            for future in pending:  # sent as the loop ended: their task never started
+                if not future.done():
+                    future.set_exception(self._dead())
             self._ended.set_result(None)
 
     def _cancel_tasks(self) -> None:
@@ -148,66 +127,22 @@ class EngineThread(Engine):
     async def _on_engine(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run `coro` on the engine's loop and await its outcome here; cancelling the caller
         cancels it there."""
-        loop = asyncio.get_running_loop()
-        call = _Call(coro, loop.create_future(), self._replies_to(loop))
         with self._lock:
             if not self._running:
                 coro.close()
                 raise self._dead()
-            self._pending.add(call)
-            self._inbox.post(self._begin, call)
+            future = asyncio.run_coroutine_threadsafe(self._guard(coro), self._loop)
+            self._pending.add(future)
+        future.add_done_callback(self._discard)
         try:
-            return await call.outcome  # type: ignore[no-any-return]
+            return await asyncio.wrap_future(future)
         except asyncio.CancelledError:
-            with self._lock:
-                if self._running:
-                    self._inbox.post(self._cancel, call)
+            future.cancel()
             raise
 
-    def _replies_to(self, loop: asyncio.AbstractEventLoop) -> Mailbox:
+    def _discard(self, future: concurrent.futures.Future[Any]) -> None:
         with self._lock:
-            mailbox = self._replies.get(loop)
-            if mailbox is None:
-                mailbox = self._replies[loop] = Mailbox(loop)
-            return mailbox
-
-    def _begin(self, call: _Call) -> None:
-        """On the engine's loop: start the call's task (unless its caller gave up already)."""
-        if call.cancelled:
-            call.coro.close()
-            self._finish(call, None)
-            return
-        call.task = self._loop.create_task(self._guard(call.coro))
-        call.task.add_done_callback(lambda task: self._finish(call, task))
-
-    def _cancel(self, call: _Call) -> None:
-        """On the engine's loop: the caller was cancelled."""
-        call.cancelled = True
-        if call.task is not None:
-            call.task.cancel()
-
-    def _finish(self, call: _Call, task: asyncio.Task[Any] | None) -> None:
-        """On the engine's thread: send the call's outcome back to its caller's loop."""
-        with self._lock:
-            self._pending.discard(call)
-        if task is not None:
-            call.replies.post(self._settle, call.outcome, task)
-
-    def _settle(self, outcome: asyncio.Future[Any], task: asyncio.Task[Any]) -> None:
-        """On the caller's loop: the call's task ended."""
-        if outcome.done():  # the caller was cancelled, or the engine's death was reported
-            return
-        if task.cancelled():  # cancelled before it started: the engine's loop was ending
-            outcome.set_exception(self._dead())
-        elif (exc := task.exception()) is not None:
-            outcome.set_exception(exc)
-        else:
-            outcome.set_result(task.result())
-
-    def _fail(self, outcome: asyncio.Future[Any]) -> None:
-        """On the caller's loop: the engine ended before the call's task started."""
-        if not outcome.done():
-            outcome.set_exception(self._dead())
+            self._pending.discard(future)
 
     async def _guard(self, coro: Coroutine[Any, Any, T]) -> T:
         """On the engine's loop: a call cancelled there (its loop is ending) fails with EngineError,
