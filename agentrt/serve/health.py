@@ -5,7 +5,8 @@ raises: a bug in a policy, a lost device) ends only that thread: the server reco
 on answering. Calls in flight fail at once with a 503 in OpenAI's error shape (they would
 otherwise wait forever for an engine that will never answer), new calls get the same 503, and
 `/health` answers 503 with the reason; the programs, their finished calls and the metrics are
-kept and still served (`/v1/programs`, `/metrics`).
+kept and still served (`/v1/programs`, `/metrics`). vLLM's server (vllm_middleware.py) answers its
+engine core's death through the same object.
 
 Alternative considered: exiting the process, as vLLM's own server does by default. An
 orchestrator restarts it either way (its health probe fails), but an exit loses the record of

@@ -45,6 +45,7 @@ from agentrt.engine_adapters.vllm.records import META_KEY, CallRecord, call_meta
 from agentrt.exceptions import ServeError
 from agentrt.runtime.scheduling.predictor import ToolLatencyPredictor
 from agentrt.serve.errors import error_body
+from agentrt.serve.health import EngineHealth
 from agentrt.serve.identity import IdentityResolver
 from agentrt.serve.metrics import ServeMetrics
 from agentrt.serve.programs import EndReason, ProgramTable
@@ -120,6 +121,7 @@ class ProgramMiddleware:
         self.app = app
         self.engine_client: Any = None
         self._cuts: dict[str, Cut] = {}  # call id -> what ends its request handling early, while it runs
+        self.health = EngineHealth()
         default = os.environ.get(TIMEOUT_ENV)
         self.request_timeout = float(default) if default else None  # checked by `agentrt serve`
         self.service = ProgramService(ProgramTable(ToolLatencyPredictor()), IdentityResolver(), ServeMetrics(),
@@ -133,10 +135,8 @@ class ProgramMiddleware:
         if self.engine_client is None and "app" in scope:
             self.engine_client = getattr(scope["app"].state, "engine_client", None)
         path, method = scope["path"], scope["method"]
-        death = self._death()
-        if death is not None and (path == "/health" or (method == "POST" and path in _CALL_PATHS)):
-            error = _error(_unavailable(death))
-            await _json(send, 503, {"status": "engine_dead", "reason": death, **error} if path == "/health" else error)
+        if (path == "/health" or (method == "POST" and path in _CALL_PATHS)) and not self._alive():
+            await _json(send, 503, self.health.body() if path == "/health" else _error(self.health.error()))
         elif path.startswith("/v1/programs"):
             await self._programs(path, method, send)
         elif path == "/metrics" and method == "GET":
@@ -180,19 +180,17 @@ class ProgramMiddleware:
             if done[0] or cut.error is not None:  # answered here: what vLLM sends after is dropped
                 return
             if message["type"] == "http.response.start":
-                death = self._death() if message["status"] >= 500 else None
-                if death is not None:  # the engine died during the call: answered as a call after it is
+                if message["status"] >= 500 and not self._alive():  # died during the call: as a call after
                     status[0], done[0] = 503, True
-                    await _send_error(send, _unavailable(death), started=False)
+                    await _send_error(send, self.health.error(), started=False)
                     return
                 status[0] = message["status"]
                 message = {**message, "headers": [*message.get("headers", ()),
                                                   (b"x-agentrt-program", header_value(call.call.program_id).encode())]}
             elif message["type"] == "http.response.body":
-                death = self._death() if answer.streaming and b'"error"' in message.get("body", b"") else None
-                if death is not None:  # vLLM's untyped error event for the death: the typed one instead
-                    done[0] = True
-                    await _send_error(send, _unavailable(death), started=True)
+                if answer.streaming and b'"error"' in message.get("body", b"") and not self._alive():
+                    done[0] = True  # vLLM's untyped error event for the death: the typed one instead
+                    await _send_error(send, self.health.error(), started=True)
                     return
                 answer.feed(message.get("body", b""))
                 done[0] = not message.get("more_body", False)
@@ -221,11 +219,11 @@ class ProgramMiddleware:
         await self.service.close_call(call, message if chat else None, service, None, tools,
                                       None if chat else answer.text())
 
-    def _death(self) -> str | None:
-        """Why vLLM's engine is not serving, or None while it is."""
-        if self.engine_client is None or not getattr(self.engine_client, "errored", False):
-            return None
-        return "vLLM's engine core died (EngineDeadError; the server's log has the cause)"
+    def _alive(self) -> bool:
+        """Whether vLLM's engine serves; its death is recorded in `self.health` when first seen."""
+        if self.engine_client is not None and getattr(self.engine_client, "errored", False):
+            self.health.died("vLLM's engine core died (EngineDeadError; the server's log has the cause)")
+        return self.health.alive
 
     # -- programs ---------------------------------------------------------------------------------
     async def _programs(self, path: str, method: str, send: Send) -> None:
@@ -267,7 +265,7 @@ class ProgramMiddleware:
 
     async def _plugin_gauges(self) -> _PluginGauges | None:
         """The plugin's KV gauges now (None when the engine is dead or answers nothing)."""
-        if self.engine_client is None or self._death() is not None:
+        if self.engine_client is None or not self._alive():
             return None
         with anyio.move_on_after(10):
             answers = await self.engine_client.collective_rpc(METHOD, args=(ControlOp.STATS.value, {}))
@@ -316,11 +314,6 @@ class _PluginGauges:
 
 _ENDED = ServeError(409, "the call was aborted: its program was ended (DELETE /v1/programs) while it ran",
                     code="program_ended")
-
-
-def _unavailable(death: str) -> ServeError:
-    return ServeError(503, f"the engine is not serving: {death}; restart `agentrt serve`", kind="server_error",
-                      code="engine_unavailable")
 
 
 def _error(exc: ServeError) -> dict[str, Any]:
