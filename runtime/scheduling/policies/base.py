@@ -24,10 +24,10 @@ from __future__ import annotations
 import enum
 import math
 from abc import ABC
-from functools import reduce
-from operator import add
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import reduce
+from operator import add
 from typing import ClassVar
 
 from agentrt.runtime.scheduling.pinning import PinQuery, PinState, SortKey
