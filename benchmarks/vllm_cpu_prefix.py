@@ -19,8 +19,10 @@ only in how many key-value pairs it reads: n x k + n (n + 1) / 2. The cost model
 prices a pair at the FLOPs of a matmul parameter; the fit below says what a pair costs here.
 
 Fit (least squares over every measured step, CPU and wall time each): seconds = fixed + per_token x
-n + per_pair x pairs; printed with the calibrated cost model's own ratio of a pair's price to a
-token's, so the two say how much the model underprices a pair. Appends one JSON line to `--results`.
+n + per_pair x pairs; printed with the cost model's ratio of a pair's price to a
+token's, so the two say how much the model underprices a pair. Appends one JSON line to `--results`
+(with VLLM_CPU_ATTN_SPLIT_KV, vLLM's one setting of this kernel's work split, as the environment
+gave it).
 """
 
 from __future__ import annotations
@@ -129,6 +131,7 @@ def main() -> None:
         model = args.model or str(write_model(Path(tmp) / "bench-llama", SHAPES["bench"]))
         threads, rows = anyio.run(measure, model, args.cached, args.new, args.repeats)
     line = {"load": [load, os.getloadavg()[0]], "engine_threads": threads,
+            "split_kv": os.environ.get("VLLM_CPU_ATTN_SPLIT_KV", "1 (default)"),
             "model_pair_in_tokens": model_pair_in_tokens(SHAPES["bench"]),
             "fit_cpu": fit(rows, "cpu_seconds"), "fit_wall": fit(rows, "seconds"),
             "cells_cpu": cells(rows, "cpu_seconds"), "rows": rows}
