@@ -65,16 +65,20 @@ class FitError:
 StepLike = MeasuredStep | tuple[int, int, int, float]
 
 
-def calibrate(steps: Iterable[StepLike], base: str | Profile = DEFAULT_PROFILE, *, name: str | None = None) -> Profile:
+def calibrate(steps: Iterable[StepLike], base: str | Profile = DEFAULT_PROFILE, *, name: str | None = None,
+              fit_attention: bool = True) -> Profile:
     """A copy of `base` whose overhead and efficiencies best fit the measured `steps` (least squares).
 
     `steps`: `MeasuredStep`s or tuples (num_prefill_tokens, num_decode_tokens, num_context_tokens,
-    seconds). Raises ConfigError with fewer than 3 usable steps or a non-positive time."""
+    seconds). `fit_attention=False` keeps `base`'s attention factor (one compute factor for both).
+    Raises ConfigError with fewer than 3 usable steps or a non-positive time."""
     profile = get_profile(base)
     data = [_as_step(s) for s in steps]
     if len(data) < 3:
         raise ConfigError(f"calibrate needs at least 3 measured steps, got {len(data)}; measure more iterations")
     memory, tokens, pairs, comm, seconds = _features(profile, data)
+    if not fit_attention:  # pairs priced at the base's ratio to the matmuls: one column, one factor
+        tokens, pairs = tokens + pairs / profile.attention_efficiency, np.zeros_like(pairs)
     factors = np.array([profile.overhead_s, 1 / profile.memory_efficiency, 1 / profile.compute_efficiency,
                         1 / (profile.compute_efficiency * profile.attention_efficiency)])
     bound = None
@@ -87,7 +91,8 @@ def calibrate(steps: Iterable[StepLike], base: str | Profile = DEFAULT_PROFILE, 
                         np.where(is_memory, 0.0, pairs)], seconds - comm, factors)
     return profile.with_factors(overhead_s=float(factors[0]), memory_efficiency=float(1 / factors[1]),
                                 compute_efficiency=float(1 / factors[2]),
-                                attention_efficiency=float(min(factors[2] / factors[3], 1.0)),
+                                attention_efficiency=float(min(factors[2] / factors[3], 1.0)) if fit_attention
+                                else profile.attention_efficiency,
                                 name=name or f"{profile.name}-calibrated")
 
 

@@ -78,6 +78,8 @@ def test_calibrate_fits_attention_apart_from_the_matmuls() -> None:
                                  attention_efficiency=1.0)
     continuing = [(n, 0, n + 8000, chunk_pairs(8000, n)) for n in (2048, 4096)]
     assert fit_error(shared, _steps(truth, continuing)).max_abs_rel_error > 0.2
+    one_factor = calibrate(_steps(truth, SHAPES), H100_8B, fit_attention=False)
+    assert one_factor.attention_efficiency == 1.0 and fit_error(one_factor, _steps(truth, SHAPES)).mean_abs_rel_error > 0.01
 
 
 def test_calibrate_accepts_tuples_and_keeps_factors_it_cannot_see() -> None:
