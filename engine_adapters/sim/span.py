@@ -113,8 +113,9 @@ class _Walk:
                 due = [i for i in allocations[r] if j >= firsts[i]]
                 if len(due) > kv.num_free:
                     return self._finish(j)  # a scheduling pass that frees memory: run it normally
-                for i in due:
-                    seqs[i].block_ids += kv.allocate(1)
+                if due:  # one `allocate` for them all: the same blocks, popped in the same order
+                    for i, block in zip(due, kv.allocate(len(due))):
+                        seqs[i].block_ids.append(block)
                 grew = bool(due)
             if waiting:
                 t = self.ends[j - 1]
