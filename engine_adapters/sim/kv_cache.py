@@ -317,15 +317,20 @@ class KVCache:
     def _cut_watch(self, allocated: list[int]) -> None:
         """Blocks leave the free queue to be reused: if some are in the watched hit prefix, it now
         ends before the first of them."""
-        pos = self._watch_positions()
-        evicted = pos.keys() & allocated
-        if not evicted:
+        hit = self._watch_hit
+        evicted = set(allocated).intersection(hit)  # a scan in C: building positions costs more
+        if not evicted:  # (it is usually done once per watch, for nothing)
             return
-        cut = min(pos[b] for b in evicted)
-        dropped = self._watch_hit[cut:]
-        del self._watch_hit[cut:]
-        for b in dropped:
-            del pos[b]
+        if self._watch_pos is None and len(evicted) <= 8:
+            cut = min(map(hit.index, evicted))
+        else:
+            pos = self._watch_positions()
+            cut = min(pos[b] for b in evicted)
+        dropped = hit[cut:]
+        del hit[cut:]
+        if self._watch_pos is not None:
+            for b in dropped:
+                del self._watch_pos[b]
         if self._watch_evictable is not None:
             self._watch_evictable -= self.num_evictable(dropped)
 
