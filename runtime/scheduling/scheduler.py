@@ -302,10 +302,11 @@ class ProgramScheduler:
     def _evict_idle(self, now: float) -> bool:
         """Resident programs idle (no call in flight, no pin) for `residency_idle_s` leave the
         working set. True if any left."""
-        idle_s = self.policy.config.residency_idle_s
+        # called at every scheduling pass while a program waits for room: the cheapest test first
+        idle_s, live, pinned = self.policy.config.residency_idle_s, self._live, self.pins.pins
         gone = [p for p in self.programs.values()
-                if p.resident and not self._live.get(p.program_id) and p.program_id not in self.pins
-                and now - p.idle_since >= idle_s]
+                if p.resident and now - p.idle_since >= idle_s and not live.get(p.program_id)
+                and p.program_id not in pinned]
         for program in gone:
             program.resident = False
             self._resident_tokens -= program.context_tokens
