@@ -113,6 +113,24 @@ def test_a_watched_lookup_follows_the_blocks_it_depends_on() -> None:
     check(0)
 
 
+
+def test_an_eviction_of_many_watched_blocks_cuts_the_watch_where_a_fresh_lookup_ends() -> None:
+    """One allocation that evicts more than a few watched blocks, with the watch's block
+    positions built (by a free that checks them) and not built."""
+    for build_positions in (False, True):
+        kv = KVCache(24, 4)
+        a, key = hashes(80, "a"), object()
+        blocks = fill(kv, a[:20])
+        kv.free(blocks[10:])  # tail first: blocks 19..10 are the oldest free ones
+        watched = kv.lookup_watched(key, a, 20)
+        if build_positions:
+            kv.watched_evictable()
+            kv.free(blocks[:1])  # fewer blocks than the watch: the check goes through positions
+        kv.allocate(4 + 9)  # the 4 never-used blocks, then nine of a's: 19..11
+        watched = kv.lookup_watched(key, a, 20)
+        assert watched == kv.lookup(a, 20) == blocks[:11]  # block 10 is still cached
+        assert kv.watched_evictable() == kv.num_evictable(watched)
+
 def test_a_guessed_lookup_confirms_the_guess_and_probes_past_it() -> None:
     kv = KVCache(12, 4)
     a = hashes(40, "a")  # 10 blocks
