@@ -33,6 +33,7 @@ import anyio
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field, TypeAdapter
+from starlette.routing import Route
 
 from agentrt.engine_adapters.base import (Engine, GenerationRequest, GenerationResult, Prompt, filler_text,
                                           text_to_tokens)
@@ -40,7 +41,7 @@ from agentrt.exceptions import EngineDiedError, EngineError, LLMCallError, Promp
 from agentrt.programs.tokens import Tokens
 from agentrt.runtime.scheduling.policies import policy_config
 from agentrt.runtime.scheduling.predictor import ToolLatencyPredictor
-from agentrt.serve import errors, responses
+from agentrt.serve import bodies, errors, responses
 from agentrt.serve.engine_thread import EngineThread
 from agentrt.serve.health import EngineHealth, describe
 from agentrt.serve.identity import IdentityResolver
@@ -142,6 +143,10 @@ class SimServer:
         app.delete("/v1/programs/{program_id}")(self.delete_program)
         app.post("/v1/chat/completions", response_model=None)(self.chat)
         app.post("/v1/completions", response_model=None)(self.completions)
+        # the same two served ahead of FastAPI's routes, which stay for the schema (bodies.py)
+        app.router.routes[:0] = [
+            Route("/v1/chat/completions", self._chat_route, methods=["POST"], include_in_schema=False),
+            Route("/v1/completions", self._completions_route, methods=["POST"], include_in_schema=False)]
         return app
 
     async def _watch_engine(self) -> None:
@@ -192,6 +197,12 @@ class SimServer:
         return program.summary() | {"deleted": True}
 
     # -- completions ------------------------------------------------------------------------------
+    async def _chat_route(self, request: Request) -> Response:
+        return await self.chat(await bodies.read_body(request, ChatCompletionRequest), request)
+
+    async def _completions_route(self, request: Request) -> Response:
+        return await self.completions(await bodies.read_body(request, CompletionRequest), request)
+
     async def chat(self, body: ChatCompletionRequest, request: Request) -> Response:
         self._check_model(body.model)
         messages = _MESSAGES.dump_python(body.messages, exclude_none=True)  # one call, not one per message
