@@ -2,8 +2,9 @@
 
 Routes: `POST /v1/chat/completions`, `POST /v1/completions` (JSON or SSE), `GET /v1/models`,
 `GET /health`, `GET /metrics`, and agentrt's `GET /v1/programs[/{id}]`, `DELETE /v1/programs/{id}`.
-Each call goes to the engine with the policy's inputs (service.py); the engine runs on a thread and
-event loop of its own (engine_thread.py), so the server's loop only parses and answers. A request
+Each call goes to the engine with the policy's inputs (service.py); the engine runs on the server's
+loop (local_engine.py) or, under a time scale, on a thread and event loop of its own
+(engine_thread.py). A request
 whose client disconnects, or that runs past its timeout (timeouts.py: 504), is aborted in the
 engine (its KV freed) and fails only itself. Admission is bounded: beyond `max_in_flight` requests
 the server answers 429 with `Retry-After`. An engine that dies fails the calls in flight and every
@@ -45,6 +46,7 @@ from agentrt.serve import bodies, errors, responses
 from agentrt.serve.engine_thread import EngineThread
 from agentrt.serve.health import EngineHealth, describe
 from agentrt.serve.identity import IdentityResolver
+from agentrt.serve.local_engine import LocalEngine
 from agentrt.serve.metrics import ServeMetrics
 from agentrt.serve.programs import EndReason, ProgramTable
 from agentrt.serve.protocol import ChatCompletionRequest, ChatMessage, CompletionRequest
@@ -105,7 +107,7 @@ class SimServer:
     """The app's state: engine, programs, metrics. `app` is the FastAPI application. Every time it
     keeps is on the engine's clock (simulated seconds, `engine.now()`)."""
 
-    def __init__(self, engine: EngineThread, options: ServeOptions, responder: Responder | None = None,
+    def __init__(self, engine: EngineThread | LocalEngine, options: ServeOptions, responder: Responder | None = None,
                  time_scale: float = 1.0) -> None:
         self.engine, self.options, self.responder, self.time_scale = engine, options, responder, time_scale
         self.metrics = ServeMetrics()

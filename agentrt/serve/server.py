@@ -1,8 +1,9 @@
-"""Run the simulator server: uvicorn on the wall clock, the simulated engine on its own thread.
+"""Run the simulator server: uvicorn on the wall clock, the simulated engine on the same loop.
 
 The server's loop is uvloop's when it is installed (as `uvicorn --loop auto` chooses) and parses
-HTTP with httptools when installed; the engine runs on a thread whose loop's clock runs
-`time_scale` times faster (engine_thread.py, clock.py). The listening address is printed once the
+HTTP with httptools when installed; the engine runs on that loop at `--time-scale 1`
+(local_engine.py), else on a thread whose loop's clock runs `time_scale` times faster
+(engine_thread.py, clock.py). The listening address is printed once the
 socket is bound (`agentrt serve: listening on URL`), so a caller that asked for port 0 learns the
 port the system chose.
 """
@@ -20,6 +21,7 @@ import uvicorn
 from agentrt.engine_adapters.base import Engine
 from agentrt.serve.app import ServeOptions, SimServer
 from agentrt.serve.engine_thread import EngineThread
+from agentrt.serve.local_engine import LocalEngine
 from agentrt.serve.responses import Responder
 
 KEEP_ALIVE_S = 75  # as nginx's default
@@ -61,14 +63,18 @@ def tune_collector() -> None:
 
 
 def run_sim_server(make_engine: Callable[[], Engine], options: ServeOptions, *, host: str, port: int,
-                   time_scale: float = 1.0, responder: Responder | None = None, log_level: str = "warning") -> None:
-    """Serve until interrupted (SIGINT/SIGTERM: graceful shutdown). `make_engine` runs on the
-    engine's thread."""
+                   time_scale: float = 1.0, responder: Responder | None = None, log_level: str = "warning",
+                   own_thread: bool = False) -> None:
+    """Serve until interrupted (SIGINT/SIGTERM: graceful shutdown). The engine runs on the
+    server's loop at time scale 1, else (or with `own_thread`: an engine whose steps are real
+    work, such as vLLM's, or Ray replicas) on a thread of its own, where `make_engine` runs."""
     loop = server_loop()
     asyncio.set_event_loop(loop)
 
     async def main() -> None:
-        app = SimServer(EngineThread(make_engine, time_scale), options, responder, time_scale).app
+        engine = (EngineThread(make_engine, time_scale) if own_thread or time_scale != 1.0
+                  else LocalEngine(make_engine))
+        app = SimServer(engine, options, responder, time_scale).app
         # agents leave their connection idle during each tool call: a keep-alive longer than their
         # clients' own (aiohttp 15 s, httpx 5 s) lets the client close first, so no request races
         # the server's close of an idle connection (seen as "server disconnected" by aiohttp)
