@@ -1,11 +1,11 @@
 """`LocalEngine`: the engine on the server's own event loop, behind `EngineThread`'s interface.
 
-`agentrt serve` uses it at `--time-scale 1`, where the engine needs no clock of its own. Why: the
+`agentrt serve --engine sim` uses it at `--time-scale 1`, where the engine needs no clock of its own. Why: the
 hop to the engine's thread cost more than the rest of the call. Each call woke the other loop
 through its self-pipe (both ways), and every such write handed the GIL to the other thread, so a
 call waited for whatever that thread then ran; one interpreter runs one thread at a time anyway.
 Side by side at 1,000 programs (benchmarks/README.md, "Serve overhead"), server-side p50 2.0-2.2
-ms with the thread, 0.8 ms on one loop, with less CPU per call in all.
+ms with the thread, 0.8-1.7 ms on one loop, with less CPU per call in all.
 
 What the thread gave, kept here: a call in flight fails with EngineError when the engine dies
 or stops, instead of waiting forever (each call runs as a task of its own, cancelled then); a
