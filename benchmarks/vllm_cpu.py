@@ -78,10 +78,16 @@ WORKLOAD_KEYS = ("programs", "steps", "rate", "seed", "num_gpu_blocks", "max_num
 MODEL_KEYS = ("num_hidden_layers", "hidden_size", "intermediate_size", "num_attention_heads", "num_key_value_heads",
               "vocab_size", "max_position_embeddings")
 WARMUP_STEPS = 5  # each engine's first steps build its CPU kernels
+# What agentrt's decisions price, as recorded with each run; runs from before it (rounds 1-4 of
+# docs/vllm.md) priced a prefill by its tokens alone.
+PLUGIN_REVISION = "prefill priced per token and attention pair"
 # A 2-core x86 slice as a "GPU": peaks are generous upper bounds (calibrate fits the efficiencies
 # below them): ~20 GB/s of DRAM bandwidth, 2 cores x 2.5 GHz x 32 fp32 FLOP/cycle (AVX-512 FMA).
 CPU_2_CORES = GPUSpec(name="cpu-2-cores", memory_bytes=8 << 30, memory_bandwidth=20e9, peak_flops=160e9,
                       link_bandwidth=1e9, host_bandwidth=10e9)
+# A query-key pair's FLOPs at this fraction of the matmuls' efficiency: benchmarks/vllm_cpu_prefix.py's
+# fit on the bench model (a pair costs 2.5x its FLOPs at matmul efficiency; docs/vllm.md, "Cached context").
+ATTENTION_EFFICIENCY = 0.40
 Work = tuple[list[TraceProgram], Scaling, list[float]]
 
 
@@ -122,7 +128,7 @@ def bench_profile(model: dict[str, int], max_num_seqs: int) -> Profile:
     return Profile(name="llama-cpu", model=spec, gpu=CPU_2_CORES, num_gpus=1,
                    max_num_batched_tokens=MAX_NUM_BATCHED_TOKENS, max_num_seqs=max_num_seqs, non_kv_bytes_per_gpu=0,
                    memory_efficiency=1.0, compute_efficiency=0.305, overhead_s=0.00979,
-                   block_size=BLOCK_SIZE)
+                   block_size=BLOCK_SIZE, attention_efficiency=ATTENTION_EFFICIENCY)
 
 
 def model_config(folder: str) -> dict[str, int]:
@@ -153,8 +159,9 @@ def counts_of(result: ReplayResult) -> dict[str, int]:
 
 
 def settings() -> dict[str, str]:
-    """What the noise depends on: the engine's thread binding and this process's CPUs."""
-    return {"omp_threads_bind": os.environ.get("VLLM_CPU_OMP_THREADS_BIND", "auto"),
+    """What the noise depends on (the engine's thread binding, this process's CPUs) and the plugin's
+    revision (`PLUGIN_REVISION`): `summary` compares only runs of equal settings."""
+    return {"plugin": PLUGIN_REVISION, "omp_threads_bind": os.environ.get("VLLM_CPU_OMP_THREADS_BIND", "auto"),
             "omp_num_threads": os.environ.get("OMP_NUM_THREADS", "unset"),
             "affinity": ",".join(map(str, sorted(os.sched_getaffinity(0))))}
 
@@ -417,7 +424,7 @@ def cmd_summary(args: argparse.Namespace) -> None:
           f"prefill token; x median prompt {cost['typical_prompt']} tokens = {cost['ratio']:.1f}x the median fixed "
           f"cost ({cost['ratio_to_fastest']:.1f}x the fastest)")
     print(f"\nCalibrated: overhead {profile.overhead_s * 1e3:.2f} ms, memory efficiency {profile.memory_efficiency:.3g}, "
-          f"compute efficiency {profile.compute_efficiency:.3g}; fit: mean |error| {fit.mean_abs_rel_error:.1%}, "
+          f"compute efficiency {profile.compute_efficiency:.3g} (attention x{profile.attention_efficiency:.3g}); fit: mean |error| {fit.mean_abs_rel_error:.1%}, "
           f"RMSE {fit.rmse_s * 1e3:.2f} ms; measured/predicted median: decode {misses['decode_median_ratio']:.2f}, "
           f"prefill {misses['prefill_median_ratio']:.2f}; steps over 2x prediction: decode "
           f"{misses['decode_over_2x']:.1%}, prefill {misses['prefill_over_2x']:.1%}; the engine waited for a CPU "
@@ -429,7 +436,8 @@ def cmd_summary(args: argparse.Namespace) -> None:
         args.output.write_text(json.dumps({
             "title": title, "step_cost": cost, "residuals": misses,
             "profile": {"overhead_s": profile.overhead_s, "memory_efficiency": profile.memory_efficiency,
-                        "compute_efficiency": profile.compute_efficiency, "fit": asdict(fit)},
+                        "compute_efficiency": profile.compute_efficiency,
+                        "attention_efficiency": profile.attention_efficiency, "fit": asdict(fit)},
             "sim": sim_out}, indent=1))
         print(f"\nwrote {args.output}")
 

@@ -51,6 +51,12 @@ class KVBlocks(Protocol):
         ...
 
 
+def chunk_pairs(num_computed: int, num_new: int) -> int:
+    """Attention (query-key) pairs of computing `num_new` tokens after `num_computed` (causal):
+    what a prefill continuing a cached context pays on top of its tokens, on every engine."""
+    return num_new * num_computed + num_new * (num_new + 1) // 2
+
+
 class PrefillTime(Protocol):
     def __call__(self, num_tokens: int, num_cached_tokens: int = 0, /) -> float:
         """Estimated seconds to prefill `num_tokens` tokens of which `num_cached_tokens` are cached."""

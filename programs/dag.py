@@ -1,12 +1,18 @@
-"""The per-program DAG of calls, as a networkx `DiGraph`.
+"""The per-program DAG of calls: its records (in the order they were issued) and, on demand, a
+networkx `DiGraph`.
 
 Nodes are call ids with the `CallRecord` under the node attribute "record"; an edge k -> c means
-the branch that issued c had consumed k's result when it issued c (see `programs.context`).
+the branch that issued c had consumed k's result when it issued c (see `programs.context`), so
+each record's `parent_ids` are its in-edges. While a program runs the runtime keeps only the
+records (`ProgramRecord.calls`) and computes priorities and the critical-path weight from them:
+maintaining a `DiGraph` as well cost a node, its edges and their attribute dicts per call (~5% of
+the simulator's time at 10,000 programs, benchmarks/README.md). `graph_of` builds the graph for
+whoever asks (`ProgramHandle.graph`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import networkx as nx
 
@@ -31,11 +37,19 @@ def add_call(graph: nx.DiGraph, record: CallRecord) -> None:
         graph.add_edge(parent, record.call_id)
 
 
-def priority_of(graph: nx.DiGraph, parent_ids: tuple[str, ...]) -> float:
+def graph_of(calls: Mapping[str, CallRecord]) -> nx.DiGraph:
+    """The DAG of these calls (issued in this order) as a networkx graph."""
+    graph = nx.DiGraph()
+    for record in calls.values():
+        add_call(graph, record)
+    return graph
+
+
+def priority_of(calls: Mapping[str, CallRecord], parent_ids: tuple[str, ...]) -> float:
     """ATLAS priority of a call with these parents: max over parents k of p(k) + t(k); 0 for a root."""
     best = 0.0
     for k in parent_ids:
-        rec: CallRecord = graph.nodes[k]["record"]
+        rec = calls[k]
         best = max(best, rec.priority + service_weight(rec))
     return best
 
@@ -61,15 +75,15 @@ def critical_path(graph: nx.DiGraph, weight: Weight = service_weight) -> tuple[l
     return path, total
 
 
-def critical_path_weight(graph: nx.DiGraph, weight: Weight = service_weight) -> float:
-    """`critical_path(graph, weight)[1]` (the same float), in one pass over the calls in the order
-    they were issued, without networkx's topological sort: a call's parents were issued before it,
-    so that order is topological (else, e.g. an edge from a call of another program, the full sort)."""
+def critical_path_weight(calls: Mapping[str, CallRecord], weight: Weight = service_weight) -> float:
+    """`critical_path(graph_of(calls), weight)[1]` (the same float), in one pass over the calls in
+    the order they were issued, without a graph or its topological sort: a call's parents were
+    issued before it, so that order is topological (else, e.g. a parent from another program, the
+    full sort)."""
     best: dict[str, float] = {}
-    pred = graph.pred
-    for node, record in graph.nodes(data="record"):
-        parents = pred[node]
+    for node, record in calls.items():
+        parents = record.parent_ids
         if not all(parent in best for parent in parents):  # a parent not issued before `node`
-            return critical_path(graph, weight)[1]
+            return critical_path(graph_of(calls), weight)[1]
         best[node] = max([best[parent] for parent in parents], default=0.0) + weight(record)
     return max(best.values(), default=0.0)

@@ -25,22 +25,40 @@ class _Event(Protocol):
     async def wait(self) -> Any: ...
 
 
-def _new_event() -> _Event:
-    """An event for one await: trio's own on trio, anyio's elsewhere. anyio's on trio wraps trio's
-    in one more object and one more coroutine per wait (~9 us per awaited call, 19 per program in
-    benchmarks/scale.py), for the same semantics."""
-    return trio.Event() if sniffio.current_async_library() == "trio" else anyio.Event()
+def _on_trio() -> bool:
+    return sniffio.current_async_library() == "trio"
+
+
+async def _park(waiters: list[trio.lowlevel.Task]) -> None:
+    """Sleep until `_unpark(waiters)`: what `trio.Event().wait()` does through a ParkingLot,
+    without creating an Event, its lot and the lot's dict for each awaited call (19 per program
+    in benchmarks/scale.py). A cancelled wait leaves the list."""
+    task = trio.lowlevel.current_task()
+    waiters.append(task)
+
+    def abort(_: Any) -> trio.lowlevel.Abort:
+        waiters.remove(task)
+        return trio.lowlevel.Abort.SUCCEEDED
+
+    await trio.lowlevel.wait_task_rescheduled(abort)
+
+
+def _unpark(waiters: list[trio.lowlevel.Task]) -> None:
+    for task in waiters:
+        trio.lowlevel.reschedule(task)
+    waiters.clear()
 
 
 class CallFuture(Generic[T]):
     """Result of one call. Await it (possibly several times, from several branches)."""
 
-    __slots__ = ("record", "_scope", "_event", "_result", "_error")
+    __slots__ = ("record", "_scope", "_waiters", "_event", "_result", "_error")
 
     def __init__(self, record: CallRecord, scope: context.ProgramScope) -> None:
         self.record = record
         self._scope = scope
-        self._event: _Event | None = None
+        self._waiters: list[trio.lowlevel.Task] | None = None  # tasks parked on trio
+        self._event: _Event | None = None  # elsewhere: an anyio Event
         self._result: Any = None
         self._error: BaseException | None = None
 
@@ -71,9 +89,14 @@ class CallFuture(Generic[T]):
 
     async def _wait(self) -> T:
         if not self.done():
-            if self._event is None:
-                self._event = _new_event()
-            await self._event.wait()
+            if _on_trio():
+                if self._waiters is None:
+                    self._waiters = []
+                await _park(self._waiters)
+            else:
+                if self._event is None:
+                    self._event = anyio.Event()
+                await self._event.wait()
         context.consume(self._scope, self.call_id)
         return self.result()
 
@@ -81,6 +104,8 @@ class CallFuture(Generic[T]):
     def _finish(self, status: CallStatus, result: Any = None, error: BaseException | None = None) -> None:
         self._result, self._error = result, error
         self.record.status = status
+        if self._waiters:
+            _unpark(self._waiters)
         if self._event is not None:
             self._event.set()
 

@@ -19,7 +19,6 @@ from contextlib import nullcontext
 from typing import TYPE_CHECKING, Any
 
 import anyio
-import networkx as nx
 from anyio.abc import TaskGroup
 
 from agentrt.engine_adapters.base import GenerationRequest, GenerationResult, SchedHints
@@ -48,7 +47,6 @@ class ProgramInstance:
         self.record = record
         self.parent = parent
         self.base_priority = base_priority
-        self.graph: nx.DiGraph = nx.DiGraph()
         self.cancel_scope = anyio.CancelScope()
         self._tg: TaskGroup | None = None
         self._num_calls = 0
@@ -137,18 +135,18 @@ class ProgramInstance:
             rec.status, rec.error = ProgramStatus.CANCELLED, "cancelled"
         else:
             rec.status = ProgramStatus.OK
-        rec.critical_path_service = dag.critical_path_weight(self.graph)
+        rec.critical_path_service = dag.critical_path_weight(rec.calls)
         self.runtime._notify("program_finished", rec)
 
     # -- issuing calls (ProgramScope) -----------------------------------------------------------
     def _new_call(self, kind: CallKind, name: str) -> CallRecord:
         parents = tuple(sorted(context.frontier.get()))
         self._num_calls += 1
+        calls = self.record.calls
         rec = CallRecord(call_id=f"{self.program_id}.{self._num_calls}", program_id=self.program_id,
                          kind=kind, name=name, parent_ids=parents, arrival=self.runtime.now(),
-                         priority=dag.priority_of(self.graph, parents) if parents else self.base_priority)
-        dag.add_call(self.graph, rec)
-        self.record.calls[rec.call_id] = rec
+                         priority=dag.priority_of(calls, parents) if parents else self.base_priority)
+        calls[rec.call_id] = rec
         self.record.num_calls += 1
         self.runtime._notify("call_started", rec)
         return rec
@@ -160,8 +158,8 @@ class ProgramInstance:
         tasks.start_soon(self._tg, fn, *args)
 
     def parents_of(self, call_id: str) -> tuple[str, ...]:
-        node = self.graph.nodes.get(call_id)
-        return node["record"].parent_ids if node is not None else ()
+        rec = self.record.calls.get(call_id)
+        return rec.parent_ids if rec is not None else ()
 
     def issue_llm(self, prompt: Any, options: dict[str, Any]) -> CallFuture[Completion]:
         rec = self._new_call(CallKind.LLM, options.pop("name"))

@@ -55,12 +55,13 @@ class ProgramHandle(Generic[R]):
 
     @property
     def graph(self) -> nx.DiGraph:
-        """The program's DAG of calls (node attribute "record" holds each CallRecord)."""
-        return self._instance.graph
+        """The program's DAG of calls (node attribute "record" holds each CallRecord), built at
+        each access from the calls issued so far."""
+        return dag.graph_of(self._instance.record.calls)
 
     def critical_path(self, weight: dag.Weight = dag.service_weight) -> tuple[list[str], float]:
         """The heaviest path of calls (by engine service, or pass `dag.latency_weight`)."""
-        return dag.critical_path(self._instance.graph, weight)
+        return dag.critical_path(dag.graph_of(self._instance.record.calls), weight)
 
     def done(self) -> bool:
         return self._done.is_set()

@@ -64,6 +64,8 @@ def run_vllm_server(args: argparse.Namespace) -> int:
     os.environ.setdefault("VLLM_KEEP_ALIVE_ON_ENGINE_DEATH", "1")
     if on_cpu():  # the worker then lives in the engine-core process, where control messages run
         os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
+        # one OpenMP thread on few CPUs, as VLLMEngine (this process only serves vLLM)
+        os.environ.update(VLLMOptions(model=args.model).engine_environment(os.environ, len(os.sched_getaffinity(0))))
     try:
         import uvloop
         from vllm.entrypoints.launchers.api_server.entry import run_server

@@ -1,12 +1,17 @@
 """`calibrate`: fit a profile's overhead and efficiency factors to step times measured on a real engine.
 
-The cost model is `overhead + max(M / memory_efficiency, C / compute_efficiency) + comm`, where M
-and C are the memory and compute times at datasheet peak. Within one regime (memory- or
-compute-bound) it is linear in (overhead, 1/memory_efficiency, 1/compute_efficiency), so the fit
-alternates: assign each step to the regime the current factors put it in, solve least squares
-for the three unknowns, repeat until the assignment is stable (a few rounds). Factors are kept
-physical: efficiencies in (0, 1], overhead >= 0; a factor no step informs (e.g. no step is
-compute-bound) keeps the base profile's value.
+The cost model is `overhead + max(M / memory_efficiency, T / compute_efficiency + P /
+(compute_efficiency x attention_efficiency)) + comm`, where M is the memory time at datasheet peak
+and T, P the compute times of the matmuls (tokens) and of attention (query-key pairs). Within one
+regime (memory- or compute-bound) it is linear in (overhead, 1/memory_efficiency,
+1/compute_efficiency, 1/(compute_efficiency x attention_efficiency)), so the fit alternates:
+assign each step to the regime the current factors put it in, solve least squares for the four
+unknowns, repeat until the assignment is stable (a few rounds). Factors are kept physical:
+efficiencies in (0, 1], overhead >= 0; a factor no step informs (e.g. no step is compute-bound)
+keeps the base profile's value. Attention has its own factor because a kernel can be slower per
+FLOP than the matmuls: on vLLM's CPU engine a pair costs ~3x its FLOPs at matmul efficiency, which
+a shared factor could only fit by mispricing either fresh prefills or those continuing a cached
+context (docs/vllm.md, "Cached context").
 
 Alternative considered: a general nonlinear least squares (scipy) on the max(): one more
 dependency for the same answer; the piecewise-linear fit is exact within each regime.
@@ -60,26 +65,35 @@ class FitError:
 StepLike = MeasuredStep | tuple[int, int, int, float]
 
 
-def calibrate(steps: Iterable[StepLike], base: str | Profile = DEFAULT_PROFILE, *, name: str | None = None) -> Profile:
+def calibrate(steps: Iterable[StepLike], base: str | Profile = DEFAULT_PROFILE, *, name: str | None = None,
+              fit_attention: bool = True) -> Profile:
     """A copy of `base` whose overhead and efficiencies best fit the measured `steps` (least squares).
 
     `steps`: `MeasuredStep`s or tuples (num_prefill_tokens, num_decode_tokens, num_context_tokens,
-    seconds). Raises ConfigError with fewer than 3 usable steps or a non-positive time."""
+    seconds). `fit_attention=False` keeps `base`'s attention factor (one compute factor for both).
+    Raises ConfigError with fewer than 3 usable steps or a non-positive time."""
     profile = get_profile(base)
     data = [_as_step(s) for s in steps]
     if len(data) < 3:
         raise ConfigError(f"calibrate needs at least 3 measured steps, got {len(data)}; measure more iterations")
-    memory, compute, comm, seconds = _features(profile, data)
-    factors = np.array([profile.overhead_s, 1 / profile.memory_efficiency, 1 / profile.compute_efficiency])
+    memory, tokens, pairs, comm, seconds = _features(profile, data)
+    if not fit_attention:  # pairs priced at the base's ratio to the matmuls: one column, one factor
+        tokens, pairs = tokens + pairs / profile.attention_efficiency, np.zeros_like(pairs)
+    factors = np.array([profile.overhead_s, 1 / profile.memory_efficiency, 1 / profile.compute_efficiency,
+                        1 / (profile.compute_efficiency * profile.attention_efficiency)])
     bound = None
     for _ in range(_MAX_ROUNDS):
-        is_memory = memory * factors[1] >= compute * factors[2]
+        is_memory = memory * factors[1] >= tokens * factors[2] + pairs * factors[3]
         if bound is not None and np.array_equal(bound, is_memory):
             break
         bound = is_memory
-        factors = _fit(np.where(is_memory, memory, 0.0), np.where(is_memory, 0.0, compute), seconds - comm, factors)
+        factors = _fit([np.where(is_memory, memory, 0.0), np.where(is_memory, 0.0, tokens),
+                        np.where(is_memory, 0.0, pairs)], seconds - comm, factors)
     return profile.with_factors(overhead_s=float(factors[0]), memory_efficiency=float(1 / factors[1]),
-                                compute_efficiency=float(1 / factors[2]), name=name or f"{profile.name}-calibrated")
+                                compute_efficiency=float(1 / factors[2]),
+                                attention_efficiency=float(min(factors[2] / factors[3], 1.0)) if fit_attention
+                                else profile.attention_efficiency,
+                                name=name or f"{profile.name}-calibrated")
 
 
 def fit_error(profile: str | Profile, steps: Iterable[StepLike]) -> FitError:
@@ -101,28 +115,33 @@ def _as_step(step: StepLike) -> MeasuredStep:
 
 
 def _features(profile: Profile, data: list[MeasuredStep]) -> tuple[np.ndarray, ...]:
-    """Per step: memory and compute time at full efficiency, communication time, measured time."""
-    peak = CostModel(profile.with_factors(memory_efficiency=1.0, compute_efficiency=1.0, overhead_s=0.0))
-    memory, compute, comm, seconds = [], [], [], []
+    """Per step: memory time, the matmuls' and attention's compute times at full efficiency,
+    communication time, measured time."""
+    peak = CostModel(profile.with_factors(memory_efficiency=1.0, compute_efficiency=1.0, overhead_s=0.0,
+                                          attention_efficiency=1.0))
+    memory, tokens, pairs, comm, seconds = [], [], [], [], []
     for s in data:
-        tokens = s.num_prefill_tokens + s.num_decode_tokens
-        memory.append(peak.memory_time(tokens, s.num_context_tokens))
-        compute.append(peak.compute_time(tokens, s.pairs()))
-        comm.append(peak.comm_time(tokens))
+        num_tokens = s.num_prefill_tokens + s.num_decode_tokens
+        memory.append(peak.memory_time(num_tokens, s.num_context_tokens))
+        tokens.append(peak.compute_time(num_tokens, 0))
+        pairs.append(peak.compute_time(0, s.pairs()))
+        comm.append(peak.comm_time(num_tokens))
         seconds.append(s.seconds)
-    return np.array(memory), np.array(compute), np.array(comm), np.array(seconds)
+    return np.array(memory), np.array(tokens), np.array(pairs), np.array(comm), np.array(seconds)
 
 
-def _fit(memory: np.ndarray, compute: np.ndarray, target: np.ndarray, previous: np.ndarray) -> np.ndarray:
-    """Least squares for (overhead, 1/memory_eff, 1/compute_eff) with physical bounds: a factor out
-    of bounds is clamped and the others refitted (one active-set pass per factor)."""
-    columns = [np.ones_like(target), memory, compute]
-    low = np.array([0.0, 1.0, 1.0])  # overhead >= 0, efficiency <= 1
-    high = np.array([np.inf, 1 / _MIN_EFFICIENCY, 1 / _MIN_EFFICIENCY])
-    fixed = {i: previous[i] for i in (1, 2) if not columns[i].any()}  # no step informs it
+def _fit(regimes: list[np.ndarray], target: np.ndarray, previous: np.ndarray) -> np.ndarray:
+    """Least squares for (overhead, 1/memory_eff, 1/compute_eff, 1/(compute_eff x attention_eff))
+    with physical bounds: a factor out of bounds is clamped and the others refitted (one
+    active-set pass per factor)."""
+    columns = [np.ones_like(target), *regimes]
+    n = len(columns)
+    low = np.array([0.0] + [1.0] * (n - 1))  # overhead >= 0, efficiency <= 1
+    high = np.array([np.inf] + [1 / _MIN_EFFICIENCY] * (n - 1))
+    fixed = {i: previous[i] for i in range(1, n) if not columns[i].any()}  # no step informs it
     factors = previous.copy()
-    for _ in range(3):
-        free = [i for i in range(3) if i not in fixed]
+    for _ in range(n):
+        free = [i for i in range(n) if i not in fixed]
         factors[list(fixed)] = list(fixed.values())
         if not free:
             break

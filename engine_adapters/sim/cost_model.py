@@ -2,8 +2,9 @@
 
     time = overhead + max(memory time, compute time) + all-reduce time
     memory time  = (weights + KV read + KV written) / (bandwidth * memory_efficiency)
-    compute time = (2 * matmul params * tokens + 4 * layers * heads * head_dim * attention pairs)
-                   / (peak FLOP/s * compute_efficiency)
+    compute time = 2 * matmul params * tokens / (peak FLOP/s * compute_efficiency)
+                   + 4 * layers * heads * head_dim * attention pairs
+                     / (peak FLOP/s * compute_efficiency * attention_efficiency)
     all-reduce   = 2 per layer (tensor parallel only): latency + ring traffic over NVLink
 
 all per GPU (tensor parallelism splits weights, KV heads and FLOPs). An iteration is described by
@@ -18,12 +19,10 @@ and is fitted by `calibrate` from a few hundred measured steps.
 
 from __future__ import annotations
 
+from agentrt.engine_adapters.kv import chunk_pairs
 from agentrt.engine_adapters.sim.profiles import Profile
 
-
-def chunk_pairs(num_computed: int, num_new: int) -> int:
-    """Attention pairs of computing `num_new` tokens after `num_computed` (causal)."""
-    return num_new * num_computed + num_new * (num_new + 1) // 2
+__all__ = ["CostModel", "chunk_pairs"]
 
 
 class CostModel:
@@ -40,7 +39,7 @@ class CostModel:
         self._weights = m.weight_bytes / tp / bandwidth
         self._kv_token = profile.kv_bytes_per_token_per_gpu / bandwidth
         self._token_flops = 2 * m.num_matmul_params / tp / flops
-        self._pair_flops = 4 * m.num_layers * m.num_heads * m.head_dim / tp / flops
+        self._pair_flops = 4 * m.num_layers * m.num_heads * m.head_dim / tp / (flops * profile.attention_efficiency)
         num_allreduce = 2 * m.num_layers if tp > 1 else 0
         ring = 2 * (tp - 1) / tp  # bytes each GPU sends per byte reduced, ring all-reduce
         self._comm_token = num_allreduce * m.hidden_size * m.dtype_bytes * ring / g.link_bandwidth

@@ -101,6 +101,9 @@ class Profile:
     allreduce_latency_s: float = 0.0  # fixed cost per all-reduce (tensor parallel only)
     gpu_memory_utilization: float = DEFAULT_GPU_MEMORY_UTILIZATION
     block_size: int = DEFAULT_BLOCK_SIZE
+    # Attention pairs run at compute_efficiency x this: below 1 where the attention kernel is
+    # slower per FLOP than the matmuls (vLLM's CPU paged attention: ~0.35, docs/vllm.md).
+    attention_efficiency: float = 1.0
 
     def __post_init__(self) -> None:
         _check(self.name, "num_gpus", self.num_gpus, 1, 1024)
@@ -109,6 +112,7 @@ class Profile:
         _check(self.name, "memory_efficiency", self.memory_efficiency, 1e-6, 1.0)
         _check(self.name, "compute_efficiency", self.compute_efficiency, 1e-6, 1.0)
         _check(self.name, "overhead_s", self.overhead_s, 0.0, 10.0)
+        _check(self.name, "attention_efficiency", self.attention_efficiency, 1e-6, 1.0)
         _check(self.name, "allreduce_latency_s", self.allreduce_latency_s, 0.0, 1.0)
         _check(self.name, "gpu_memory_utilization", self.gpu_memory_utilization, 1e-3, 1.0)
         _check(self.name, "block_size", self.block_size, 1, 1 << 16)
@@ -134,10 +138,13 @@ class Profile:
         return blocks
 
     def with_factors(self, *, memory_efficiency: float, compute_efficiency: float, overhead_s: float,
-                     name: str | None = None) -> Profile:
-        """A copy with new cost-model factors (what `calibrate` returns)."""
+                     attention_efficiency: float | None = None, name: str | None = None) -> Profile:
+        """A copy with new cost-model factors (what `calibrate` returns); attention_efficiency None:
+        kept."""
         return replace(self, memory_efficiency=memory_efficiency, compute_efficiency=compute_efficiency,
-                       overhead_s=overhead_s, name=name or self.name)
+                       overhead_s=overhead_s, name=name or self.name,
+                       attention_efficiency=self.attention_efficiency if attention_efficiency is None
+                       else attention_efficiency)
 
 
 def _check(profile: str, field: str, value: float, low: float, high: float) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,10 @@ from agentrt.exceptions import EngineError
 # that are multiples of 32; `gpu_memory_utilization` sizes host memory (0.92 fails on 8 GiB
 # machines); CUDA-graph-like compilation (inductor) is slow on few cores.
 CPU_DEFAULTS: dict[str, Any] = {"block_size": 32, "gpu_memory_utilization": 0.3, "enforce_eager": True}
+# At most this many usable CPUs: the CPU engine runs one OpenMP thread unless told otherwise. torch's
+# default (one per CPU) measured on 2 CPUs: the threads spin at each step's barrier while the driver
+# holds the other CPU (decode step p90 20.8 ms vs 10.25 ms with one; docs/vllm.md, "Noise").
+FEW_CPUS = 2
 
 
 class VLLMOptions(BaseModel):
@@ -33,6 +38,10 @@ class VLLMOptions(BaseModel):
     max_num_batched_tokens: int | None = Field(None, ge=1, description="Token budget of one step.")
     gpu_memory_utilization: float | None = Field(None, gt=0, le=1, description="Memory fraction for weights + KV.")
     enforce_eager: bool | None = Field(None, description="No CUDA graphs / compilation.")
+    omp_num_threads: int | None = Field(
+        None, ge=1, description="OpenMP threads of vLLM's CPU engine core (its OMP_NUM_THREADS). None: an "
+                                "OMP_NUM_THREADS already set is kept; else 1 on machines with at most FEW_CPUS "
+                                "usable CPUs, else torch's default (one per CPU).")
     dtype: str = Field("auto", description="Weights and activations dtype, as vLLM's --dtype.")
     seed: int = Field(0, description="Sampling seed.")
     record_steps: int = Field(
@@ -55,6 +64,15 @@ class VLLMOptions(BaseModel):
         except (OSError, ValueError) as exc:
             raise EngineError(f"cannot read {folder / 'config.json'}: {exc}; {hint}") from exc
         return folder
+
+    def engine_environment(self, environ: Mapping[str, str], num_cpus: int) -> dict[str, str]:
+        """Variables to set while vLLM's CPU engine core starts (it inherits them): OMP_NUM_THREADS
+        from `omp_num_threads`, or the default for `num_cpus` usable CPUs (see the field)."""
+        if self.omp_num_threads is not None:
+            return {"OMP_NUM_THREADS": str(self.omp_num_threads)}
+        if "OMP_NUM_THREADS" in environ or num_cpus > FEW_CPUS:
+            return {}
+        return {"OMP_NUM_THREADS": "1"}
 
     def engine_kwargs(self, *, on_cpu: bool, scheduler_cls: str | None, additional: dict[str, Any]) -> dict[str, Any]:
         """AsyncEngineArgs fields. `scheduler_cls` None: vLLM's own FCFS scheduler."""

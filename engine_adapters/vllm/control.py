@@ -62,6 +62,8 @@ def handle(op: str, args: dict[str, Any]) -> dict[str, Any]:
 
 def snapshot(plugin: _AgentMixin) -> dict[str, Any]:
     """The plugin's statistics (`VLLMStats` fields), as plain values."""
+    import torch  # the engine core's, where this runs
+
     stats, pool = plugin.driver.statistics(), plugin.pool
     return {"num_gpu_blocks": plugin.num_usable_blocks, "num_free_blocks": pool.get_num_free_blocks(),
             "num_pinned_blocks": plugin.pinned.num_pinned_blocks, "num_pins": len(plugin.pinned.program_to_blocks),
@@ -70,7 +72,7 @@ def snapshot(plugin: _AgentMixin) -> dict[str, Any]:
             "num_preemptions": stats.num_preemptions, "num_promotions": stats.num_promotions,
             "num_steps": plugin.accounting.num_steps, "busy_time": plugin.accounting.busy_time,
             "num_held": len(plugin.held), "num_waiting": stats.num_waiting, "num_running": stats.num_running,
-            "scheduler_cls": type(plugin).__name__}
+            "scheduler_cls": type(plugin).__name__, "num_threads": torch.get_num_threads()}
 
 
 def decisions(plugin: _AgentMixin, start: int) -> list[Decision]:

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
@@ -86,11 +88,14 @@ class VLLMEngine(Engine):
         cpu = on_cpu()
         if cpu:  # the worker then lives in the engine-core process, where control messages run
             os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
-        self._llm = _start_async_llm(self.options.engine_kwargs(
+        kwargs = self.options.engine_kwargs(
             on_cpu=cpu, scheduler_cls=None if self.options.stock else self._scheduler_cls(cpu),
             additional={META_KEY: {"policy": self.policy.model_dump(mode="json"),
                                    "record_steps": self.options.record_steps,
-                                   "record_decisions": self.options.record_decisions}}))
+                                   "record_decisions": self.options.record_decisions}})
+        environment = self.options.engine_environment(os.environ, len(os.sched_getaffinity(0))) if cpu else {}
+        with _environment(environment):  # the engine core inherits it as it starts
+            self._llm = _start_async_llm(kwargs)
         self._tokenizer = self._llm.tokenizer
         self._vocab_size = self._llm.model_config.get_vocab_size()
         special = [i for i in self._tokenizer.all_special_ids if i < self._vocab_size // 2]
@@ -287,6 +292,21 @@ class VLLMEngine(Engine):
             first_scheduled=record.first_scheduled, finish=finish, num_prefill_tokens=record.num_prefill_tokens,
             preemptions=record.num_preemptions, recomputed_tokens=record.num_recomputed_tokens,
             pin_ttl=record.pin_ttl, finish_reason="length" if out.finish_reason == "length" else "stop")
+
+
+@contextmanager
+def _environment(variables: dict[str, str]) -> Iterator[None]:
+    """Set `variables` in this process's environment, and put back what was there after."""
+    before = {name: os.environ.get(name) for name in variables}
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _start_async_llm(kwargs: dict[str, Any]) -> Any:

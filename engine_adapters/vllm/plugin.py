@@ -133,10 +133,10 @@ class _AgentMixin:
         times = self.step_clock.end(scheduler_output)
         seconds = times.seconds
         if scheduler_output.total_num_scheduled_tokens:
-            scheduled, num_prefill = self.accounting.account(scheduler_output, self.requests, times)
+            scheduled, num_prefill, num_pairs = self.accounting.account(scheduler_output, self.requests, times)
             calls = self.program_scheduler.calls
             self.program_scheduler.on_iteration([calls[r] for r in scheduled if r in calls], seconds)
-            self.prefill_rate.observe(num_prefill, seconds)
+            self.prefill_rate.observe(num_prefill, num_pairs, seconds)
         return super().update_from_output(scheduler_output, model_runner_output)  # type: ignore[misc]
 
     def get_num_unfinished_requests(self) -> int:

@@ -17,6 +17,7 @@ class VLLMStats:
     num_held: calls held out of vLLM's waiting queue by residency gating (agentrt), now.
     num_waiting, num_running: calls the plugin knows as waiting (held ones included) and running, now.
     scheduler_cls: the plugin class vLLM runs (AgentScheduler, or AgentAsyncScheduler with async scheduling).
+    num_threads: the engine core's torch (OpenMP) threads (`VLLMOptions.omp_num_threads`).
     """
 
     model: str
@@ -46,3 +47,4 @@ class VLLMStats:
     num_waiting: int = 0
     num_running: int = 0
     scheduler_cls: str = ""
+    num_threads: int = 0

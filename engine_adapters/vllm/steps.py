@@ -1,6 +1,7 @@
 """The plugin's per-step measurements: when each step began and ended (`StepClock`), what it
 computed for each call (`StepAccounting`: the calls' records, the recorded steps) and the
-measured prefill speed (`PrefillRate`, for the pin decision's re-prefill estimate)."""
+measured prefill cost (`PrefillRate`: per token and per attention pair, for the call's prefill
+estimate and the pin decision's re-prefill estimate)."""
 
 from __future__ import annotations
 
@@ -9,21 +10,47 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
+from agentrt.engine_adapters.kv import chunk_pairs
 from agentrt.engine_adapters.vllm.records import CallRecord, StepRecord
 
 
 class PrefillRate:
-    """Measured seconds per prefill token (EWMA over steps), for re-prefill estimates."""
+    """Measured prefill cost, per prefill token and per attention pair (a query-key pair: a
+    prefill of n tokens after k cached computes `chunk_pairs(k, n)` = n k + n (n + 1) / 2):
+    least squares over the steps with a prefill, older steps forgotten by `MEMORY` a step.
 
-    def __init__(self, seconds_per_token: float = 1e-4) -> None:
-        self.seconds_per_token = seconds_per_token
+    Why pairs: on vLLM's CPU engine a prefill continuing k cached tokens costs more per token as k
+    grows (1.45x a fresh one at k = 768, n = 256 on the bench model), all of it attention reading
+    the cached KV (benchmarks/vllm_cpu_prefix.py, docs/vllm.md "Cached context"). A per-token rate
+    alone underprices re-prefilling a long context, the price of dropping a pin."""
 
-    def observe(self, num_prefill_tokens: int, seconds: float) -> None:
-        if num_prefill_tokens >= 32:
-            self.seconds_per_token += 0.2 * (seconds / num_prefill_tokens - self.seconds_per_token)
+    MEMORY = 0.95
+    MIN_TOKENS = 32  # steps with fewer prefill tokens are mostly fixed cost
+
+    def __init__(self, seconds_per_token: float = 1e-4, seconds_per_pair: float = 0.0) -> None:
+        self.seconds_per_token, self.seconds_per_pair = seconds_per_token, seconds_per_pair
+        self._tt = self._tp = self._pp = self._ty = self._py = 0.0  # forgotten sums of x x^T and x y
+
+    def observe(self, num_prefill_tokens: int, num_pairs: int, seconds: float) -> None:
+        """One step's prefill tokens, their attention pairs and the step's seconds."""
+        if num_prefill_tokens < self.MIN_TOKENS:
+            return
+        t, p, m = float(num_prefill_tokens), float(num_pairs), self.MEMORY
+        self._tt, self._tp, self._pp = m * self._tt + t * t, m * self._tp + t * p, m * self._pp + p * p
+        self._ty, self._py = m * self._ty + t * seconds, m * self._py + p * seconds
+        det = self._tt * self._pp - self._tp * self._tp
+        per_token = (self._pp * self._ty - self._tp * self._py) / det if det > 1e-9 * self._tt * self._pp else -1.0
+        per_pair = (self._tt * self._py - self._tp * self._ty) / det if per_token >= 0 else -1.0
+        if per_token >= 0 and per_pair >= 0:
+            self.seconds_per_token, self.seconds_per_pair = per_token, per_pair
+        else:  # too few distinct steps, or they say nothing about pairs: tokens alone
+            self.seconds_per_token, self.seconds_per_pair = self._ty / self._tt, 0.0
 
     def seconds(self, num_tokens: int, num_cached_tokens: int = 0) -> float:
-        return max(num_tokens - num_cached_tokens, 0) * self.seconds_per_token
+        """Estimated seconds to prefill `num_tokens` tokens of which `num_cached_tokens` are cached."""
+        num_new = max(num_tokens - num_cached_tokens, 0)
+        return (num_new * self.seconds_per_token
+                + chunk_pairs(min(num_cached_tokens, num_tokens), num_new) * self.seconds_per_pair)
 
 
 class StepClock:
@@ -77,11 +104,11 @@ class StepAccounting:
         self.num_steps = 0
         self.busy_time = 0.0
 
-    def account(self, out: Any, requests: dict[str, Any], times: StepTimes) -> tuple[list[str], int]:
+    def account(self, out: Any, requests: dict[str, Any], times: StepTimes) -> tuple[list[str], int, int]:
         """Account one step (`out`, vLLM's SchedulerOutput) of `times`; returns the ids of the
-        requests it computed for and its number of prefill tokens."""
+        requests it computed for, its number of prefill tokens and their attention pairs."""
         seconds = times.seconds
-        num_prefill = num_decode = num_context = num_pairs = 0
+        num_prefill = num_decode = num_context = num_pairs = num_prefill_pairs = 0
         scheduled: list[str] = []
         for request_id, n in out.num_scheduled_tokens.items():
             request, record = requests.get(request_id), self.records.get(request_id)
@@ -89,23 +116,25 @@ class StepAccounting:
                 continue
             after = request.num_computed_tokens  # includes this step's tokens
             before = after - n
+            pairs = chunk_pairs(before, n)  # each new token attends to all before it
             if n == 1 and before >= request.num_prompt_tokens:
                 num_decode += 1
             else:
                 num_prefill += n
+                num_prefill_pairs += pairs
                 record.num_prefill_tokens += n
                 record.num_recomputed_tokens += max(min(after, record.max_computed) - before, 0)
             record.max_computed = max(record.max_computed, after)
             record.service_time += seconds
             num_context += after
-            num_pairs += n * before + n * (n + 1) // 2  # each new token attends to all before it
+            num_pairs += pairs
             scheduled.append(request_id)
         self.num_steps += 1
         self.busy_time += seconds
         if self.record_steps:
             self.steps.append(StepRecord(num_prefill, num_decode, num_context, seconds, num_pairs, len(scheduled),
                                          times.cpu_seconds, times.thread_cpu_seconds, times.schedule_cpu_seconds))
-        return scheduled, num_prefill
+        return scheduled, num_prefill, num_prefill_pairs
 
     def take_steps(self) -> list[StepRecord]:
         steps = list(self.steps)

@@ -64,6 +64,24 @@ def test_calibrate_recovers_the_factors_that_generated_the_steps() -> None:
     assert fit_error(fitted, _steps(truth, SHAPES)).max_abs_rel_error < 1e-6
 
 
+def test_calibrate_fits_attention_apart_from_the_matmuls() -> None:
+    """Steps whose attention pairs run slower per FLOP than their matmuls (vLLM's CPU engine): the
+    fit recovers the attention factor, so prefills continuing a cached context (c = 8000) are
+    priced as measured; with one compute factor for both, the same steps cannot be fitted."""
+    truth = H100_8B.with_factors(memory_efficiency=0.7, compute_efficiency=0.45, overhead_s=0.004,
+                                 attention_efficiency=0.3)
+    fitted = calibrate(_steps(truth, SHAPES), H100_8B)
+    assert fitted.attention_efficiency == pytest.approx(0.3, rel=1e-6)
+    assert fitted.compute_efficiency == pytest.approx(0.45, rel=1e-6)
+    assert fit_error(fitted, _steps(truth, SHAPES)).max_abs_rel_error < 1e-6
+    shared = fitted.with_factors(memory_efficiency=0.7, compute_efficiency=0.45, overhead_s=0.004,
+                                 attention_efficiency=1.0)
+    continuing = [(n, 0, n + 8000, chunk_pairs(8000, n)) for n in (2048, 4096)]
+    assert fit_error(shared, _steps(truth, continuing)).max_abs_rel_error > 0.2
+    one_factor = calibrate(_steps(truth, SHAPES), H100_8B, fit_attention=False)
+    assert one_factor.attention_efficiency == 1.0 and fit_error(one_factor, _steps(truth, SHAPES)).mean_abs_rel_error > 0.01
+
+
 def test_calibrate_accepts_tuples_and_keeps_factors_it_cannot_see() -> None:
     cost = CostModel(H100_8B.with_factors(memory_efficiency=0.6, compute_efficiency=0.6, overhead_s=0.002))
     decode_only = [(0, d, d * 1000, cost.iteration_time(0, d, d * 1000, d * 1000)) for d in (1, 4, 16, 64)]

@@ -8,6 +8,9 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
+
+from agentrt.engine_adapters.kv import chunk_pairs
 from agentrt.engine_adapters.vllm.held import HeldRequests
 from agentrt.engine_adapters.vllm.ranking import UNRANKED, rank
 from agentrt.engine_adapters.vllm.records import CallRecord
@@ -75,7 +78,7 @@ def test_a_step_is_accounted_to_the_calls_it_computed_for() -> None:
                 "gone": request("gone", num_computed_tokens=1, num_prompt_tokens=1)}
     accounting.records.update(p=CallRecord("p.1", 0.0), d=CallRecord("d.1", 0.0, max_computed=50))
     step = SimpleNamespace(num_scheduled_tokens={"p": 100, "d": 1, "unknown": 3})
-    assert accounting.account(step, requests, StepTimes(0.5, 0.25, 0.2, 0.01)) == (["p", "d"], 100)
+    assert accounting.account(step, requests, StepTimes(0.5, 0.25, 0.2, 0.01)) == (["p", "d"], 100, 100 * 101 // 2)
     assert accounting.records["p"].num_prefill_tokens == 100 and accounting.records["d"].num_prefill_tokens == 0
     assert accounting.records["d"].max_computed == 51 and accounting.records["p"].service_time == 0.5
     (recorded,) = accounting.take_steps()
@@ -103,9 +106,20 @@ def burn(cpu_seconds: float) -> None:
         pass
 
 
-def test_the_prefill_rate_moves_a_fifth_of_the_way_to_each_measured_step() -> None:
+def test_the_prefill_rate_prices_tokens_and_the_pairs_a_cached_context_adds() -> None:
+    """Steps that cost 0.4 ms a token and 0.3 us a pair (the bench model on vLLM's CPU engine): the
+    rate recovers both, so a prefill after 768 cached tokens costs more than the same tokens fresh,
+    and re-prefilling a whole context costs its pairs too."""
     rate = PrefillRate(seconds_per_token=1e-4)
-    rate.observe(16, 1.0)  # too few tokens to measure
+    rate.observe(16, 136, 1.0)  # too few tokens to measure
     assert rate.seconds(1000, 200) == 800 * 1e-4
-    rate.observe(1000, 0.6)  # 6e-4 s per token
-    assert rate.seconds_per_token == 1e-4 + 0.2 * (6e-4 - 1e-4)
+    rate.observe(256, chunk_pairs(0, 256), 256 * 4e-4 + chunk_pairs(0, 256) * 3e-7)
+    assert rate.seconds_per_token == pytest.approx(256 * 4e-4 / 256 + 257 / 2 * 3e-7)  # one step: tokens alone
+    for k, n in [(0, 64), (256, 128), (768, 256), (512, 64), (0, 512)]:
+        rate.observe(n, chunk_pairs(k, n), n * 4e-4 + chunk_pairs(k, n) * 3e-7)
+    assert (rate.seconds_per_token, rate.seconds_per_pair) == (pytest.approx(4e-4), pytest.approx(3e-7))
+    assert rate.seconds(1024, 768) == pytest.approx(256 * 4e-4 + chunk_pairs(768, 256) * 3e-7)
+    assert rate.seconds(1024, 768) > 1.4 * rate.seconds(256)
+    assert rate.seconds(1024) == pytest.approx(1024 * 4e-4 + chunk_pairs(0, 1024) * 3e-7)
+
+

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import random
 
-import networkx as nx
 import pytest
 
 import agentrt
@@ -108,9 +107,9 @@ async def test_critical_path_follows_the_slowest_branch(anyio_backend: object) -
     assert total_t == pytest.approx(7.0)
 
 
-def _random_dag(rng: random.Random, num_calls: int) -> nx.DiGraph:
+def _random_dag(rng: random.Random, num_calls: int) -> dict[str, CallRecord]:
     """Calls issued one by one, each with parents among the earlier ones (as programs issue them)."""
-    graph = nx.DiGraph()
+    calls: dict[str, CallRecord] = {}
     for i in range(num_calls):
         parents = tuple(f"c{j}" for j in sorted(rng.sample(range(i), min(i, rng.randrange(4)))))
         kind = rng.choice(list(CallKind))
@@ -118,22 +117,23 @@ def _random_dag(rng: random.Random, num_calls: int) -> nx.DiGraph:
                          arrival=rng.random(), priority=0.0)
         rec.service_time = rng.choice([0.0, rng.random(), rng.randrange(3) * 0.1])  # ties too
         rec.finish = rec.arrival + rng.random()
-        dag.add_call(graph, rec)
-    return graph
+        calls[rec.call_id] = rec
+    return calls
 
 
 @pytest.mark.parametrize("seed", range(30))
 def test_critical_path_weight_is_the_critical_paths_weight(seed: int) -> None:
-    graph = _random_dag(random.Random(seed), random.Random(seed).randrange(0, 40))
+    calls = _random_dag(random.Random(seed), random.Random(seed).randrange(0, 40))
+    graph = dag.graph_of(calls)
     for weight in (dag.service_weight, dag.latency_weight):
-        assert dag.critical_path_weight(graph, weight) == dag.critical_path(graph, weight)[1]  # the same float
+        assert dag.critical_path_weight(calls, weight) == dag.critical_path(graph, weight)[1]  # the same float
 
 
 def test_critical_path_weight_falls_back_when_a_parent_was_added_later() -> None:
-    graph = _random_dag(random.Random(1), 5)
+    calls = _random_dag(random.Random(1), 5)
     late = CallRecord(call_id="late", program_id="q", kind=CallKind.LLM, name="x", parent_ids=(), arrival=0.0,
                       priority=0.0)
     late.service_time = 10.0
-    graph.add_edge("late", "c0")  # a node that appears after its child in insertion order
-    graph.nodes["late"]["record"] = late
-    assert dag.critical_path_weight(graph) == dag.critical_path(graph)[1] >= 10.0
+    calls["c0"].parent_ids = ("late",)  # a call that appears after its child in issue order
+    calls["late"] = late
+    assert dag.critical_path_weight(calls) == dag.critical_path(dag.graph_of(calls))[1] >= 10.0
