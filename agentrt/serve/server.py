@@ -57,7 +57,7 @@ def tune_collector() -> None:
     they were collected every few calls, promoted, and every ~minute at 1,000 programs a full
     collection walked the whole heap (~100,000 objects), pausing the server 40-190 ms: the slowest
     calls. Measured at 1,000 programs (benchmarks/README.md, "Serve overhead"): server-side p99 37
-    -> 3.9 ms, no full collection during the run. `gc.freeze()` after start-up, tried too, made
+    -> 3.9 ms, likely no full collection during the run. `gc.freeze()` after start-up, tried, made
     every young collection take ~10-19 ms instead of ~0.2 ms (p50 210 ms; cause not found)."""
     gc.set_threshold(GEN0_THRESHOLD, *gc.get_threshold()[1:])
 
