@@ -43,10 +43,9 @@ from agentrt.programs.tokens import Tokens
 from agentrt.runtime.scheduling.policies import policy_config
 from agentrt.runtime.scheduling.predictor import ToolLatencyPredictor
 from agentrt.serve import bodies, errors, responses
-from agentrt.serve.engine_thread import EngineThread
+from agentrt.serve.engine_runner import EngineRunner
 from agentrt.serve.health import EngineHealth, describe
 from agentrt.serve.identity import IdentityResolver
-from agentrt.serve.local_engine import LocalEngine
 from agentrt.serve.metrics import ServeMetrics
 from agentrt.serve.programs import EndReason, ProgramTable
 from agentrt.serve.protocol import ChatCompletionRequest, ChatMessage, CompletionRequest
@@ -107,7 +106,7 @@ class SimServer:
     """The app's state: engine, programs, metrics. `app` is the FastAPI application. Every time it
     keeps is on the engine's clock (simulated seconds, `engine.now()`)."""
 
-    def __init__(self, engine: EngineThread | LocalEngine, options: ServeOptions, responder: Responder | None = None,
+    def __init__(self, engine: EngineRunner, options: ServeOptions, responder: Responder | None = None,
                  time_scale: float = 1.0) -> None:
         self.engine, self.options, self.responder, self.time_scale = engine, options, responder, time_scale
         self.metrics = ServeMetrics()
