@@ -1,0 +1,40 @@
+"""benchmarks/oracle_gap.py's size-blind bound: `gittins` handed the true distribution of sizes
+orders by it from the first call (no cold start on agentrt's order) and learns nothing more, and
+the swap of the policy class is undone afterwards."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+from agentrt.runtime.scheduling.policies import POLICY_CLASSES, GittinsPolicy, PolicyName, make_policy
+from agentrt.runtime.scheduling.policies.base import CallState, ProgramState
+from agentrt.runtime.scheduling.policies.gittins import MIN_SAMPLES
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def load() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("oracle_gap_script", ROOT / "benchmarks" / "oracle_gap.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_gittins_knowing_orders_by_the_given_distribution_and_restores_the_class() -> None:
+    services = [10.0] * MIN_SAMPLES + [300.0] * MIN_SAMPLES
+    with load().gittins_knowing(services):
+        policy = make_policy("gittins")
+        assert isinstance(policy, GittinsPolicy)
+        policy.on_program_end(ProgramState("done", 0.0, service=1000.0))
+        assert sorted(policy.finished._sorted) == sorted(services)  # learns nothing more
+        new, past_short = ProgramState("new", 0.0), ProgramState("long", 0.0, service=20.0)
+        call = CallState("c", "new", 0.0)
+        # a program past the short sizes ranks below a new one (which may be short): the index, not FCFS
+        assert policy.sort_key(call, new, False) < policy.sort_key(call, past_short, False)
+    assert POLICY_CLASSES[PolicyName.GITTINS] is GittinsPolicy
+    assert len(make_policy("gittins").finished) == 0
