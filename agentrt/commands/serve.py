@@ -113,7 +113,7 @@ def _serve_sim(args: argparse.Namespace) -> int:
     try:
         run_sim_server(make_engine, options,
                        host=args.host, port=args.port, time_scale=args.time_scale, responder=responder,
-                       log_level=args.log_level)
+                       log_level=args.log_level, own_thread=args.engine == "vllm" or args.ray is not None)
     finally:
         otel.shutdown()
     return 0

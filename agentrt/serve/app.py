@@ -2,8 +2,9 @@
 
 Routes: `POST /v1/chat/completions`, `POST /v1/completions` (JSON or SSE), `GET /v1/models`,
 `GET /health`, `GET /metrics`, and agentrt's `GET /v1/programs[/{id}]`, `DELETE /v1/programs/{id}`.
-Each call goes to the engine with the policy's inputs (service.py); the engine runs on a thread and
-event loop of its own (engine_thread.py), so the server's loop only parses and answers. A request
+Each call goes to the engine with the policy's inputs (service.py); the engine runs on the server's
+loop (local_engine.py) or, under a time scale, on a thread and event loop of its own
+(engine_thread.py). A request
 whose client disconnects, or that runs past its timeout (timeouts.py: 504), is aborted in the
 engine (its KV freed) and fails only itself. Admission is bounded: beyond `max_in_flight` requests
 the server answers 429 with `Retry-After`. An engine that dies fails the calls in flight and every
@@ -33,6 +34,7 @@ import anyio
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field, TypeAdapter
+from starlette.routing import Route
 
 from agentrt.engine_adapters.base import (Engine, GenerationRequest, GenerationResult, Prompt, filler_text,
                                           text_to_tokens)
@@ -40,8 +42,8 @@ from agentrt.exceptions import EngineDiedError, EngineError, LLMCallError, Promp
 from agentrt.programs.tokens import Tokens
 from agentrt.runtime.scheduling.policies import policy_config
 from agentrt.runtime.scheduling.predictor import ToolLatencyPredictor
-from agentrt.serve import errors, responses
-from agentrt.serve.engine_thread import EngineThread
+from agentrt.serve import bodies, errors, responses
+from agentrt.serve.engine_runner import EngineRunner
 from agentrt.serve.health import EngineHealth, describe
 from agentrt.serve.identity import IdentityResolver
 from agentrt.serve.metrics import ServeMetrics
@@ -104,7 +106,7 @@ class SimServer:
     """The app's state: engine, programs, metrics. `app` is the FastAPI application. Every time it
     keeps is on the engine's clock (simulated seconds, `engine.now()`)."""
 
-    def __init__(self, engine: EngineThread, options: ServeOptions, responder: Responder | None = None,
+    def __init__(self, engine: EngineRunner, options: ServeOptions, responder: Responder | None = None,
                  time_scale: float = 1.0) -> None:
         self.engine, self.options, self.responder, self.time_scale = engine, options, responder, time_scale
         self.metrics = ServeMetrics()
@@ -142,6 +144,10 @@ class SimServer:
         app.delete("/v1/programs/{program_id}")(self.delete_program)
         app.post("/v1/chat/completions", response_model=None)(self.chat)
         app.post("/v1/completions", response_model=None)(self.completions)
+        # the same two served ahead of FastAPI's routes, which stay for the schema (bodies.py)
+        app.router.routes[:0] = [
+            Route("/v1/chat/completions", self._chat_route, methods=["POST"], include_in_schema=False),
+            Route("/v1/completions", self._completions_route, methods=["POST"], include_in_schema=False)]
         return app
 
     async def _watch_engine(self) -> None:
@@ -192,6 +198,12 @@ class SimServer:
         return program.summary() | {"deleted": True}
 
     # -- completions ------------------------------------------------------------------------------
+    async def _chat_route(self, request: Request) -> Response:
+        return await self.chat(await bodies.read_body(request, ChatCompletionRequest), request)
+
+    async def _completions_route(self, request: Request) -> Response:
+        return await self.completions(await bodies.read_body(request, CompletionRequest), request)
+
     async def chat(self, body: ChatCompletionRequest, request: Request) -> Response:
         self._check_model(body.model)
         messages = _MESSAGES.dump_python(body.messages, exclude_none=True)  # one call, not one per message

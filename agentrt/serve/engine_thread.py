@@ -28,10 +28,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 
-from agentrt.engine_adapters.base import Engine, GenerationRequest, GenerationResult
+from agentrt.engine_adapters.base import Engine
 from agentrt.exceptions import EngineError
 from agentrt.serve.clock import new_event_loop
-from agentrt.serve.health import describe
+from agentrt.serve.engine_runner import EngineRunner
 
 if TYPE_CHECKING:
     from anyio.abc import TaskGroup
@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
-class EngineThread(Engine):
+class EngineThread(EngineRunner):
     """The engine `make_engine()` builds, run on a daemon thread with a loop whose clock runs
     `time_scale` times faster than the wall clock (`clock.py`). `make_engine` runs on that thread.
 
@@ -144,58 +144,10 @@ class EngineThread(Engine):
         with self._lock:
             self._pending.discard(future)
 
-    async def _guard(self, coro: Coroutine[Any, Any, T]) -> T:
-        """On the engine's loop: a call cancelled there (its loop is ending) fails with EngineError,
-        so that its caller does not take the cancellation for its own."""
-        try:
-            return await coro
-        except asyncio.CancelledError:
-            raise self._dead() from None
-
-    @property
-    def death(self) -> str | None:
-        """Why the engine died (`Type: message` of what its loop raised); None while it runs or
-        once it was stopped."""
-        return None if self._death is None else describe(self._death)
-
     async def wait_ended(self) -> str | None:
         """Wait until the engine's thread ends; returns `death`."""
         await asyncio.wrap_future(self._ended)
         return self.death
-
-    def _dead(self) -> EngineError:
-        death = self._death
-        while isinstance(death, BaseExceptionGroup) and len(death.exceptions) == 1:  # from the task group
-            death = death.exceptions[0]
-        cause = f": {type(death).__name__}: {death}" if death is not None else ""
-        return EngineError(f"the simulated engine is not running{cause}; restart `agentrt serve`")
-
-    def _inner(self) -> Engine:
-        if self._engine is None:
-            raise self._dead()
-        return self._engine
-
-    async def generate_timed(self, request: GenerationRequest) -> tuple[float, GenerationResult]:
-        """Run one call; returns the engine clock when the engine received it, and its result.
-        Raises what the engine's `generate` raises."""
-        return await self._on_engine(self._timed(request))
-
-    async def _timed(self, request: GenerationRequest) -> tuple[float, GenerationResult]:
-        engine = self._inner()
-        arrival = engine.now()
-        return arrival, await engine.generate(request)
-
-    async def generate(self, request: GenerationRequest) -> GenerationResult:
-        return (await self.generate_timed(request))[1]
-
-    async def abort(self, call_id: str) -> None:
-        await self._on_engine(self._inner().abort(call_id))
-
-    async def release_program(self, program_id: str) -> None:
-        await self._on_engine(self._inner().release_program(program_id))
-
-    async def hint_tool(self, program_id: str, tool_name: str, gap_samples: tuple[float, ...]) -> None:
-        await self._on_engine(self._inner().hint_tool(program_id, tool_name, gap_samples))
 
     async def read(self, fn: Callable[[Engine], T]) -> T:
         """`fn(engine)`, run on the engine's thread (e.g. a statistics snapshot)."""

@@ -13,18 +13,19 @@ import httpx
 from agentrt.engine_adapters.base import Engine, GenerationRequest, GenerationResult
 from agentrt.engine_adapters.sim import SimEngine
 from agentrt.serve.app import ServeOptions, SimServer
-from agentrt.serve.engine_thread import EngineThread
+from agentrt.serve.local_engine import LocalEngine
 
 MODEL = "sim-llama"
 
 
 def sim_server(make_engine: Callable[[], Engine] = lambda: SimEngine(num_gpu_blocks=4096), **options: Any) -> SimServer:
-    """A server of `make_engine()` (built on the engine's thread) with these ServeOptions."""
-    return SimServer(EngineThread(make_engine), ServeOptions(model_names=[MODEL], **options))
+    """A server of `make_engine()` with these ServeOptions, the engine on the server's loop as
+    `agentrt serve` runs it at time scale 1 (tests/serve/test_engine_thread.py: the thread too)."""
+    return SimServer(LocalEngine(make_engine), ServeOptions(model_names=[MODEL], **options))
 
 
 async def used_blocks(server: SimServer) -> int:
-    """The KV blocks the engine holds now (read on its thread)."""
+    """The KV blocks the engine holds now."""
     return int(await server.engine.read(lambda engine: engine.statistics().num_used_blocks))
 
 
@@ -63,7 +64,7 @@ class DyingEngine(Engine):
         self._kill = anyio.Event()
 
     def kill(self) -> None:
-        """Make the loop crash (call it on the engine's thread: `EngineThread.read`)."""
+        """Make the loop crash (call it through `LocalEngine.read`)."""
         self._kill.set()
 
     async def start(self, policy: Any, task_group: Any) -> None:

@@ -1,5 +1,6 @@
-"""`EngineThread`: the engine runs on its own thread; calls, control and snapshots cross the bridge;
-a stopped or crashed engine fails its calls with EngineError instead of leaving them waiting."""
+"""`EngineThread` and `LocalEngine`: the engine runs on its own thread (or the caller's loop); calls,
+control and snapshots reach it; a stopped or crashed engine fails its calls with EngineError
+instead of leaving them waiting."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from agentrt.exceptions import EngineError
 from agentrt.programs.tokens import Tokens
 from agentrt.runtime.scheduling.policies import policy_config
 from agentrt.serve.engine_thread import EngineThread
+from agentrt.serve.local_engine import LocalEngine
 
 pytestmark = pytest.mark.anyio
 
@@ -52,9 +54,13 @@ def request(call_id: str) -> GenerationRequest:
                              max_tokens=3, arrival=0.0)
 
 
-async def test_calls_and_control_run_on_the_engine_thread() -> None:
+RUNNERS = [pytest.param(EngineThread, id="thread"), pytest.param(LocalEngine, id="local")]
+
+
+@pytest.mark.parametrize("runner", RUNNERS)
+async def test_calls_and_control_reach_the_engine(runner: Any) -> None:
     inner = ThreadRecordingEngine()
-    engine = EngineThread(lambda: inner)
+    engine = runner(lambda: inner)
     async with anyio.create_task_group() as tg:
         await engine.start(policy_config("fcfs"), tg)
         assert engine.alive
@@ -71,7 +77,8 @@ async def test_calls_and_control_run_on_the_engine_thread() -> None:
     assert sorted(inner.finished) == [f"c{i}" for i in range(5)]
     assert all(before <= arrival <= result.finish <= engine.now() for arrival, result in results)
     assert [r.num_output_tokens for _, r in results] == [3] * 5
-    assert inner.threads and threading.get_ident() not in inner.threads
+    on_caller = threading.get_ident() in inner.threads
+    assert inner.threads and on_caller == (runner is LocalEngine)
     assert (inner.aborted, inner.released, inner.tool_hints) == (["c0"], ["p"], [("p", "bash")])
     assert stats == {"requests": 5, "aborted": 1}
     assert not engine.alive and not inner.running
@@ -81,9 +88,10 @@ async def _append(out: list[Any], coro: Any) -> None:
     out.append(await coro)
 
 
-async def test_a_crashed_engine_fails_calls_in_flight_and_later_ones() -> None:
+@pytest.mark.parametrize("runner", RUNNERS)
+async def test_a_crashed_engine_fails_calls_in_flight_and_later_ones(runner: Any) -> None:
     inner = ThreadRecordingEngine(latency=3600.0)
-    engine = EngineThread(lambda: inner)
+    engine = runner(lambda: inner)
     async with anyio.create_task_group() as tg:
         await engine.start(policy_config("fcfs"), tg)
         with pytest.raises(EngineError, match="not running: RuntimeError: the engine loop broke"):
@@ -96,9 +104,10 @@ async def test_a_crashed_engine_fails_calls_in_flight_and_later_ones() -> None:
         await engine.stop()
 
 
-async def test_stop_fails_the_calls_in_flight() -> None:
+@pytest.mark.parametrize("runner", RUNNERS)
+async def test_stop_fails_the_calls_in_flight(runner: Any) -> None:
     inner = ThreadRecordingEngine(latency=3600.0)
-    engine = EngineThread(lambda: inner)
+    engine = runner(lambda: inner)
     outcome: list[BaseException] = []
 
     async def call() -> None:
