@@ -6,11 +6,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Coroutine
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import anyio
 
 from agentrt.engine_adapters.base import Engine, GenerationRequest, GenerationResult
 from agentrt.exceptions import EngineError
 from agentrt.serve.health import describe
+
+if TYPE_CHECKING:
+    from agentrt.runtime.scheduling.policies.config import PolicyConfig
 
 T = TypeVar("T")
 
@@ -20,6 +25,7 @@ class EngineRunner(Engine):
 
     _engine: Engine | None
     _death: BaseException | None
+    _make_engine: Callable[[], Engine]
 
     @property
     def alive(self) -> bool:
@@ -37,6 +43,17 @@ class EngineRunner(Engine):
     async def read(self, fn: Callable[[Engine], T]) -> T:
         """`fn(engine)`, where the engine runs (e.g. a statistics snapshot)."""
         raise NotImplementedError
+
+    async def _serve(self, policy: PolicyConfig, stop: asyncio.Event, started: Callable[[], None]) -> None:
+        """Where the engine runs: build and start it, call `started`, run until `stop` is set,
+        then stop it. Raises what the engine raised."""
+        async with anyio.create_task_group() as tg:
+            self._engine = self._make_engine()
+            await self._engine.start(policy, tg)
+            started()
+            await stop.wait()
+            await self._engine.stop()
+            tg.cancel_scope.cancel()
 
     async def _guard(self, coro: Coroutine[Any, Any, T]) -> T:
         """Where the engine runs: a call cancelled there (the engine is ending) fails with

@@ -26,8 +26,6 @@ import threading
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import anyio
-
 from agentrt.engine_adapters.base import Engine
 from agentrt.exceptions import EngineError
 from agentrt.serve.clock import new_event_loop
@@ -115,13 +113,7 @@ class EngineThread(EngineRunner):
 
     async def _main(self, policy: PolicyConfig, started: concurrent.futures.Future[None]) -> None:
         self._stop = asyncio.Event()
-        async with anyio.create_task_group() as tg:
-            self._engine = self._make_engine()
-            await self._engine.start(policy, tg)
-            started.set_result(None)
-            await self._stop.wait()
-            await self._engine.stop()
-            tg.cancel_scope.cancel()
+        await self._serve(policy, self._stop, lambda: started.set_result(None))
 
     # -- the bridge -------------------------------------------------------------------------------
     async def _on_engine(self, coro: Coroutine[Any, Any, T]) -> T:

@@ -22,8 +22,6 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import anyio
-
 from agentrt.engine_adapters.base import Engine
 from agentrt.exceptions import EngineError
 from agentrt.serve.engine_runner import EngineRunner
@@ -80,13 +78,7 @@ class LocalEngine(EngineRunner):
     async def _run(self, policy: PolicyConfig, started: asyncio.Future[None]) -> None:
         self._running = True
         try:
-            async with anyio.create_task_group() as tg:
-                self._engine = self._make_engine()
-                await self._engine.start(policy, tg)
-                started.set_result(None)
-                await self._stop.wait()
-                await self._engine.stop()
-                tg.cancel_scope.cancel()
+            await self._serve(policy, self._stop, lambda: started.set_result(None))
         except Exception as exc:  # recorded: every later call says the engine died, and why
             self._death = exc
             if not started.done():
