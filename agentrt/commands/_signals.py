@@ -7,6 +7,12 @@ delivers KeyboardInterrupt at a safe point; asyncio cancels the main task), each
 group is killed in its `finally`, and the CLI then exits 143 instead of 130. Alternative
 considered: raising an exception from the handler, which could land inside the event loop's own
 bookkeeping.
+
+A process can start with SIGINT ignored: a background job of a non-interactive shell
+(`agentrt submit ... &` in a script) inherits SIG_IGN, and then neither event loop installs its
+handler, so SIGTERM raised as SIGINT would do nothing. Within the block SIGINT gets Python's default
+handler back in that case (restored after), so `kill PID` always stops the run cleanly; the cost is
+that such a job also stops on an explicit SIGINT.
 """
 
 from __future__ import annotations
@@ -45,8 +51,13 @@ def sigterm_as_interrupt() -> Iterator[Received]:
         received.sigterm = True
         signal.raise_signal(signal.SIGINT)
 
+    sigint_ignored = signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    if sigint_ignored:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     previous = signal.signal(signal.SIGTERM, on_sigterm)
     try:
         yield received
     finally:
         signal.signal(signal.SIGTERM, previous)
+        if sigint_ignored:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)

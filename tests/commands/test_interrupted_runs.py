@@ -23,11 +23,20 @@ def wait_for_lines(path: Path, n: int, proc: subprocess.Popen[str]) -> None:
     assert proc.poll() is None, "the run ended before the signal"
 
 
-@pytest.mark.parametrize(("sig", "status", "said"), [(signal.SIGINT, 130, "interrupted"),
-                                                     (signal.SIGTERM, 143, "terminated (SIGTERM)")])
-def test_a_stopped_bench_keeps_its_finished_runs(tmp_path: Path, sig: signal.Signals, status: int, said: str) -> None:
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # as a background job of a non-interactive shell starts
+
+
+@pytest.mark.parametrize(("sig", "status", "said", "sigint_ignored"), [
+    (signal.SIGINT, 130, "interrupted", False),
+    (signal.SIGTERM, 143, "terminated (SIGTERM)", False),
+    (signal.SIGTERM, 143, "terminated (SIGTERM)", True),  # `agentrt bench ... &` from a script
+])
+def test_a_stopped_bench_keeps_its_finished_runs(tmp_path: Path, sig: signal.Signals, status: int, said: str,
+                                                 sigint_ignored: bool) -> None:
     proc = subprocess.Popen([sys.executable, "-m", "agentrt", "bench", "swesmith-claude37", "--rates", RATES,
-                             "--output", str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                             "--output", str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_ignore_sigint if sigint_ignored else None)
     runs = tmp_path / "runs.jsonl"
     wait_for_lines(runs, 2, proc)
     proc.send_signal(sig)
