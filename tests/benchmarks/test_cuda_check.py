@@ -4,7 +4,6 @@ commands and files it drives."""
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -14,21 +13,12 @@ import pytest
 
 from agentrt.cli import build_parser
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def load(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"{name}_script", ROOT / "benchmarks" / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+from bench_scripts import ROOT, load_script
 
 
 @pytest.fixture(scope="module")
 def check() -> ModuleType:
-    return load("cuda_check")
+    return load_script("cuda_check")
 
 
 def test_every_step_fits_the_eight_minute_budget_and_the_cpu_run_skips_only_the_machine_check(check: ModuleType) -> None:
@@ -41,7 +31,7 @@ def test_each_step_command_parses_with_the_program_it_runs(check: ModuleType) ->
     commands = check.step_commands(Path("/tmp/m"), Path("/tmp/r.jsonl"), cpu=False)
     model = build_parser().parse_args(commands["model"][3:])  # after python -m agentrt
     assert (model.kind, model.folder) == ("tiny", Path("/tmp/m"))
-    bench = load("vllm_cpu").build_parser().parse_args(commands["bench"][2:])  # after python benchmarks/vllm_cpu.py
+    bench = load_script("vllm_cpu").build_parser().parse_args(commands["bench"][2:])  # after python benchmarks/vllm_cpu.py
     assert (bench.command, bench.model, bench.rounds, bench.configs) == ("run", "/tmp/m", 1, "stock,agentrt")
     assert bench.results == Path("/tmp/r.jsonl")
     assert all((ROOT / arg).is_file() for arg in commands["plugin"] if arg.startswith("tests/"))

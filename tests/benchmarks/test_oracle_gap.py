@@ -4,30 +4,16 @@ the swap of the policy class is undone afterwards."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-from types import ModuleType
-
 from agentrt.runtime.scheduling.policies import POLICY_CLASSES, GittinsPolicy, PolicyName, make_policy
 from agentrt.runtime.scheduling.policies.base import CallState, ProgramState
 from agentrt.runtime.scheduling.policies.gittins import MIN_SAMPLES
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("oracle_gap_script", ROOT / "benchmarks" / "oracle_gap.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+from bench_scripts import load_script
 
 
 def test_gittins_knowing_orders_by_the_given_distribution_and_restores_the_class() -> None:
     services = [10.0] * MIN_SAMPLES + [300.0] * MIN_SAMPLES
-    with load().gittins_knowing(services):
+    with load_script("oracle_gap").gittins_knowing(services):
         policy = make_policy("gittins")
         assert isinstance(policy, GittinsPolicy)
         policy.on_program_end(ProgramState("done", 0.0, service=1000.0))

@@ -4,7 +4,6 @@ results file (runs appended by separate invocations, summarized per round agains
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 from dataclasses import asdict, replace
@@ -18,7 +17,8 @@ from agentrt.engine_adapters.vllm import StepRecord
 from agentrt.engine_adapters.vllm.tiny_model import MAX_POSITIONS, SHAPES, VOCAB_SIZE
 from agentrt.replay.trace import LLMStep
 
-ROOT = Path(__file__).resolve().parents[2]
+from bench_scripts import load_script
+
 WORKLOAD = {"programs": 8, "steps": 5, "rate": 2.0, "seed": 0, "num_gpu_blocks": 48, "max_num_seqs": 8,
             "max_model_len": 1024}
 SHAPE = SHAPES["bench"]
@@ -29,12 +29,7 @@ MODEL = {"num_hidden_layers": SHAPE.num_layers, "hidden_size": SHAPE.hidden_size
 
 @pytest.fixture(scope="module")
 def bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("vllm_cpu_bench", ROOT / "benchmarks" / "vllm_cpu.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses resolve their module's annotations through it
-    spec.loader.exec_module(module)
-    return module
+    return load_script("vllm_cpu")
 
 
 def test_the_defaults_are_the_workload_tested_here(bench: ModuleType, monkeypatch: pytest.MonkeyPatch) -> None:

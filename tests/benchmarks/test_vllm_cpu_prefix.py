@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 
 from agentrt.engine_adapters.kv import chunk_pairs
 from agentrt.engine_adapters.vllm import StepRecord
 from agentrt.engine_adapters.vllm.tiny_model import SHAPES
 
-ROOT = Path(__file__).resolve().parents[2]
-spec = importlib.util.spec_from_file_location("vllm_cpu_prefix_script", ROOT / "benchmarks" / "vllm_cpu_prefix.py")
-assert spec is not None and spec.loader is not None
-prefix_script = importlib.util.module_from_spec(spec)
-sys.modules[spec.name] = prefix_script
-spec.loader.exec_module(prefix_script)
+from bench_scripts import load_script
+
+prefix_script = load_script("vllm_cpu_prefix")
 
 
 def row(k: int, n: int, per_pair: float) -> dict[str, float]:

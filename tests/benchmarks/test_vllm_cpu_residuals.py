@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 
 from agentrt.engine_adapters.kv import chunk_pairs
 from agentrt.engine_adapters.vllm import StepRecord
 
-ROOT = Path(__file__).resolve().parents[2]
-spec = importlib.util.spec_from_file_location("vllm_cpu_residuals_script", ROOT / "benchmarks" / "vllm_cpu_residuals.py")
-assert spec is not None and spec.loader is not None
-residuals = importlib.util.module_from_spec(spec)
-sys.modules[spec.name] = residuals
-spec.loader.exec_module(residuals)
+from bench_scripts import load_script
+
+residuals = load_script("vllm_cpu_residuals")
 
 
 def step(new: int, cached: int, num_decode: int = 0, num_prefills: int = 1, cpu: float = 0.1) -> StepRecord:

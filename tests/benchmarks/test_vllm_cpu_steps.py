@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-spec = importlib.util.spec_from_file_location("vllm_cpu_steps_script", ROOT / "benchmarks" / "vllm_cpu_steps.py")
-assert spec is not None and spec.loader is not None
-steps_script = importlib.util.module_from_spec(spec)
-sys.modules[spec.name] = steps_script
-spec.loader.exec_module(steps_script)
+from bench_scripts import load_script
+
+steps_script = load_script("vllm_cpu_steps")
 
 
 def test_the_summary_takes_the_decode_phase_and_the_prefill_phase_and_leaves_the_warm_up_out() -> None:
