@@ -24,3 +24,9 @@ def test_gittins_knowing_orders_by_the_given_distribution_and_restores_the_class
         assert policy.sort_key(call, new, False) < policy.sort_key(call, past_short, False)
     assert POLICY_CLASSES[PolicyName.GITTINS] is GittinsPolicy
     assert len(make_policy("gittins").finished) == 0
+
+
+def test_seed_spread_is_the_geometric_mean_and_the_worst_seed() -> None:
+    geo, worst, seed = load_script("oracle_gap").seed_spread({0: 1.0, 1: 1.21, 2: 1.1})
+    assert abs(geo - (1.0 * 1.21 * 1.1) ** (1 / 3)) < 1e-12
+    assert (worst, seed) == (1.21, 1)
