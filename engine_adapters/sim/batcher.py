@@ -48,19 +48,19 @@ class Batch:
     def shape(self) -> tuple[int, int, int, int]:
         """The cost model's inputs: prefill tokens, decode tokens, context tokens read (each
         sequence's KV length after the step) and attention pairs."""
-        num_prefill = num_decode = num_context = num_pairs = 0
+        num_prefill = num_decode = num_context = num_pairs = decode_computed = 0
         for seq, n in self.tokens.items():
             computed = seq.num_computed
             if n == 1 and seq.num_generated and seq.num_prompt_tokens + seq.num_generated - computed == 1:
                 num_decode += 1
-                num_context += computed + 1
-                num_pairs += computed + 1
+                decode_computed += computed  # a decode reads (and pairs with) computed + 1 tokens
             else:
                 num_prefill += n
                 num_context += computed + n
                 num_pairs += chunk_pairs(computed, n)
         self.num_prefill_tokens, self.num_decode_tokens = num_prefill, num_decode
-        return num_prefill, num_decode, num_context, num_pairs
+        decode_context = decode_computed + num_decode
+        return num_prefill, num_decode, num_context + decode_context, num_pairs + decode_context
 
     def add(self, seq: SimSequence, num_tokens: int) -> None:
         self.tokens[seq] = num_tokens

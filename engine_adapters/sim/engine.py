@@ -349,7 +349,7 @@ class SimEngine(Engine):
         context = prompt + output
         return SimSequence(request=request, text=text, output=output, hashes=context.block_hashes(self.block_size),
                            num_prompt_tokens=len(prompt), num_output_tokens=num_out, arrival=self._now(),
-                           context=context)
+                           program_id=request.program_id, context=context)
 
     def _check_fits(self, request: GenerationRequest, num_prompt: int) -> None:
         total = num_prompt + request.max_tokens
