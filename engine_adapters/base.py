@@ -12,6 +12,7 @@ Engines: `agentrt.engine_adapters.sim` (simulated GPU, virtual time, the default
 
 from __future__ import annotations
 
+import functools
 import zlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -132,8 +133,10 @@ class Engine(ABC):
 _FILLER = "lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor".split()
 
 
+@functools.lru_cache(maxsize=256)
 def filler_text(num_tokens: int) -> str:
-    """Text of about `num_tokens` tokens (one word per token)."""
+    """Text of about `num_tokens` tokens (one word per token). Cached: the simulator answers every
+    call without a responder with it, and most calls of a run share a few `max_tokens`."""
     return " ".join((_FILLER * (num_tokens // len(_FILLER) + 1))[:max(num_tokens, 0)])
 
 

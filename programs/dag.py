@@ -83,7 +83,8 @@ def critical_path_weight(calls: Mapping[str, CallRecord], weight: Weight = servi
     best: dict[str, float] = {}
     for node, record in calls.items():
         parents = record.parent_ids
-        if not all(parent in best for parent in parents):  # a parent not issued before `node`
-            return critical_path(graph_of(calls), weight)[1]
+        for parent in parents:  # (a loop, not `all()` over a generator: once per call of every program)
+            if parent not in best:  # a parent not issued before `node`
+                return critical_path(graph_of(calls), weight)[1]
         best[node] = max([best[parent] for parent in parents], default=0.0) + weight(record)
     return max(best.values(), default=0.0)

@@ -29,10 +29,12 @@ def _on_trio() -> bool:
     return sniffio.current_async_library() == "trio"
 
 
-async def _park(waiters: list[trio.lowlevel.Task]) -> None:
+def _park(waiters: list[trio.lowlevel.Task]) -> Generator[Any, Any, None]:
     """Sleep until `_unpark(waiters)`: what `trio.Event().wait()` does through a ParkingLot,
     without creating an Event, its lot and the lot's dict for each awaited call (19 per program
-    in benchmarks/scale.py). A cancelled wait leaves the list."""
+    in benchmarks/scale.py). A cancelled wait leaves the list. A generator that `__await__`
+    delegates to, not a coroutine: every frame between the program and trio's yield is walked
+    twice per await (suspend and resume)."""
     task = trio.lowlevel.current_task()
     waiters.append(task)
 
@@ -40,7 +42,7 @@ async def _park(waiters: list[trio.lowlevel.Task]) -> None:
         waiters.remove(task)
         return trio.lowlevel.Abort.SUCCEEDED
 
-    await trio.lowlevel.wait_task_rescheduled(abort)
+    yield from trio.lowlevel.wait_task_rescheduled(abort).__await__()
 
 
 def _unpark(waiters: list[trio.lowlevel.Task]) -> None:
@@ -85,18 +87,15 @@ class CallFuture(Generic[T]):
         return self._error
 
     def __await__(self) -> Generator[Any, None, T]:
-        return self._wait().__await__()
-
-    async def _wait(self) -> T:
         if not self.done():
             if _on_trio():
                 if self._waiters is None:
                     self._waiters = []
-                await _park(self._waiters)
+                yield from _park(self._waiters)
             else:
                 if self._event is None:
                     self._event = anyio.Event()
-                await self._event.wait()
+                yield from self._event.wait().__await__()
         context.consume(self._scope, self.call_id)
         return self.result()
 

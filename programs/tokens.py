@@ -73,7 +73,7 @@ class Tokens:
         if last is not None and last[0] is other and (known := last[1]()) is not None:
             return known
         out = self
-        for node in other._nodes():
+        for node in (other,) if other.parent is None else other._nodes():  # (most sums add one node)
             if node.size:
                 out = Tokens(out if len(out) else None, node.seed, node.ids, node.size)
         if out is not self and self._len:  # (not on the shared empty sequence)

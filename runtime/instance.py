@@ -45,6 +45,7 @@ class ProgramInstance:
         self.runtime = runtime
         self.program = program
         self.record = record
+        self.program_id = record.program_id  # an attribute, not a property: read ~9 times per LLM call
         self.parent = parent
         self.base_priority = base_priority
         self.cancel_scope = anyio.CancelScope()
@@ -55,10 +56,6 @@ class ProgramInstance:
         self._llm_calls: dict[str, tuple[CallFuture[Completion], Any]] = {}  # in flight
         self._drained: anyio.Event | None = None
         self._forced_error: BaseException | None = None
-
-    @property
-    def program_id(self) -> str:
-        return self.record.program_id
 
     @property
     def root(self) -> ProgramInstance:

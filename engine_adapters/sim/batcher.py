@@ -48,19 +48,19 @@ class Batch:
     def shape(self) -> tuple[int, int, int, int]:
         """The cost model's inputs: prefill tokens, decode tokens, context tokens read (each
         sequence's KV length after the step) and attention pairs."""
-        num_prefill = num_decode = num_context = num_pairs = 0
+        num_prefill = num_decode = num_context = num_pairs = decode_computed = 0
         for seq, n in self.tokens.items():
             computed = seq.num_computed
             if n == 1 and seq.num_generated and seq.num_prompt_tokens + seq.num_generated - computed == 1:
                 num_decode += 1
-                num_context += computed + 1
-                num_pairs += computed + 1
+                decode_computed += computed  # a decode reads (and pairs with) computed + 1 tokens
             else:
                 num_prefill += n
                 num_context += computed + n
                 num_pairs += chunk_pairs(computed, n)
         self.num_prefill_tokens, self.num_decode_tokens = num_prefill, num_decode
-        return num_prefill, num_decode, num_context, num_pairs
+        decode_context = decode_computed + num_decode
+        return num_prefill, num_decode, num_context + decode_context, num_pairs + decode_context
 
     def add(self, seq: SimSequence, num_tokens: int) -> None:
         self.tokens[seq] = num_tokens
@@ -124,18 +124,26 @@ class Batcher:
         self.driver.expire_pins(now)
         batch = Batch(now)
         tokens, max_tokens, bs = batch.tokens, self.max_num_batched_tokens, self.kv.block_size
+        running = SeqStatus.RUNNING
+        scheduled = 0  # batch.num_scheduled_tokens, kept in a local (once per running call and iteration)
         for seq in list(self.running):
-            budget = max_tokens - batch.num_scheduled_tokens
+            budget = max_tokens - scheduled
             if budget <= 0:
                 break
-            if seq.status is not SeqStatus.RUNNING:  # preempted earlier in this pass
+            if seq.status is not running:  # preempted earlier in this pass
                 continue
-            remaining = seq.num_prompt_tokens + seq.num_generated - seq.num_computed
+            computed = seq.num_computed
+            remaining = seq.num_prompt_tokens + seq.num_generated - computed
             n = remaining if remaining < budget else budget
-            if -(-(seq.num_computed + n) // bs) > len(seq.block_ids) and not self._grow(seq, n, batch):
-                continue
+            if -(-(computed + n) // bs) > len(seq.block_ids):
+                batch.num_scheduled_tokens = scheduled  # a preemption drops its tokens from the batch
+                grown = self._grow(seq, n, batch)
+                scheduled = batch.num_scheduled_tokens
+                if not grown:
+                    continue
             tokens[seq] = n
-            batch.num_scheduled_tokens += n
+            scheduled += n
+        batch.num_scheduled_tokens = scheduled
         if not batch.num_preemptions and self.scheduler.num_waiting:
             self.admit_waiting(batch, self.scheduler.order_waiting(now))
         return batch
@@ -163,15 +171,16 @@ class Batcher:
 
     def complete(self, batch: Batch, end: float, duration: float) -> list[SimSequence]:
         """Apply the iteration's progress at its end; returns the sequences that finished."""
-        bs, kv, counters = self.kv.block_size, self.kv, self.counters
+        bs, kv, counters, running = self.kv.block_size, self.kv, self.counters, SeqStatus.RUNNING
         finished = []
+        num_decode = 0
         for seq, n in batch.tokens.items():
-            if seq.status is not SeqStatus.RUNNING:
+            if seq.status is not running:
                 continue  # aborted while the iteration ran
             old = seq.num_computed
             total = seq.num_prompt_tokens + seq.num_generated
             if n == 1 and seq.num_generated and total - old == 1:
-                counters.num_decode_tokens += 1
+                num_decode += 1
             else:
                 seq.num_prefill_tokens += n
                 counters.num_prefill_tokens += n
@@ -190,6 +199,7 @@ class Batcher:
                 seq.num_generated += 1
                 if seq.num_generated == seq.num_output_tokens:
                     finished.append(seq)
+        counters.num_decode_tokens += num_decode
         for seq in finished:
             self._finish(seq, end)
         return finished

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -59,8 +60,7 @@ if TYPE_CHECKING:
 _ARRIVE, _ABORT, _RELEASE, _HINT = range(4)  # inbox event kinds
 
 
-def _event_order(event: tuple[float, str, str, int, Any]) -> tuple[float, str, str]:
-    return event[0], event[1], event[2]
+_event_order = itemgetter(0, 1, 2)  # an inbox event's (time, program, call)
 
 
 class SimEngine(Engine):
@@ -349,7 +349,7 @@ class SimEngine(Engine):
         context = prompt + output
         return SimSequence(request=request, text=text, output=output, hashes=context.block_hashes(self.block_size),
                            num_prompt_tokens=len(prompt), num_output_tokens=num_out, arrival=self._now(),
-                           context=context)
+                           program_id=request.program_id, context=context)
 
     def _check_fits(self, request: GenerationRequest, num_prompt: int) -> None:
         total = num_prompt + request.max_tokens

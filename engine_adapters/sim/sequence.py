@@ -37,6 +37,7 @@ class SimSequence:
     num_prompt_tokens: int
     num_output_tokens: int  # the call's output length (fixed at arrival)
     arrival: float
+    program_id: str  # `request.program_id`, kept as a field (read ~6 times per call)
     context: Tokens | None = None  # prompt + output, kept so that the runtime's sum of the two is this object (hashed once)
     call: CallState = field(init=False)  # set when the scheduler registers the call
     status: SeqStatus = SeqStatus.WAITING
@@ -69,10 +70,6 @@ class SimSequence:
             self.done.set()
         if self.on_done is not None:
             self.on_done(self)
-
-    @property
-    def program_id(self) -> str:
-        return self.request.program_id
 
     @property
     def num_tokens(self) -> int:

@@ -29,7 +29,7 @@ from __future__ import annotations
 import heapq
 import math
 from bisect import bisect_right
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,9 +50,12 @@ def choose_ttl(gap_samples: Iterable[float], benefit: float, cost_rate: float, m
     positive value. Runs at every call's finish and tool hint, over windows of up to hundreds of
     samples, so a run of equal samples is one candidate (bisect) and the scan stops once even
     P = 1 could not beat the best value (the cost only grows with tau)."""
-    valid = _valid_samples(gap_samples)
-    xs = sorted(valid) if valid and max(valid) <= max_ttl else sorted(x for x in valid if x <= max_ttl)
-    if not xs or not benefit > 0:
+    if not benefit > 0:
+        return 0.0
+    xs, num_valid = _sorted_valid(gap_samples)
+    if xs and xs[-1] > max_ttl:
+        xs = xs[:bisect_right(xs, max_ttl)]
+    if not xs:
         return 0.0
     best_tau, best_value = 0.0, 0.0
     i = 0
@@ -62,19 +65,21 @@ def choose_ttl(gap_samples: Iterable[float], benefit: float, cost_rate: float, m
             break
         # F jumps past all equal samples at once: i becomes the count of samples <= tau
         i = bisect_right(xs, tau, i + 1) if i + 1 < len(xs) and xs[i + 1] == tau else i + 1
-        value = i / len(valid) * benefit - cost_rate * tau
+        value = i / num_valid * benefit - cost_rate * tau
         if value > best_value:
             best_tau, best_value = tau, value
     return best_tau
 
 
-def _valid_samples(samples: Iterable[float]) -> Sequence[float]:
-    """The finite, non-negative samples; the common all-valid case is checked in C (a finite sum
-    has no NaN or infinity in it)."""
+def _sorted_valid(samples: Iterable[float]) -> tuple[list[float], int]:
+    """The finite, non-negative samples, sorted, and how many there are. The common all-valid case
+    costs a sort and a sum in C: a finite sum has no NaN or infinity in it, and then the sorted
+    list's first element is its minimum."""
     samples = samples if isinstance(samples, (tuple, list)) else list(samples)
-    if samples and math.isfinite(sum(samples)) and min(samples) >= 0:
-        return samples
-    return [x for x in samples if math.isfinite(x) and x >= 0]
+    xs = sorted(samples)
+    if xs and not (math.isfinite(sum(samples)) and xs[0] >= 0):
+        xs = sorted([x for x in samples if math.isfinite(x) and x >= 0])
+    return xs, len(xs)
 
 
 @dataclass(slots=True, frozen=True)

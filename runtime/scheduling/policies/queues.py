@@ -60,6 +60,15 @@ class QueuedPolicy(Policy):
         # service only grows, so no step passes the quantum when the last one does not.
         quanta, last = self.quanta, len(self.quanta) - 1
         demoted = []
+        if len(durations) == 1:  # one iteration (most calls): the loop below without its inner loop
+            duration = durations[0]
+            for call in calls:
+                call.service += duration
+                call.level_service += duration
+                call.ratio_service += duration
+                if call.level < last and call.level_service > quanta[call.level] and self._demote(call):
+                    demoted.append(call)
+            return demoted
         folds = len(durations) > 1 and min(durations) >= 0.0
         for call in calls:
             if folds:
