@@ -52,7 +52,7 @@ import statistics
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -270,6 +270,19 @@ def step_cost(steps: list[StepRecord], typical_prompt: int) -> dict[str, float]:
             "ratio_to_fastest": float(slope) * typical_prompt / fastest}
 
 
+def measured(s: StepRecord) -> MeasuredStep:
+    """A step record as `calibrate` takes it; records from before `num_requests` existed (0) leave
+    the prefilling requests unknown."""
+    return MeasuredStep(s.num_prefill_tokens, s.num_decode_tokens, s.num_context_tokens, s.seconds,
+                        s.num_attention_pairs, s.num_requests - s.num_decode_tokens if s.num_requests else None)
+
+
+def predicted(cost: CostModel, s: StepRecord) -> float:
+    """The step-time model's seconds for `s`, with its prefilling requests where recorded."""
+    return cost.iteration_time(s.num_prefill_tokens, s.num_decode_tokens, s.num_context_tokens, s.num_attention_pairs,
+                               max(s.num_requests - s.num_decode_tokens, 0))
+
+
 def residuals(profile: Profile, steps: list[StepRecord]) -> dict[str, float]:
     """Where the step-time model misses: median measured/predicted wall time by step kind, the
     share of steps over 2x their prediction, and how much of the steps' wall time the engine
@@ -277,10 +290,10 @@ def residuals(profile: Profile, steps: list[StepRecord]) -> dict[str, float]:
     cost = CostModel(profile)
     out: dict[str, float] = {}
     kinds = {"decode": [s for s in steps if s.num_prefill_tokens == 0],
-             "prefill": [s for s in steps if s.num_prefill_tokens > 0]}
+             "prefill": [s for s in steps if s.num_prefill_tokens > 0],
+             "multi_prefill": [s for s in steps if s.num_requests - s.num_decode_tokens > 1]}
     for kind, group in kinds.items():
-        ratio = [s.seconds / cost.iteration_time(s.num_prefill_tokens, s.num_decode_tokens, s.num_context_tokens,
-                                                 s.num_attention_pairs) for s in group]
+        ratio = [s.seconds / predicted(cost, s) for s in group]
         out[f"{kind}_median_ratio"] = statistics.median(ratio) if ratio else float("nan")
         out[f"{kind}_over_2x"] = sum(r > 2 for r in ratio) / len(ratio) if ratio else float("nan")
         out[f"{kind}_steps"] = len(group)
@@ -412,10 +425,12 @@ def cmd_summary(args: argparse.Namespace) -> None:
     steps = [s for config, rs in by_config.items() if config != "stock" for r in rs for s in r.steps]
     prompts = [scaling.tokens(s.input_tokens) for p in programs for s in p.steps if isinstance(s, LLMStep)]
     cost = step_cost(steps, int(statistics.median(prompts)))
-    measured = [MeasuredStep(s.num_prefill_tokens, s.num_decode_tokens, s.num_context_tokens, s.seconds,
-                             s.num_attention_pairs) for s in steps]
-    profile = calibrate(measured, bench_profile(last.model, w["max_num_seqs"]), name="llama-cpu-calibrated")
-    fit = fit_error(profile, measured)
+    base = bench_profile(last.model, w["max_num_seqs"])
+    profile = calibrate(map(measured, steps), base, name="llama-cpu-calibrated")
+    fit = fit_error(profile, map(measured, steps))
+    # The model without the per-request term (steps that do not say their requests), to compare.
+    flat = calibrate([replace(measured(s), num_prefill_seqs=None) for s in steps], base)
+    flat_fit, flat_misses = fit_error(flat, map(measured, steps)), residuals(flat, steps)
     misses = residuals(profile, steps)
     sims = {config: sim_run(w, profile, CONFIGS[config][0], work) for config in by_config}
     table, sim_out = sim_rows(by_config, sims)
@@ -423,19 +438,27 @@ def cmd_summary(args: argparse.Namespace) -> None:
           f"median (fastest {cost['fastest_fixed_s'] * 1e3:.2f} ms), {cost['per_prefill_token_s'] * 1e6:.1f} us per "
           f"prefill token; x median prompt {cost['typical_prompt']} tokens = {cost['ratio']:.1f}x the median fixed "
           f"cost ({cost['ratio_to_fastest']:.1f}x the fastest)")
-    print(f"\nCalibrated: overhead {profile.overhead_s * 1e3:.2f} ms, memory efficiency {profile.memory_efficiency:.3g}, "
+    print(f"\nCalibrated: overhead {profile.overhead_s * 1e3:.2f} ms + {profile.overhead_per_prefill_s * 1e3:.2f} ms per "
+          f"prefilling request, memory efficiency {profile.memory_efficiency:.3g}, "
           f"compute efficiency {profile.compute_efficiency:.3g} (attention x{profile.attention_efficiency:.3g}); fit: mean |error| {fit.mean_abs_rel_error:.1%}, "
           f"RMSE {fit.rmse_s * 1e3:.2f} ms; measured/predicted median: decode {misses['decode_median_ratio']:.2f}, "
-          f"prefill {misses['prefill_median_ratio']:.2f}; steps over 2x prediction: decode "
+          f"prefill {misses['prefill_median_ratio']:.2f} (of which with 2+ prefilling requests "
+          f"{misses['multi_prefill_median_ratio']:.2f}, {misses['multi_prefill_steps']}); steps over 2x prediction: decode "
           f"{misses['decode_over_2x']:.1%}, prefill {misses['prefill_over_2x']:.1%}; the engine waited for a CPU "
           f"{misses['waiting_share']:.0%} of its steps' wall time (in {misses['steps_waiting_over_half']:.0%} of steps "
           "over half of the step)")
+    print(f"Without the per-request term: overhead {flat.overhead_s * 1e3:.2f} ms, compute efficiency "
+          f"{flat.compute_efficiency:.3g} (attention x{flat.attention_efficiency:.3g}); fit: mean |error| "
+          f"{flat_fit.mean_abs_rel_error:.1%}, RMSE {flat_fit.rmse_s * 1e3:.2f} ms; measured/predicted median: decode "
+          f"{flat_misses['decode_median_ratio']:.2f}, prefill {flat_misses['prefill_median_ratio']:.2f} (2+ prefilling "
+          f"requests {flat_misses['multi_prefill_median_ratio']:.2f})")
     print(f"\nSimulator vs real vLLM (counts: sim/real median (ratio)):\n\n{table}")
     if args.output is not None:
         args.output.parent.mkdir(parents=True, exist_ok=True)
         args.output.write_text(json.dumps({
             "title": title, "step_cost": cost, "residuals": misses,
-            "profile": {"overhead_s": profile.overhead_s, "memory_efficiency": profile.memory_efficiency,
+            "profile": {"overhead_s": profile.overhead_s, "overhead_per_prefill_s": profile.overhead_per_prefill_s,
+                        "memory_efficiency": profile.memory_efficiency,
                         "compute_efficiency": profile.compute_efficiency,
                         "attention_efficiency": profile.attention_efficiency, "fit": asdict(fit)},
             "sim": sim_out}, indent=1))

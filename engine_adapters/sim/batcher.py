@@ -45,10 +45,10 @@ class Batch:
     num_prefill_tokens: int = 0  # set by `shape()`
     num_decode_tokens: int = 0
 
-    def shape(self) -> tuple[int, int, int, int]:
+    def shape(self) -> tuple[int, int, int, int, int]:
         """The cost model's inputs: prefill tokens, decode tokens, context tokens read (each
-        sequence's KV length after the step) and attention pairs."""
-        num_prefill = num_decode = num_context = num_pairs = 0
+        sequence's KV length after the step), attention pairs and prefilling sequences."""
+        num_prefill = num_decode = num_context = num_pairs = num_prefill_seqs = 0
         for seq, n in self.tokens.items():
             computed = seq.num_computed
             if n == 1 and seq.num_generated and seq.num_prompt_tokens + seq.num_generated - computed == 1:
@@ -57,10 +57,11 @@ class Batch:
                 num_pairs += computed + 1
             else:
                 num_prefill += n
+                num_prefill_seqs += 1
                 num_context += computed + n
                 num_pairs += chunk_pairs(computed, n)
         self.num_prefill_tokens, self.num_decode_tokens = num_prefill, num_decode
-        return num_prefill, num_decode, num_context, num_pairs
+        return num_prefill, num_decode, num_context, num_pairs, num_prefill_seqs
 
     def add(self, seq: SimSequence, num_tokens: int) -> None:
         self.tokens[seq] = num_tokens
