@@ -52,7 +52,7 @@ import statistics
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -108,6 +108,7 @@ class Run:
     counts: dict[str, int]
     steps: list[StepRecord]
     engine_cpu_s: float = math.nan  # CPU time of this process and vLLM's engine core over the replay (nan: not measured)
+    program_counts: dict[str, dict[str, int]] = field(default_factory=dict)  # per program ({}: not recorded)
 
     @classmethod
     def of_line(cls, line: str) -> Run:
@@ -158,6 +159,14 @@ def counts_of(result: ReplayResult) -> dict[str, int]:
             "pin_hits": int(getattr(result.engine_stats, "num_pin_hits", 0))}
 
 
+def program_counts_of(result: ReplayResult) -> dict[str, dict[str, int]]:
+    """Per program, the counts a program has (pin hits are the engine's): which programs' contexts
+    a run kept or lost, where the totals of two runs differ."""
+    return {m.trace_id: {"computed": m.prompt_tokens - m.prefix_hit_tokens + m.recomputed_tokens,
+                         "prefix_hits": m.prefix_hit_tokens, "recomputed": m.recomputed_tokens,
+                         "preemptions": m.preemptions} for m in result.metrics}
+
+
 def settings() -> dict[str, str]:
     """What the noise depends on (the engine's thread binding, this process's CPUs) and the plugin's
     revision (`PLUGIN_REVISION`): `summary` compares only runs of equal settings."""
@@ -199,7 +208,8 @@ def real_run(model: str, config: str, round_: int, w: dict[str, Any], work: Work
     load.extend(os.getloadavg())
     meter = meters[0]
     return Run(w, settings(), model_config(model), round_, config, wall, meter.own, load, result.summary.mean_jct,
-               {m.trace_id: m.jct for m in result.metrics if m.status == "ok"}, counts_of(result), steps, meter.total)
+               {m.trace_id: m.jct for m in result.metrics if m.status == "ok"}, counts_of(result), steps, meter.total,
+               program_counts_of(result))
 
 
 class EngineCPU:
@@ -365,6 +375,21 @@ def sim_rows(runs: dict[str, list[Run]], sims: dict[str, ReplayResult]) -> tuple
     return "\n".join(rows), out
 
 
+def program_rows(runs: dict[str, list[Run]], sims: dict[str, ReplayResult]) -> str:
+    """Where the simulated and real counts part: per config, the programs whose simulated prompt
+    tokens computed differ from a real round's by a block (32 tokens) or more, with every round's
+    count (rounds recorded before per-program counts existed are left out)."""
+    rows = ["| config | program | sim computed (preemptions) | real computed (preemptions), by round |", "|---|---|---:|---|"]
+    for config, sim in sims.items():
+        real = [r for r in runs[config] if r.program_counts]
+        for p, c in sorted(program_counts_of(sim).items()):
+            seen = [r.program_counts[p] for r in real if p in r.program_counts]
+            if any(abs(x["computed"] - c["computed"]) >= BLOCK_SIZE for x in seen):
+                rows.append(f"| {config} | {p} | {c['computed']:,} ({c['preemptions']}) | "
+                            + ", ".join(f"{x['computed']:,} ({x['preemptions']})" for x in seen) + " |")
+    return "\n".join(rows) if len(rows) > 2 else "none (or no round recorded per-program counts)"
+
+
 # -- the two commands -------------------------------------------------------------------------
 def read_runs(path: Path) -> list[Run]:
     if not path.exists():
@@ -453,6 +478,7 @@ def cmd_summary(args: argparse.Namespace) -> None:
           f"{flat_misses['decode_median_ratio']:.2f}, prefill {flat_misses['prefill_median_ratio']:.2f} (2+ prefilling "
           f"requests {flat_misses['multi_prefill_median_ratio']:.2f})")
     print(f"\nSimulator vs real vLLM (counts: sim/real median (ratio)):\n\n{table}")
+    print(f"\nPrograms whose computed tokens differ (sim vs each real round):\n\n{program_rows(by_config, sims)}")
     if args.output is not None:
         args.output.parent.mkdir(parents=True, exist_ok=True)
         args.output.write_text(json.dumps({
