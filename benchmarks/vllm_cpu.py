@@ -39,7 +39,10 @@ their ratio at the workload's median prompt.
 Simulator: `sim.calibrate` on the plugin runs' measured steps (wall time, the engine's own step
 timing), a Profile of the bench model, the same slice and arrivals under each policy (stock ->
 fcfs); counts against the median real run and per-program JCT against each program's median
-real JCT, and the step-time model's residuals by step kind.
+real JCT, and the step-time model's residuals by step kind; the same without the per-request
+term (`Profile.overhead_per_prefill_s`), and the programs whose simulated prompt tokens differ
+from a real round's (runs record per-program counts). On this workload the counts are a chaotic
+function of the engine's pace (benchmarks/vllm_cpu_pace.py; docs/vllm.md, "Session 5").
 """
 
 from __future__ import annotations
