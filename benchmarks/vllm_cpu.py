@@ -64,7 +64,10 @@ import psutil
 
 from agentrt.engine_adapters.sim import GPUSpec, MeasuredStep, ModelSpec, Profile, SimEngine, calibrate, fit_error
 from agentrt.engine_adapters.sim.cost_model import CostModel
+from agentrt.engine_adapters.base import GenerationRequest, GenerationResult
+from agentrt.engine_adapters.latency import ClientLatency
 from agentrt.engine_adapters.vllm import StepRecord, VLLMEngine
+from agentrt.engine_adapters.vllm.records import CallRecord
 from agentrt.engine_adapters.vllm.tiny_model import SHAPES, write_model
 from agentrt.replay.driver import ReplayResult, replay
 from agentrt.replay.trace import LLMStep, TraceProgram, load_trace
@@ -112,6 +115,8 @@ class Run:
     steps: list[StepRecord]
     engine_cpu_s: float = math.nan  # CPU time of this process and vLLM's engine core over the replay (nan: not measured)
     program_counts: dict[str, dict[str, int]] = field(default_factory=dict)  # per program ({}: not recorded)
+    request_latency_s: float | None = None  # the client's per-call latency in and out (`CallLatency`; None: not measured)
+    response_latency_s: float | None = None
 
     @classmethod
     def of_line(cls, line: str) -> Run:
@@ -194,12 +199,14 @@ def real_run(model: str, config: str, round_: int, w: dict[str, Any], work: Work
     policy, stock = CONFIGS[config]
     steps: list[StepRecord] = []
     meters: list[EngineCPU] = []
+    latencies: list[CallLatency] = []
 
     async def main() -> ReplayResult:
         engine = VLLMEngine(model, stock=stock, dtype="float32", num_gpu_blocks_override=w["num_gpu_blocks"],
                             block_size=BLOCK_SIZE, max_model_len=w["max_model_len"], max_num_seqs=w["max_num_seqs"],
                             max_num_batched_tokens=MAX_NUM_BATCHED_TOKENS, record_steps=200_000)
         meters.append(EngineCPU(engine))
+        latencies.append(CallLatency(engine))
         result = await replay(programs, engine, policy, arrivals, scaling)
         steps.extend(engine.measured_steps[WARMUP_STEPS:])
         return result
@@ -212,7 +219,7 @@ def real_run(model: str, config: str, round_: int, w: dict[str, Any], work: Work
     meter = meters[0]
     return Run(w, settings(), model_config(model), round_, config, wall, meter.own, load, result.summary.mean_jct,
                {m.trace_id: m.jct for m in result.metrics if m.status == "ok"}, counts_of(result), steps, meter.total,
-               program_counts_of(result))
+               program_counts_of(result), *latencies[0].measured())
 
 
 class EngineCPU:
@@ -249,13 +256,50 @@ class EngineCPU:
         return time.process_time(), children
 
 
-def sim_run(w: dict[str, Any], profile: Profile, policy: str, work: Work) -> ReplayResult:
+class CallLatency:
+    """The engine-core client's latency per call, in (from `generate` to the plugin's
+    `add_request`) and out (from the call's end in the engine, its arrival plus queue wait plus
+    service, to the result in this process), on the one monotonic clock both processes read.
+    `measured()`: in as its 10th percentile (a call that arrives while a step runs also waits for
+    that step, which the simulator models itself), out as its median; None for stock vLLM (no
+    plugin record). Wraps the engine's `generate` and its `_result` (where the record arrives)."""
+
+    def __init__(self, engine: VLLMEngine) -> None:
+        self.ins: list[float] = []
+        self.outs: list[float] = []
+        issued: dict[str, float] = {}
+        generate, result = engine.generate, engine._result
+
+        async def timed(request: GenerationRequest) -> GenerationResult:
+            issued[request.call_id] = time.monotonic()
+            return await generate(request)
+
+        def recorded(request: GenerationRequest, num_prompt: int, final: Any, first_output: float | None) -> GenerationResult:
+            record = CallRecord.from_output(final.kv_transfer_params)
+            if record is not None and request.call_id in issued:
+                self.ins.append(record.arrival - issued[request.call_id])
+                self.outs.append(time.monotonic() - (record.arrival + record.queue_wait + record.service_time))
+            return result(request, num_prompt, final, first_output)
+
+        engine.generate, engine._result = timed, recorded  # type: ignore[method-assign]
+
+    def measured(self) -> tuple[float | None, float | None]:
+        if not self.ins:
+            return None, None
+        return float(np.percentile(self.ins, 10)), statistics.median(self.outs)
+
+
+def sim_run(w: dict[str, Any], profile: Profile, policy: str, work: Work,
+            latency: tuple[float, float] = (0.0, 0.0)) -> ReplayResult:
+    """The workload on the simulator; `latency`: the client's per-call latency in and out
+    (`ClientLatency`; none by default)."""
     programs, scaling, arrivals = work
 
     async def main() -> ReplayResult:
-        engine = SimEngine(profile, num_gpu_blocks=w["num_gpu_blocks"] - 1, block_size=BLOCK_SIZE,
-                           max_num_seqs=w["max_num_seqs"], max_num_batched_tokens=MAX_NUM_BATCHED_TOKENS,
-                           max_model_len=w["max_model_len"])
+        sim = SimEngine(profile, num_gpu_blocks=w["num_gpu_blocks"] - 1, block_size=BLOCK_SIZE,
+                        max_num_seqs=w["max_num_seqs"], max_num_batched_tokens=MAX_NUM_BATCHED_TOKENS,
+                        max_model_len=w["max_model_len"])
+        engine = ClientLatency(sim, *latency) if any(latency) else sim
         return await replay(programs, engine, policy, arrivals, scaling)
 
     return run(main, virtual_time=True)
@@ -378,6 +422,14 @@ def sim_rows(runs: dict[str, list[Run]], sims: dict[str, ReplayResult]) -> tuple
     return "\n".join(rows), out
 
 
+def client_latency(runs: list[Run]) -> tuple[float, float]:
+    """The client's per-call latency in and out for the simulator: the median over the runs that
+    measured it (0 where none did: runs from before it was recorded)."""
+    ins = [r.request_latency_s for r in runs if r.request_latency_s is not None]
+    outs = [r.response_latency_s for r in runs if r.response_latency_s is not None]
+    return (statistics.median(ins), statistics.median(outs)) if ins and outs else (0.0, 0.0)
+
+
 def program_rows(runs: dict[str, list[Run]], sims: dict[str, ReplayResult]) -> str:
     """Where the simulated and real counts part: per config, the programs whose simulated prompt
     tokens computed differ from a real round's by a block (32 tokens) or more, with every round's
@@ -460,7 +512,8 @@ def cmd_summary(args: argparse.Namespace) -> None:
     flat = calibrate([replace(measured(s), num_prefill_seqs=None) for s in steps], base)
     flat_fit, flat_misses = fit_error(flat, map(measured, steps)), residuals(flat, steps)
     misses = residuals(profile, steps)
-    sims = {config: sim_run(w, profile, CONFIGS[config][0], work) for config in by_config}
+    latency = client_latency(runs)
+    sims = {config: sim_run(w, profile, CONFIGS[config][0], work, latency) for config in by_config}
     table, sim_out = sim_rows(by_config, sims)
     print(f"\nStep cost (engine process CPU time, {len(steps)} plugin steps): fixed {cost['fixed_s'] * 1e3:.2f} ms "
           f"median (fastest {cost['fastest_fixed_s'] * 1e3:.2f} ms), {cost['per_prefill_token_s'] * 1e6:.1f} us per "
@@ -480,9 +533,15 @@ def cmd_summary(args: argparse.Namespace) -> None:
           f"{flat_fit.mean_abs_rel_error:.1%}, RMSE {flat_fit.rmse_s * 1e3:.2f} ms; measured/predicted median: decode "
           f"{flat_misses['decode_median_ratio']:.2f}, prefill {flat_misses['prefill_median_ratio']:.2f} (2+ prefilling "
           f"requests {flat_misses['multi_prefill_median_ratio']:.2f})")
-    print(f"\nSimulator vs real vLLM (counts: sim/real median (ratio)):\n\n{table}")
-    flat_table, flat_out = sim_rows(by_config, {config: sim_run(w, flat, CONFIGS[config][0], work) for config in by_config})
+    print(f"\nSimulator vs real vLLM, with the client's measured latency per call ({latency[0] * 1e3:.1f} ms in, "
+          f"{latency[1] * 1e3:.1f} ms out; counts: sim/real median (ratio)):\n\n{table}")
+    flat_table, flat_out = sim_rows(by_config, {config: sim_run(w, flat, CONFIGS[config][0], work, latency)
+                                                 for config in by_config})
     print(f"\nThe same without the per-request term (how much a calibration detail moves the counts):\n\n{flat_table}")
+    if any(latency):
+        bare_table, bare_out = sim_rows(by_config, {config: sim_run(w, profile, CONFIGS[config][0], work)
+                                                    for config in by_config})
+        print(f"\nThe same without the client latency:\n\n{bare_table}")
     print(f"\nPrograms whose computed tokens differ (sim vs each real round):\n\n{program_rows(by_config, sims)}")
     if args.output is not None:
         args.output.parent.mkdir(parents=True, exist_ok=True)
@@ -492,7 +551,7 @@ def cmd_summary(args: argparse.Namespace) -> None:
                         "memory_efficiency": profile.memory_efficiency,
                         "compute_efficiency": profile.compute_efficiency,
                         "attention_efficiency": profile.attention_efficiency, "fit": asdict(fit)},
-            "sim": sim_out, "sim_without_per_request_term": flat_out}, indent=1))
+            "client_latency_s": latency, "sim": sim_out, "sim_without_per_request_term": flat_out}, indent=1))
         print(f"\nwrote {args.output}")
 
 

@@ -125,3 +125,17 @@ def test_summary_names_the_programs_whose_counts_part_from_the_simulators(bench:
     old = json.dumps({k: v for k, v in asdict(runs["fcfs"][1]).items() if k != "program_counts"})
     assert bench.Run.of_line(old).program_counts == {}
     assert bench.program_rows({"fcfs": runs["fcfs"][1:]}, {"fcfs": sim}).startswith("none")
+
+
+def test_the_simulator_gets_the_client_latency_the_plugin_runs_measured(bench: ModuleType) -> None:
+    """The median over the runs that measured it (stock runs and older lines did not), and a
+    replay through it takes longer; none measured: none added."""
+    runs = [replace(fake_run(bench, "fcfs", r, 1.0, 1.0), request_latency_s=i, response_latency_s=o)
+            for r, (i, o) in enumerate([(0.001, 0.004), (0.002, 0.005), (0.003, 0.003)], start=1)]
+    assert bench.client_latency([*runs, fake_run(bench, "stock", 1, 1.0, 1.0)]) == (0.002, 0.004)
+    assert bench.client_latency([fake_run(bench, "stock", 1, 1.0, 1.0)]) == (0.0, 0.0)
+    work = bench.workload(WORKLOAD)
+    profile = bench.bench_profile(MODEL, WORKLOAD["max_num_seqs"])
+    bare = bench.sim_run(WORKLOAD, profile, "agentrt", work)
+    late = bench.sim_run(WORKLOAD, profile, "agentrt", work, (0.002, 0.004))
+    assert late.summary.mean_jct > bare.summary.mean_jct + 0.02  # 5 calls a program, 6 ms each
