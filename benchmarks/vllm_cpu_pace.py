@@ -13,7 +13,7 @@ The simulator is calibrated as `vllm_cpu.py summary` does (the file's plugin ste
 workload); a pace scales every step's cost (overheads x pace, efficiencies / pace, capped at 1, so
 a pace under 1 can only speed up what the cap leaves room for). Default paces: each plugin run's
 own, its steps' wall time over the calibrated model's prediction (what that run's load made of the
-engine), sorted.
+engine), sorted; each call through the client latency the runs measured (`ClientLatency`).
 """
 
 from __future__ import annotations
@@ -55,12 +55,13 @@ def preemptions(result: ReplayResult) -> str:
     return "; ".join(steps) + (" -> " + ", ".join(victims) if victims else "") or "-"
 
 
-def table(w: dict[str, object], profile: Profile, policies: list[str], paces: list[float], work: bench.Work) -> str:
+def table(w: dict[str, object], profile: Profile, policies: list[str], paces: list[float], work: bench.Work,
+          latency: tuple[float, float] = (0.0, 0.0)) -> str:
     rows = ["| policy | pace | mean JCT (s) | " + " | ".join(bench.COUNTS) + " | preemptions: step -> program |",
             "|---|---:|---:|" + "---:|" * len(bench.COUNTS) + "---|"]
     for policy in policies:
         for pace in paces:
-            result = bench.sim_run(w, scaled(profile, pace), policy, work)
+            result = bench.sim_run(w, scaled(profile, pace), policy, work, latency)
             counts = bench.counts_of(result)
             rows.append(f"| {policy} | {pace:.3f} | {result.summary.mean_jct:.2f} | "
                         + " | ".join(f"{counts[c]:,}" for c in bench.COUNTS) + f" | {preemptions(result)} |")
@@ -84,7 +85,10 @@ def main() -> None:
     print(f"{len(runs)} runs of {args.results}'s last workload; the plugin runs' paces: median "
           f"{statistics.median(paces_of(runs, profile)):.3f}, range {min(paces_of(runs, profile)):.3f}-"
           f"{max(paces_of(runs, profile)):.3f}\n")
-    print(table(last.workload, profile, [p for p in args.policies.split(",") if p], paces, bench.workload(last.workload)))
+    latency = bench.client_latency(runs)
+    print(f"the client's latency per call as summary uses it: {latency[0] * 1e3:.1f} ms in, {latency[1] * 1e3:.1f} ms out\n")
+    print(table(last.workload, profile, [p for p in args.policies.split(",") if p], paces, bench.workload(last.workload),
+                latency))
 
 
 if __name__ == "__main__":
