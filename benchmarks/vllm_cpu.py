@@ -39,7 +39,10 @@ their ratio at the workload's median prompt.
 Simulator: `sim.calibrate` on the plugin runs' measured steps (wall time, the engine's own step
 timing), a Profile of the bench model, the same slice and arrivals under each policy (stock ->
 fcfs); counts against the median real run and per-program JCT against each program's median
-real JCT, and the step-time model's residuals by step kind.
+real JCT, and the step-time model's residuals by step kind; the same without the per-request
+term (`Profile.overhead_per_prefill_s`), and the programs whose simulated prompt tokens differ
+from a real round's (runs record per-program counts). On this workload the counts are a chaotic
+function of the engine's pace (benchmarks/vllm_cpu_pace.py; docs/vllm.md, "Session 5").
 """
 
 from __future__ import annotations
@@ -52,7 +55,7 @@ import statistics
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +64,10 @@ import psutil
 
 from agentrt.engine_adapters.sim import GPUSpec, MeasuredStep, ModelSpec, Profile, SimEngine, calibrate, fit_error
 from agentrt.engine_adapters.sim.cost_model import CostModel
+from agentrt.engine_adapters.base import GenerationRequest, GenerationResult
+from agentrt.engine_adapters.latency import ClientLatency
 from agentrt.engine_adapters.vllm import StepRecord, VLLMEngine
+from agentrt.engine_adapters.vllm.records import CallRecord
 from agentrt.engine_adapters.vllm.tiny_model import SHAPES, write_model
 from agentrt.replay.driver import ReplayResult, replay
 from agentrt.replay.trace import LLMStep, TraceProgram, load_trace
@@ -108,6 +114,9 @@ class Run:
     counts: dict[str, int]
     steps: list[StepRecord]
     engine_cpu_s: float = math.nan  # CPU time of this process and vLLM's engine core over the replay (nan: not measured)
+    program_counts: dict[str, dict[str, int]] = field(default_factory=dict)  # per program ({}: not recorded)
+    request_latency_s: float | None = None  # the client's per-call latency in and out (`CallLatency`; None: not measured)
+    response_latency_s: float | None = None
 
     @classmethod
     def of_line(cls, line: str) -> Run:
@@ -158,6 +167,14 @@ def counts_of(result: ReplayResult) -> dict[str, int]:
             "pin_hits": int(getattr(result.engine_stats, "num_pin_hits", 0))}
 
 
+def program_counts_of(result: ReplayResult) -> dict[str, dict[str, int]]:
+    """Per program, the counts a program has (pin hits are the engine's): which programs' contexts
+    a run kept or lost, where the totals of two runs differ."""
+    return {m.trace_id: {"computed": m.prompt_tokens - m.prefix_hit_tokens + m.recomputed_tokens,
+                         "prefix_hits": m.prefix_hit_tokens, "recomputed": m.recomputed_tokens,
+                         "preemptions": m.preemptions} for m in result.metrics}
+
+
 def settings() -> dict[str, str]:
     """What the noise depends on (the engine's thread binding, this process's CPUs) and the plugin's
     revision (`PLUGIN_REVISION`): `summary` compares only runs of equal settings."""
@@ -182,12 +199,14 @@ def real_run(model: str, config: str, round_: int, w: dict[str, Any], work: Work
     policy, stock = CONFIGS[config]
     steps: list[StepRecord] = []
     meters: list[EngineCPU] = []
+    latencies: list[CallLatency] = []
 
     async def main() -> ReplayResult:
         engine = VLLMEngine(model, stock=stock, dtype="float32", num_gpu_blocks_override=w["num_gpu_blocks"],
                             block_size=BLOCK_SIZE, max_model_len=w["max_model_len"], max_num_seqs=w["max_num_seqs"],
                             max_num_batched_tokens=MAX_NUM_BATCHED_TOKENS, record_steps=200_000)
         meters.append(EngineCPU(engine))
+        latencies.append(CallLatency(engine))
         result = await replay(programs, engine, policy, arrivals, scaling)
         steps.extend(engine.measured_steps[WARMUP_STEPS:])
         return result
@@ -199,7 +218,8 @@ def real_run(model: str, config: str, round_: int, w: dict[str, Any], work: Work
     load.extend(os.getloadavg())
     meter = meters[0]
     return Run(w, settings(), model_config(model), round_, config, wall, meter.own, load, result.summary.mean_jct,
-               {m.trace_id: m.jct for m in result.metrics if m.status == "ok"}, counts_of(result), steps, meter.total)
+               {m.trace_id: m.jct for m in result.metrics if m.status == "ok"}, counts_of(result), steps, meter.total,
+               program_counts_of(result), *latencies[0].measured())
 
 
 class EngineCPU:
@@ -236,13 +256,50 @@ class EngineCPU:
         return time.process_time(), children
 
 
-def sim_run(w: dict[str, Any], profile: Profile, policy: str, work: Work) -> ReplayResult:
+class CallLatency:
+    """The engine-core client's latency per call, in (from `generate` to the plugin's
+    `add_request`) and out (from the call's end in the engine, its arrival plus queue wait plus
+    service, to the result in this process), on the one monotonic clock both processes read.
+    `measured()`: in as its 10th percentile (a call that arrives while a step runs also waits for
+    that step, which the simulator models itself), out as its median; None for stock vLLM (no
+    plugin record). Wraps the engine's `generate` and its `_result` (where the record arrives)."""
+
+    def __init__(self, engine: VLLMEngine) -> None:
+        self.ins: list[float] = []
+        self.outs: list[float] = []
+        issued: dict[str, float] = {}
+        generate, result = engine.generate, engine._result
+
+        async def timed(request: GenerationRequest) -> GenerationResult:
+            issued[request.call_id] = time.monotonic()
+            return await generate(request)
+
+        def recorded(request: GenerationRequest, num_prompt: int, final: Any, first_output: float | None) -> GenerationResult:
+            record = CallRecord.from_output(final.kv_transfer_params)
+            if record is not None and request.call_id in issued:
+                self.ins.append(record.arrival - issued[request.call_id])
+                self.outs.append(time.monotonic() - (record.arrival + record.queue_wait + record.service_time))
+            return result(request, num_prompt, final, first_output)
+
+        engine.generate, engine._result = timed, recorded  # type: ignore[method-assign]
+
+    def measured(self) -> tuple[float | None, float | None]:
+        if not self.ins:
+            return None, None
+        return float(np.percentile(self.ins, 10)), statistics.median(self.outs)
+
+
+def sim_run(w: dict[str, Any], profile: Profile, policy: str, work: Work,
+            latency: tuple[float, float] = (0.0, 0.0)) -> ReplayResult:
+    """The workload on the simulator; `latency`: the client's per-call latency in and out
+    (`ClientLatency`; none by default)."""
     programs, scaling, arrivals = work
 
     async def main() -> ReplayResult:
-        engine = SimEngine(profile, num_gpu_blocks=w["num_gpu_blocks"] - 1, block_size=BLOCK_SIZE,
-                           max_num_seqs=w["max_num_seqs"], max_num_batched_tokens=MAX_NUM_BATCHED_TOKENS,
-                           max_model_len=w["max_model_len"])
+        sim = SimEngine(profile, num_gpu_blocks=w["num_gpu_blocks"] - 1, block_size=BLOCK_SIZE,
+                        max_num_seqs=w["max_num_seqs"], max_num_batched_tokens=MAX_NUM_BATCHED_TOKENS,
+                        max_model_len=w["max_model_len"])
+        engine = ClientLatency(sim, *latency) if any(latency) else sim
         return await replay(programs, engine, policy, arrivals, scaling)
 
     return run(main, virtual_time=True)
@@ -270,6 +327,19 @@ def step_cost(steps: list[StepRecord], typical_prompt: int) -> dict[str, float]:
             "ratio_to_fastest": float(slope) * typical_prompt / fastest}
 
 
+def measured(s: StepRecord) -> MeasuredStep:
+    """A step record as `calibrate` takes it; records from before `num_requests` existed (0) leave
+    the prefilling requests unknown."""
+    return MeasuredStep(s.num_prefill_tokens, s.num_decode_tokens, s.num_context_tokens, s.seconds,
+                        s.num_attention_pairs, s.num_requests - s.num_decode_tokens if s.num_requests else None)
+
+
+def predicted(cost: CostModel, s: StepRecord) -> float:
+    """The step-time model's seconds for `s`, with its prefilling requests where recorded."""
+    return cost.iteration_time(s.num_prefill_tokens, s.num_decode_tokens, s.num_context_tokens, s.num_attention_pairs,
+                               max(s.num_requests - s.num_decode_tokens, 0))
+
+
 def residuals(profile: Profile, steps: list[StepRecord]) -> dict[str, float]:
     """Where the step-time model misses: median measured/predicted wall time by step kind, the
     share of steps over 2x their prediction, and how much of the steps' wall time the engine
@@ -277,10 +347,10 @@ def residuals(profile: Profile, steps: list[StepRecord]) -> dict[str, float]:
     cost = CostModel(profile)
     out: dict[str, float] = {}
     kinds = {"decode": [s for s in steps if s.num_prefill_tokens == 0],
-             "prefill": [s for s in steps if s.num_prefill_tokens > 0]}
+             "prefill": [s for s in steps if s.num_prefill_tokens > 0],
+             "multi_prefill": [s for s in steps if s.num_requests - s.num_decode_tokens > 1]}
     for kind, group in kinds.items():
-        ratio = [s.seconds / cost.iteration_time(s.num_prefill_tokens, s.num_decode_tokens, s.num_context_tokens,
-                                                 s.num_attention_pairs) for s in group]
+        ratio = [s.seconds / predicted(cost, s) for s in group]
         out[f"{kind}_median_ratio"] = statistics.median(ratio) if ratio else float("nan")
         out[f"{kind}_over_2x"] = sum(r > 2 for r in ratio) / len(ratio) if ratio else float("nan")
         out[f"{kind}_steps"] = len(group)
@@ -352,6 +422,29 @@ def sim_rows(runs: dict[str, list[Run]], sims: dict[str, ReplayResult]) -> tuple
     return "\n".join(rows), out
 
 
+def client_latency(runs: list[Run]) -> tuple[float, float]:
+    """The client's per-call latency in and out for the simulator: the median over the runs that
+    measured it (0 where none did: runs from before it was recorded)."""
+    ins = [r.request_latency_s for r in runs if r.request_latency_s is not None]
+    outs = [r.response_latency_s for r in runs if r.response_latency_s is not None]
+    return (statistics.median(ins), statistics.median(outs)) if ins and outs else (0.0, 0.0)
+
+
+def program_rows(runs: dict[str, list[Run]], sims: dict[str, ReplayResult]) -> str:
+    """Where the simulated and real counts part: per config, the programs whose simulated prompt
+    tokens computed differ from a real round's by a block (32 tokens) or more, with every round's
+    count (rounds recorded before per-program counts existed are left out)."""
+    rows = ["| config | program | sim computed (preemptions) | real computed (preemptions), by round |", "|---|---|---:|---|"]
+    for config, sim in sims.items():
+        real = [r for r in runs[config] if r.program_counts]
+        for p, c in sorted(program_counts_of(sim).items()):
+            seen = [r.program_counts[p] for r in real if p in r.program_counts]
+            if any(abs(x["computed"] - c["computed"]) >= BLOCK_SIZE for x in seen):
+                rows.append(f"| {config} | {p} | {c['computed']:,} ({c['preemptions']}) | "
+                            + ", ".join(f"{x['computed']:,} ({x['preemptions']})" for x in seen) + " |")
+    return "\n".join(rows) if len(rows) > 2 else "none (or no round recorded per-program counts)"
+
+
 # -- the two commands -------------------------------------------------------------------------
 def read_runs(path: Path) -> list[Run]:
     if not path.exists():
@@ -412,33 +505,53 @@ def cmd_summary(args: argparse.Namespace) -> None:
     steps = [s for config, rs in by_config.items() if config != "stock" for r in rs for s in r.steps]
     prompts = [scaling.tokens(s.input_tokens) for p in programs for s in p.steps if isinstance(s, LLMStep)]
     cost = step_cost(steps, int(statistics.median(prompts)))
-    measured = [MeasuredStep(s.num_prefill_tokens, s.num_decode_tokens, s.num_context_tokens, s.seconds,
-                             s.num_attention_pairs) for s in steps]
-    profile = calibrate(measured, bench_profile(last.model, w["max_num_seqs"]), name="llama-cpu-calibrated")
-    fit = fit_error(profile, measured)
+    base = bench_profile(last.model, w["max_num_seqs"])
+    profile = calibrate(map(measured, steps), base, name="llama-cpu-calibrated")
+    fit = fit_error(profile, map(measured, steps))
+    # The model without the per-request term (steps that do not say their requests), to compare.
+    flat = calibrate([replace(measured(s), num_prefill_seqs=None) for s in steps], base)
+    flat_fit, flat_misses = fit_error(flat, map(measured, steps)), residuals(flat, steps)
     misses = residuals(profile, steps)
-    sims = {config: sim_run(w, profile, CONFIGS[config][0], work) for config in by_config}
+    latency = client_latency(runs)
+    sims = {config: sim_run(w, profile, CONFIGS[config][0], work, latency) for config in by_config}
     table, sim_out = sim_rows(by_config, sims)
     print(f"\nStep cost (engine process CPU time, {len(steps)} plugin steps): fixed {cost['fixed_s'] * 1e3:.2f} ms "
           f"median (fastest {cost['fastest_fixed_s'] * 1e3:.2f} ms), {cost['per_prefill_token_s'] * 1e6:.1f} us per "
           f"prefill token; x median prompt {cost['typical_prompt']} tokens = {cost['ratio']:.1f}x the median fixed "
           f"cost ({cost['ratio_to_fastest']:.1f}x the fastest)")
-    print(f"\nCalibrated: overhead {profile.overhead_s * 1e3:.2f} ms, memory efficiency {profile.memory_efficiency:.3g}, "
+    print(f"\nCalibrated: overhead {profile.overhead_s * 1e3:.2f} ms + {profile.overhead_per_prefill_s * 1e3:.2f} ms per "
+          f"prefilling request, memory efficiency {profile.memory_efficiency:.3g}, "
           f"compute efficiency {profile.compute_efficiency:.3g} (attention x{profile.attention_efficiency:.3g}); fit: mean |error| {fit.mean_abs_rel_error:.1%}, "
           f"RMSE {fit.rmse_s * 1e3:.2f} ms; measured/predicted median: decode {misses['decode_median_ratio']:.2f}, "
-          f"prefill {misses['prefill_median_ratio']:.2f}; steps over 2x prediction: decode "
+          f"prefill {misses['prefill_median_ratio']:.2f} (of which with 2+ prefilling requests "
+          f"{misses['multi_prefill_median_ratio']:.2f}, {misses['multi_prefill_steps']}); steps over 2x prediction: decode "
           f"{misses['decode_over_2x']:.1%}, prefill {misses['prefill_over_2x']:.1%}; the engine waited for a CPU "
           f"{misses['waiting_share']:.0%} of its steps' wall time (in {misses['steps_waiting_over_half']:.0%} of steps "
           "over half of the step)")
-    print(f"\nSimulator vs real vLLM (counts: sim/real median (ratio)):\n\n{table}")
+    print(f"Without the per-request term: overhead {flat.overhead_s * 1e3:.2f} ms, compute efficiency "
+          f"{flat.compute_efficiency:.3g} (attention x{flat.attention_efficiency:.3g}); fit: mean |error| "
+          f"{flat_fit.mean_abs_rel_error:.1%}, RMSE {flat_fit.rmse_s * 1e3:.2f} ms; measured/predicted median: decode "
+          f"{flat_misses['decode_median_ratio']:.2f}, prefill {flat_misses['prefill_median_ratio']:.2f} (2+ prefilling "
+          f"requests {flat_misses['multi_prefill_median_ratio']:.2f})")
+    print(f"\nSimulator vs real vLLM, with the client's measured latency per call ({latency[0] * 1e3:.1f} ms in, "
+          f"{latency[1] * 1e3:.1f} ms out; counts: sim/real median (ratio)):\n\n{table}")
+    flat_table, flat_out = sim_rows(by_config, {config: sim_run(w, flat, CONFIGS[config][0], work, latency)
+                                                 for config in by_config})
+    print(f"\nThe same without the per-request term (how much a calibration detail moves the counts):\n\n{flat_table}")
+    if any(latency):
+        bare_table, bare_out = sim_rows(by_config, {config: sim_run(w, profile, CONFIGS[config][0], work)
+                                                    for config in by_config})
+        print(f"\nThe same without the client latency:\n\n{bare_table}")
+    print(f"\nPrograms whose computed tokens differ (sim vs each real round):\n\n{program_rows(by_config, sims)}")
     if args.output is not None:
         args.output.parent.mkdir(parents=True, exist_ok=True)
         args.output.write_text(json.dumps({
             "title": title, "step_cost": cost, "residuals": misses,
-            "profile": {"overhead_s": profile.overhead_s, "memory_efficiency": profile.memory_efficiency,
+            "profile": {"overhead_s": profile.overhead_s, "overhead_per_prefill_s": profile.overhead_per_prefill_s,
+                        "memory_efficiency": profile.memory_efficiency,
                         "compute_efficiency": profile.compute_efficiency,
                         "attention_efficiency": profile.attention_efficiency, "fit": asdict(fit)},
-            "sim": sim_out}, indent=1))
+            "client_latency_s": latency, "sim": sim_out, "sim_without_per_request_term": flat_out}, indent=1))
         print(f"\nwrote {args.output}")
 
 

@@ -3,7 +3,8 @@ model says: per run, the prefill steps that continue a cached context against th
 time and in the engine's CPU time, under a step model with one compute factor (attention priced as
 matmul FLOPs) and under `calibrate`'s fit with its attention factor; the share of those steps'
 wall time spent waiting for a CPU; and a least-squares fit of CPU time with a per-prefilling-request
-term (a fixed cost the step model does not have).
+term (a fixed cost the step model had not; `calibrate` now fits it too, on wall time, as
+`Profile.overhead_per_prefill_s` when steps say their requests: `vllm_cpu.py summary`).
 
     .venv/bin/python benchmarks/vllm_cpu_residuals.py [--results docs/vllm_cpu_runs.jsonl]
 

@@ -45,9 +45,9 @@ class Batch:
     num_prefill_tokens: int = 0  # set by `shape()`
     num_decode_tokens: int = 0
 
-    def shape(self) -> tuple[int, int, int, int]:
+    def shape(self) -> tuple[int, int, int, int, int]:
         """The cost model's inputs: prefill tokens, decode tokens, context tokens read (each
-        sequence's KV length after the step) and attention pairs."""
+        sequence's KV length after the step), attention pairs and prefilling sequences."""
         num_prefill = num_decode = num_context = num_pairs = decode_computed = 0
         for seq, n in self.tokens.items():
             computed = seq.num_computed
@@ -60,7 +60,8 @@ class Batch:
                 num_pairs += chunk_pairs(computed, n)
         self.num_prefill_tokens, self.num_decode_tokens = num_prefill, num_decode
         decode_context = decode_computed + num_decode
-        return num_prefill, num_decode, num_context + decode_context, num_pairs + decode_context
+        num_prefill_seqs = len(self.tokens) - num_decode
+        return num_prefill, num_decode, num_context + decode_context, num_pairs + decode_context, num_prefill_seqs
 
     def add(self, seq: SimSequence, num_tokens: int) -> None:
         self.tokens[seq] = num_tokens

@@ -1,6 +1,7 @@
 """`CostModel`: the duration of one engine iteration, from a roofline of the model on the GPUs.
 
-    time = overhead + max(memory time, compute time) + all-reduce time
+    time = overhead + prefilling requests x overhead per prefill
+           + max(memory time, compute time) + all-reduce time
     memory time  = (weights + KV read + KV written) / (bandwidth * memory_efficiency)
     compute time = 2 * matmul params * tokens / (peak FLOP/s * compute_efficiency)
                    + 4 * layers * heads * head_dim * attention pairs
@@ -9,7 +10,8 @@
 
 all per GPU (tensor parallelism splits weights, KV heads and FLOPs). An iteration is described by
 four counts: prefill tokens, decode tokens, context tokens read (each scheduled sequence's KV
-length after the step, summed) and attention pairs (query-key pairs the step computes).
+length after the step, summed) and attention pairs (query-key pairs the step computes), and a fifth
+for the per-request term: how many of its sequences prefill (0 unless the profile prices them).
 
 Alternatives considered: a sum of the memory and compute terms (linear, trivial to fit, but counts
 weight reads twice in mixed batches) and per-operator tables measured on the GPU (Vidur; exact, but
@@ -29,7 +31,7 @@ class CostModel:
     """Iteration times for one `Profile`. Pure arithmetic; every method is O(1) or O(chunks)."""
 
     __slots__ = ("profile", "_weights", "_kv_token", "_token_flops", "_pair_flops", "_comm_token",
-                 "_comm_fixed", "_overhead", "_swap_token")
+                 "_comm_fixed", "_overhead", "_per_prefill", "_swap_token")
 
     def __init__(self, profile: Profile) -> None:
         self.profile = profile
@@ -45,6 +47,7 @@ class CostModel:
         self._comm_token = num_allreduce * m.hidden_size * m.dtype_bytes * ring / g.link_bandwidth
         self._comm_fixed = num_allreduce * profile.allreduce_latency_s
         self._overhead = profile.overhead_s
+        self._per_prefill = profile.overhead_per_prefill_s
         self._swap_token = profile.kv_bytes_per_token_per_gpu / g.host_bandwidth
 
     # -- one iteration ---------------------------------------------------------------------------
@@ -58,14 +61,16 @@ class CostModel:
         return self._comm_fixed + num_tokens * self._comm_token
 
     def iteration_time(self, num_prefill_tokens: int, num_decode_tokens: int, num_context_tokens: int,
-                       num_attention_pairs: int) -> float:
-        """Seconds for one iteration; 0 for an empty one."""
+                       num_attention_pairs: int, num_prefill_seqs: int = 0) -> float:
+        """Seconds for one iteration; 0 for an empty one. `num_prefill_seqs`: its sequences that
+        prefill (a chunk each), each adding the profile's overhead_per_prefill_s."""
         tokens = num_prefill_tokens + num_decode_tokens
         if tokens == 0:
             return 0.0
         memory = self._weights + (num_context_tokens + tokens) * self._kv_token
         compute = tokens * self._token_flops + num_attention_pairs * self._pair_flops
-        return self._overhead + (memory if memory > compute else compute) + self._comm_fixed + tokens * self._comm_token
+        return (self._overhead + num_prefill_seqs * self._per_prefill + (memory if memory > compute else compute)
+                + self._comm_fixed + tokens * self._comm_token)
 
     def decode_steps(self, num_seqs: int, num_context: int, start: float, max_steps: int,
                      stop: float) -> tuple[list[float], list[float]]:
@@ -102,7 +107,7 @@ class CostModel:
         total, done = 0.0, num_cached
         while done < num_tokens:
             n = min(budget, num_tokens - done)
-            total += self.iteration_time(n, 0, done + n, chunk_pairs(done, n))
+            total += self.iteration_time(n, 0, done + n, chunk_pairs(done, n), 1)
             done += n
         return total
 

@@ -104,6 +104,10 @@ class Profile:
     # Attention pairs run at compute_efficiency x this: below 1 where the attention kernel is
     # slower per FLOP than the matmuls (vLLM's CPU paged attention: ~0.35, docs/vllm.md).
     attention_efficiency: float = 1.0
+    # Fixed cost per request that prefills in the iteration, beyond its tokens: on vLLM's CPU
+    # engine ~5-8 ms (building its inputs and attention metadata, a logits row), which a step with
+    # several short prefills pays several times (benchmarks/vllm_cpu_residuals.py). 0: none.
+    overhead_per_prefill_s: float = 0.0
 
     def __post_init__(self) -> None:
         _check(self.name, "num_gpus", self.num_gpus, 1, 1024)
@@ -112,6 +116,7 @@ class Profile:
         _check(self.name, "memory_efficiency", self.memory_efficiency, 1e-6, 1.0)
         _check(self.name, "compute_efficiency", self.compute_efficiency, 1e-6, 1.0)
         _check(self.name, "overhead_s", self.overhead_s, 0.0, 10.0)
+        _check(self.name, "overhead_per_prefill_s", self.overhead_per_prefill_s, 0.0, 10.0)
         _check(self.name, "attention_efficiency", self.attention_efficiency, 1e-6, 1.0)
         _check(self.name, "allreduce_latency_s", self.allreduce_latency_s, 0.0, 1.0)
         _check(self.name, "gpu_memory_utilization", self.gpu_memory_utilization, 1e-3, 1.0)
@@ -138,13 +143,16 @@ class Profile:
         return blocks
 
     def with_factors(self, *, memory_efficiency: float, compute_efficiency: float, overhead_s: float,
-                     attention_efficiency: float | None = None, name: str | None = None) -> Profile:
-        """A copy with new cost-model factors (what `calibrate` returns); attention_efficiency None:
-        kept."""
+                     attention_efficiency: float | None = None, overhead_per_prefill_s: float | None = None,
+                     name: str | None = None) -> Profile:
+        """A copy with new cost-model factors (what `calibrate` returns); attention_efficiency and
+        overhead_per_prefill_s None: kept."""
         return replace(self, memory_efficiency=memory_efficiency, compute_efficiency=compute_efficiency,
                        overhead_s=overhead_s, name=name or self.name,
                        attention_efficiency=self.attention_efficiency if attention_efficiency is None
-                       else attention_efficiency)
+                       else attention_efficiency,
+                       overhead_per_prefill_s=self.overhead_per_prefill_s if overhead_per_prefill_s is None
+                       else overhead_per_prefill_s)
 
 
 def _check(profile: str, field: str, value: float, low: float, high: float) -> None:

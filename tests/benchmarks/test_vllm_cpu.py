@@ -106,3 +106,36 @@ def test_summary_reads_only_the_last_runs_workload(bench: ModuleType, tmp_path: 
     out = capsys.readouterr().out
     assert "1 runs of other settings left out" in out and "99" not in out.split("Every run:")[1].split("Step cost")[0]
     assert json.loads((tmp_path / "summary.json").read_text())["sim"].keys() == {"stock", "agentrt"}
+
+
+def test_summary_names_the_programs_whose_counts_part_from_the_simulators(bench: ModuleType) -> None:
+    """Per-program counts travel with each run; the summary lists the programs whose simulated
+    prompt tokens differ from a real round's by a block or more, and no other; runs written
+    before per-program counts existed read back without them."""
+    work = bench.workload(WORKLOAD)
+    sim = bench.sim_run(WORKLOAD, bench.bench_profile(MODEL, WORKLOAD["max_num_seqs"]), "fcfs", work)
+    counts = bench.program_counts_of(sim)
+    off, same = sorted(counts)[:2]
+    real = {**counts, off: {**counts[off], "computed": counts[off]["computed"] + 64}}
+    runs = {"fcfs": [replace(fake_run(bench, "fcfs", 1, 1.0, 1.0), program_counts=real),
+                     fake_run(bench, "fcfs", 2, 1.0, 1.0)]}
+    rows = bench.program_rows(runs, {"fcfs": sim}).splitlines()
+    assert len(rows) == 3 and f"| fcfs | {off} |" in rows[2] and same not in "".join(rows)
+    assert f"{counts[off]['computed'] + 64:,} (0)" in rows[2]
+    old = json.dumps({k: v for k, v in asdict(runs["fcfs"][1]).items() if k != "program_counts"})
+    assert bench.Run.of_line(old).program_counts == {}
+    assert bench.program_rows({"fcfs": runs["fcfs"][1:]}, {"fcfs": sim}).startswith("none")
+
+
+def test_the_simulator_gets_the_client_latency_the_plugin_runs_measured(bench: ModuleType) -> None:
+    """The median over the runs that measured it (stock runs and older lines did not), and a
+    replay through it takes longer; none measured: none added."""
+    runs = [replace(fake_run(bench, "fcfs", r, 1.0, 1.0), request_latency_s=i, response_latency_s=o)
+            for r, (i, o) in enumerate([(0.001, 0.004), (0.002, 0.005), (0.003, 0.003)], start=1)]
+    assert bench.client_latency([*runs, fake_run(bench, "stock", 1, 1.0, 1.0)]) == (0.002, 0.004)
+    assert bench.client_latency([fake_run(bench, "stock", 1, 1.0, 1.0)]) == (0.0, 0.0)
+    work = bench.workload(WORKLOAD)
+    profile = bench.bench_profile(MODEL, WORKLOAD["max_num_seqs"])
+    bare = bench.sim_run(WORKLOAD, profile, "agentrt", work)
+    late = bench.sim_run(WORKLOAD, profile, "agentrt", work, (0.002, 0.004))
+    assert late.summary.mean_jct > bare.summary.mean_jct + 0.02  # 5 calls a program, 6 ms each

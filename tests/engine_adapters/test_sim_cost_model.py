@@ -82,6 +82,38 @@ def test_calibrate_fits_attention_apart_from_the_matmuls() -> None:
     assert one_factor.attention_efficiency == 1.0 and fit_error(one_factor, _steps(truth, SHAPES)).mean_abs_rel_error > 0.01
 
 
+def test_each_prefilling_request_adds_its_fixed_cost() -> None:
+    """A step of two short prefills costs the profile's per-prefill overhead twice (vLLM's CPU
+    engine: each request's inputs and metadata), a lone prefill's chunks once each; 0 by default."""
+    p = H100_8B.with_factors(memory_efficiency=0.7, compute_efficiency=0.45, overhead_s=0.004,
+                             overhead_per_prefill_s=0.003)
+    cost, flat = CostModel(p), CostModel(H100_8B.with_factors(memory_efficiency=0.7, compute_efficiency=0.45,
+                                                              overhead_s=0.004))
+    shape = (200, 3, 200 + 3000, chunk_pairs(0, 100) * 2 + 3000)
+    assert cost.iteration_time(*shape, 2) == pytest.approx(flat.iteration_time(*shape) + 2 * 0.003)
+    assert cost.iteration_time(*shape) == flat.iteration_time(*shape)  # no prefilling requests counted
+    assert cost.prefill_time(10000) == pytest.approx(flat.prefill_time(10000) + 2 * 0.003)  # two chunks of 8192
+    assert H100_8B.overhead_per_prefill_s == 0.0
+
+
+def test_calibrate_recovers_the_per_prefill_overhead() -> None:
+    """Steps that say how many requests they prefill: the fit separates that fixed cost from the
+    step's; without the counts it keeps the base's (0), as before."""
+    truth = H100_8B.with_factors(memory_efficiency=0.7, compute_efficiency=0.45, overhead_s=0.004,
+                                 overhead_per_prefill_s=0.006)
+    cost = CostModel(truth)
+    shapes = [(*s, r) for s in SHAPES for r in ((0,) if s[0] == 0 else (1, 2, 4))]
+    steps = [MeasuredStep(p, d, c, cost.iteration_time(p, d, c, pairs, r), pairs, r) for p, d, c, pairs, r in shapes]
+    fitted = calibrate(steps, H100_8B)
+    assert fitted.overhead_per_prefill_s == pytest.approx(0.006, rel=1e-6)
+    assert fitted.overhead_s == pytest.approx(0.004, rel=1e-6)
+    assert fitted.compute_efficiency == pytest.approx(0.45, rel=1e-6)
+    assert fit_error(fitted, steps).max_abs_rel_error < 1e-6
+    unknown = calibrate([MeasuredStep(s.num_prefill_tokens, s.num_decode_tokens, s.num_context_tokens, s.seconds,
+                                      s.num_attention_pairs) for s in steps], H100_8B)
+    assert unknown.overhead_per_prefill_s == 0.0 and fit_error(unknown, steps).max_abs_rel_error > 0.01
+
+
 def test_calibrate_accepts_tuples_and_keeps_factors_it_cannot_see() -> None:
     cost = CostModel(H100_8B.with_factors(memory_efficiency=0.6, compute_efficiency=0.6, overhead_s=0.002))
     decode_only = [(0, d, d * 1000, cost.iteration_time(0, d, d * 1000, d * 1000)) for d in (1, 4, 16, 64)]

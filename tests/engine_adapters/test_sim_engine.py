@@ -57,6 +57,29 @@ async def test_a_lone_call_takes_the_cost_model_prefill_plus_decode_time() -> No
     assert stats.busy_time == pytest.approx(expected, rel=1e-9)
 
 
+async def test_an_iteration_pays_the_per_prefill_overhead_once_per_prefilling_call() -> None:
+    """Two calls prefilled in one iteration cost the profile's per-request overhead twice; their
+    decode steps, none (the same run without the overhead as the reference)."""
+    async def iterations(engine: SimEngine) -> list[tuple[int, float]]:
+        async def one(call_id: str) -> None:
+            await engine.generate(request(call_id, Tokens.synthetic(300, key=call_id), 3, call_id))
+
+        async def body() -> None:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(one, "a")
+                tg.start_soon(one, "b")
+
+        await serve(engine, body)
+        return [(i.num_prefill_tokens, i.duration) for i in engine.statistics().iterations]
+
+    base = SimEngine().profile
+    priced = await iterations(SimEngine(dataclasses.replace(base, overhead_per_prefill_s=0.005)))
+    flat = await iterations(SimEngine(base))
+    assert [n for n, _ in priced] == [n for n, _ in flat] and priced[0][0] == 600
+    assert priced[0][1] == pytest.approx(flat[0][1] + 2 * 0.005, rel=1e-12)
+    assert priced[1:] == flat[1:]
+
+
 async def test_the_next_turn_hits_the_prefix_cache_and_prefills_only_new_tokens() -> None:
     engine = SimEngine()
     results: list[GenerationResult] = []
