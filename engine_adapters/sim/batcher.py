@@ -291,7 +291,8 @@ class Batcher:
         (the driver's choice; empty: none allowed, or not enough)."""
         seqs, kv = self.seqs, self.kv
         calls = self.driver.victims_for(seq.call, [s.call for s in self.running], num_blocks,
-                                        lambda call: kv.num_exclusive(seqs[call.call_id].block_ids))
+                                        lambda call: kv.num_exclusive(seqs[call.call_id].block_ids),
+                                        lambda call: seqs[call.call_id].num_tokens_left)
         return [seqs[call.call_id] for call in calls]
 
     def _victim(self) -> SimSequence | None:

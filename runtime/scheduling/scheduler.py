@@ -345,15 +345,21 @@ class ProgramScheduler:
         return max(running, key=_KEY) if running else None
 
     def victims_for(self, candidate: CallState, running: Sequence[CallState], num_blocks: int,
-                    blocks_freed: Callable[[CallState], int]) -> list[CallState]:
+                    blocks_freed: Callable[[CallState], int],
+                    tokens_left: Callable[[CallState], int] | None = None) -> list[CallState]:
         """Running calls to preempt, in victim order, so that the waiting `candidate` gets
         `num_blocks` blocks (`blocks_freed(victim)`: what preempting it frees); empty when the
-        policy forbids a victim before enough are found (nothing is preempted in vain)."""
+        policy forbids a victim before enough are found (nothing is preempted in vain), or when
+        a victim would finish within `spare_finishing_tokens` (`tokens_left(victim)`: the
+        engine's bound on its output tokens still to come; None: unknown, nobody is spared)."""
         candidates, victims, freed = list(running), [], 0
+        spare = self.policy.config.spare_finishing_tokens if tokens_left is not None else 0
         while freed < num_blocks:
             victim = self.pick_victim(candidates)
             if victim is None or not self.can_preempt(candidate, victim):
                 return []
+            if spare and tokens_left is not None and tokens_left(victim) <= spare:
+                return []  # its finish frees the blocks within a few steps, without recompute
             candidates.remove(victim)
             victims.append(victim)
             freed += blocks_freed(victim)
