@@ -64,9 +64,7 @@ def run(batcher: Batcher, batch: Batch, duration: float, horizon: float) -> Deco
     if (batch.num_prefill_tokens or batch.num_swap_tokens or batch.num_preemptions
             or len(seqs) != len(batcher.running)):
         return None
-    max_steps = min(s.num_tokens_left for s in seqs) - 1  # before the first finish
-    if batcher.scheduler.num_waiting:  # and before a call enters the window in which no waiting call may preempt it
-        max_steps = min(max_steps, max_steps + 1 - batcher.scheduler.policy.config.spare_finishing_tokens)
+    max_steps = min(s.num_output_tokens - s.num_generated for s in seqs) - 1  # before the first finish
     end = batch.start + duration
     stop = min(horizon, batcher.scheduler.pins.next_expiry())
     if max_steps < 2 or end >= stop:
