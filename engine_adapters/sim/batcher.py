@@ -296,7 +296,9 @@ class Batcher:
         return [seqs[call.call_id] for call in calls]
 
     def _victim(self) -> SimSequence | None:
-        call = self.scheduler.pick_victim([s.call for s in self.running])
+        seqs = self.seqs
+        call = self.scheduler.pick_victim([s.call for s in self.running],
+                                          lambda call: seqs[call.call_id].num_tokens_left)
         return None if call is None else self.seqs[call.call_id]
 
     def _preempt(self, seq: SimSequence, batch: Batch) -> None:

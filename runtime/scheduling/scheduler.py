@@ -340,8 +340,15 @@ class ProgramScheduler:
                     if p.resident and not self._live.get(p.program_id) and p.program_id not in self.pins),
                    default=math.inf)
 
-    def pick_victim(self, running: Sequence[CallState]) -> CallState | None:
-        """The running call to preempt when memory runs out: the one that sorts last."""
+    def pick_victim(self, running: Sequence[CallState],
+                    tokens_left: Callable[[CallState], int] | None = None) -> CallState | None:
+        """The running call to preempt when memory runs out: the one that sorts last, past those
+        within `spare_finishing_tokens` of their end (`tokens_left`) while another can go."""
+        spare = self.policy.config.spare_finishing_tokens
+        if spare and tokens_left is not None:
+            far = [call for call in running if tokens_left(call) > spare]
+            if far:
+                return max(far, key=_KEY)
         return max(running, key=_KEY) if running else None
 
     def victims_for(self, candidate: CallState, running: Sequence[CallState], num_blocks: int,
