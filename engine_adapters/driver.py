@@ -120,12 +120,10 @@ class EngineDriver:
         return self.kv.blocks_for(call.num_new_tokens)
 
     def victims_for(self, call: CallState, running: Sequence[CallState], num_blocks: int,
-                    blocks_freed: Callable[[CallState], int],
-                    tokens_left: Callable[[CallState], int] | None = None) -> list[CallState]:
+                    blocks_freed: Callable[[CallState], int]) -> list[CallState]:
         """The running calls to preempt so that the waiting `call` gets `num_blocks` blocks, as
-        the policy allows (empty: none, or not enough; `tokens_left`: the engine's bound on a
-        running call's output still to come, so that one about to finish is spared)."""
-        return self.scheduler.victims_for(call, running, num_blocks, blocks_freed, tokens_left)
+        the policy allows (empty: none, or not enough)."""
+        return self.scheduler.victims_for(call, running, num_blocks, blocks_freed)
 
     def next_wakeup(self) -> float:
         return self.scheduler.next_wakeup()

@@ -291,14 +291,11 @@ class Batcher:
         (the driver's choice; empty: none allowed, or not enough)."""
         seqs, kv = self.seqs, self.kv
         calls = self.driver.victims_for(seq.call, [s.call for s in self.running], num_blocks,
-                                        lambda call: kv.num_exclusive(seqs[call.call_id].block_ids),
-                                        lambda call: seqs[call.call_id].num_tokens_left)
+                                        lambda call: kv.num_exclusive(seqs[call.call_id].block_ids))
         return [seqs[call.call_id] for call in calls]
 
     def _victim(self) -> SimSequence | None:
-        seqs = self.seqs
-        call = self.scheduler.pick_victim([s.call for s in self.running],
-                                          lambda call: seqs[call.call_id].num_tokens_left)
+        call = self.scheduler.pick_victim([s.call for s in self.running])
         return None if call is None else self.seqs[call.call_id]
 
     def _preempt(self, seq: SimSequence, batch: Batch) -> None:

@@ -74,9 +74,3 @@ class SimSequence:
     @property
     def num_tokens(self) -> int:
         return self.num_prompt_tokens + self.num_generated
-
-    @property
-    def num_tokens_left(self) -> int:
-        """Output tokens still to come (exact: the replayed output length is fixed, as with
-        `max_tokens` and `ignore_eos` on a real engine)."""
-        return self.num_output_tokens - self.num_generated

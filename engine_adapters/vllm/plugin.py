@@ -156,9 +156,9 @@ class _AgentMixin:
         calls = self.program_scheduler.calls
         running = [calls[r.request_id] for r in self.running if r.request_id in calls]
         if short > 0:
-            victims = self.driver.victims_for(order[0], running, short, self._exclusive_blocks, self._tokens_left)
+            victims = self.driver.victims_for(order[0], running, short, self._exclusive_blocks)
         else:  # a batch slot
-            victims = self.driver.victims_for(order[0], running, 1, lambda call: 1, self._tokens_left)
+            victims = self.driver.victims_for(order[0], running, 1, lambda call: 1)
         for victim in victims:
             request = self.requests[victim.call_id]
             self.running.remove(request)
@@ -166,11 +166,6 @@ class _AgentMixin:
             self.prev_step_scheduled_req_ids.discard(request.request_id)  # resends its tokens, as reset_prefix_cache
             self._own_preemptions.add(request.request_id)
             self._on_preempted(request.request_id, now, for_memory=short > 0)
-
-    def _tokens_left(self, call: CallState) -> int:
-        """A bound on the running `call`'s output tokens still to come (exact under ignore_eos)."""
-        request = self.requests[call.call_id]
-        return request.max_tokens - request.num_output_tokens  # type: ignore[no-any-return]
 
     def _exclusive_blocks(self, call: CallState) -> int:
         """Blocks that preempting the running `call` frees (those no other request holds)."""

@@ -340,33 +340,20 @@ class ProgramScheduler:
                     if p.resident and not self._live.get(p.program_id) and p.program_id not in self.pins),
                    default=math.inf)
 
-    def pick_victim(self, running: Sequence[CallState],
-                    tokens_left: Callable[[CallState], int] | None = None) -> CallState | None:
-        """The running call to preempt when memory runs out: the one that sorts last, past those
-        within `spare_finishing_tokens` of their end (`tokens_left`) while another can go."""
-        spare = self.policy.config.spare_finishing_tokens
-        if spare and tokens_left is not None:
-            far = [call for call in running if tokens_left(call) > spare]
-            if far:
-                return max(far, key=_KEY)
+    def pick_victim(self, running: Sequence[CallState]) -> CallState | None:
+        """The running call to preempt when memory runs out: the one that sorts last."""
         return max(running, key=_KEY) if running else None
 
     def victims_for(self, candidate: CallState, running: Sequence[CallState], num_blocks: int,
-                    blocks_freed: Callable[[CallState], int],
-                    tokens_left: Callable[[CallState], int] | None = None) -> list[CallState]:
+                    blocks_freed: Callable[[CallState], int]) -> list[CallState]:
         """Running calls to preempt, in victim order, so that the waiting `candidate` gets
         `num_blocks` blocks (`blocks_freed(victim)`: what preempting it frees); empty when the
-        policy forbids a victim before enough are found (nothing is preempted in vain), or when
-        a victim would finish within `spare_finishing_tokens` (`tokens_left(victim)`: the
-        engine's bound on its output tokens still to come; None: unknown, nobody is spared)."""
+        policy forbids a victim before enough are found (nothing is preempted in vain)."""
         candidates, victims, freed = list(running), [], 0
-        spare = self.policy.config.spare_finishing_tokens if tokens_left is not None else 0
         while freed < num_blocks:
             victim = self.pick_victim(candidates)
             if victim is None or not self.can_preempt(candidate, victim):
                 return []
-            if spare and tokens_left is not None and tokens_left(victim) <= spare:
-                return []  # its finish frees the blocks within a few steps, without recompute
             candidates.remove(victim)
             victims.append(victim)
             freed += blocks_freed(victim)

@@ -282,25 +282,3 @@ def test_agentrt_without_nearest_end_level_is_least_attained_first() -> None:
     sched = make_scheduler("agentrt", nearest_end_level=None)
     _known_long_and_new(sched)
     assert ids(sched.order_waiting(5.0)) == ["new", "ten", "forty", "hundred"]
-
-
-def test_a_running_call_about_to_finish_is_not_preempted() -> None:
-    """astropy__astropy-6938 on real vLLM (docs/vllm.md, session 5): a waiting call of a lower level
-    preempted a call one token from its end and recomputed its 510 tokens, though the finish would
-    have freed the blocks one step later. A call within `spare_finishing_tokens` is spared: the
-    waiting call waits for that finish."""
-    sched = short_of_memory(make_scheduler("agentrt", spare_finishing_tokens=4))
-    a = submit(sched, "a", "p1", 0.0, priority=0.1)
-    heavy = submit(sched, "heavy", "p4", 0.5, priority=40.0, program_service=60.0)
-    run(sched, heavy, 1.0, 0.1)
-    freed = lambda call: 100  # noqa: E731
-    assert sched.can_preempt(a, heavy)
-    assert sched.victims_for(a, [heavy], 10, freed, lambda call: 1) == []
-    assert sched.victims_for(a, [heavy], 10, freed, lambda call: 4) == []
-    assert sched.victims_for(a, [heavy], 10, freed, lambda call: 5) == [heavy]
-    assert sched.victims_for(a, [heavy], 10, freed) == [heavy]  # the engine gives no bound: nobody is spared
-    plain = short_of_memory(make_scheduler("agentrt"))  # the default spares none
-    a, heavy = (submit(plain, "a", "p1", 0.0, priority=0.1),
-                submit(plain, "heavy", "p4", 0.5, priority=40.0, program_service=60.0))
-    run(plain, heavy, 1.0, 0.1)
-    assert plain.victims_for(a, [heavy], 10, freed, lambda call: 1) == [heavy]

@@ -132,12 +132,6 @@ class PolicyConfig(BaseModel):
                     "from then on admission stops at it until it fits (0: strict queue order). Default "
                     "30 s: about one SWE-bench program's turn under load; short function-calling "
                     "programs pass a long one whose context does not fit instead of waiting behind it.")
-    spare_finishing_tokens: int = Field(
-        0, ge=0,
-        description="A waiting call may not preempt a running call that will finish within this many "
-                    "output tokens (the engine's bound: max_tokens minus the tokens generated); it waits "
-                    "for that finish instead, which frees the blocks (or pins them, releasable) without "
-                    "recomputing the victim's context. 0: no call is spared.")
     residency_idle_s: float = Field(
         60.0, gt=0.0,
         description="agentrt only: a resident program with no call in flight and no pin for this long "
