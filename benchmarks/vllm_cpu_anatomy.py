@@ -14,6 +14,11 @@ all (more live contexts than the KV cache holds). Per setting and policy this pr
   the program's end, in blocks) need more blocks than the cache has: the issue's "more programs
   than the KV cache holds".
 - `busy`: the engine's busy time over the makespan.
+- `gap`, `reprefill`: the median tool gap between two LLM calls of a program (recorded seconds)
+  and the median time to prefill, alone on the engine, the context a program holds across it
+  (calibrated cost model). Keeping a context through a gap (gating, pinning) trades KV room for
+  `gap` seconds against `reprefill` seconds of engine time: it pays where reprefill is not small
+  against gap.
 - the mean JCT split into tool time, LLM queue wait (before first scheduled and after preemption),
   LLM time in the engine's batches (`service_time`: the steps that scheduled the call, prefill and
   decode alike, each step counted whole), and the rest (client latency, the driver).
@@ -27,13 +32,17 @@ from __future__ import annotations
 import argparse
 import itertools
 import math
+import statistics
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from agentrt.engine_adapters.sim import calibrate
+from agentrt.engine_adapters.sim.cost_model import CostModel
 from agentrt.programs.records import CallKind, ProgramRecord
 from agentrt.replay.driver import ReplayResult
+from agentrt.replay.trace import ToolStep, TraceProgram
+from agentrt.replay.workload import Scaling
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import vllm_cpu as bench  # noqa: E402  (a sibling script: its workload, its calibration inputs)
@@ -45,6 +54,7 @@ class Anatomy:
 
     overflow: float
     busy: float
+    makespan: float
     mean_jct: float
     tool: float
     queue: float
@@ -66,6 +76,23 @@ def context_spans(rec: ProgramRecord, block_size: int) -> list[tuple[float, floa
         tokens = call.prefill_tokens - call.recomputed_tokens + call.cached_tokens + call.decode_tokens
         spans.append((call.arrival, after.arrival if after else end, math.ceil(tokens / block_size)))
     return spans
+
+
+def gap_and_reprefill(programs: list[TraceProgram], scaling: Scaling, cost: CostModel) -> tuple[float, float]:
+    """The median tool gap between two LLM calls of a program (seconds, recorded) and the median
+    time to prefill alone the context held across it (the earlier call's prompt + output)."""
+    gaps, reprefills = [], []
+    for program in programs:
+        held, gap = None, 0.0
+        for step in program.steps:
+            if isinstance(step, ToolStep):
+                gap += step.duration_s or 0.0
+                continue
+            if held is not None:
+                gaps.append(gap)
+                reprefills.append(cost.prefill_time(held))
+            held, gap = scaling.tokens(step.input_tokens + step.output_tokens), 0.0
+    return (statistics.median(gaps), statistics.median(reprefills)) if gaps else (0.0, 0.0)
 
 
 def overflow_fraction(records: list[ProgramRecord], num_blocks: int, block_size: int) -> float:
@@ -92,7 +119,8 @@ def anatomy(result: ReplayResult, num_blocks: int) -> Anatomy:
 
     stats = result.engine_stats
     return Anatomy(overflow=overflow_fraction(records, num_blocks, bench.BLOCK_SIZE),
-                   busy=stats.busy_time / result.summary.makespan, mean_jct=result.summary.mean_jct,
+                   busy=stats.busy_time / result.summary.makespan,
+                   makespan=result.summary.makespan, mean_jct=result.summary.mean_jct,
                    tool=sum(c.latency for r in records for c in r.calls.values() if c.kind is CallKind.TOOL) / n,
                    queue=mean(CallKind.LLM, "queue_wait"), engine=mean(CallKind.LLM, "service_time"),
                    computed=bench.counts_of(result)["computed"])
@@ -107,6 +135,7 @@ def main() -> None:
     parser.add_argument("--blocks", default="48", help="KV blocks incl. vLLM's null block, as --num-gpu-blocks")
     parser.add_argument("--steps", default="5")
     parser.add_argument("--max-model-len", type=int, default=1024)
+    parser.add_argument("--tool-scale", type=float, default=1.0, help="recorded tool durations times this")
     args = parser.parse_args()
     runs = bench.read_runs(args.results)
     steps = [s for r in runs if r.config != "stock" for s in r.steps]
@@ -115,17 +144,18 @@ def main() -> None:
     last = runs[-1]
     profile = calibrate(map(bench.measured, steps), bench.bench_profile(last.model, last.workload["max_num_seqs"]))
     latency = bench.client_latency(runs)
-    print("| programs | rate | blocks | steps | policy | overflow | busy | mean JCT | tool | queue | engine | other "
-          "| computed |\n|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("| programs | rate | blocks | steps | policy | gap | reprefill | overflow | busy | makespan | mean JCT | tool | queue | engine | other "
+          "| computed |\n|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for n, rate, blocks, num_steps in itertools.product(*(
             [t(v) for v in s.split(",")] for t, s in ((int, args.programs), (float, args.rates), (int, args.blocks),
                                                       (int, args.steps)))):
         w = dict(last.workload, programs=n, rate=rate, num_gpu_blocks=blocks, steps=num_steps,
-                 max_model_len=args.max_model_len)
+                 max_model_len=args.max_model_len, tool_scale=args.tool_scale)
         work = bench.workload(w)
+        gap, reprefill = gap_and_reprefill(work[0], work[1], CostModel(profile))
         for policy in args.policies.split(","):
             a = anatomy(bench.sim_run(w, profile, policy, work, latency), blocks - 1)
-            print(f"| {n} | {rate:g} | {blocks} | {num_steps} | {policy} | {a.overflow:.2f} | {a.busy:.2f} | "
+            print(f"| {n} | {rate:g} | {blocks} | {num_steps} | {policy} | {gap:.3f} | {reprefill:.3f} | {a.overflow:.3f} | {a.busy:.2f} | {a.makespan:.1f} | "
                   f"{a.mean_jct:.2f} | {a.tool:.2f} | {a.queue:.2f} | {a.engine:.2f} | {a.other:.2f} | {a.computed:,} |",
                   flush=True)
 
