@@ -61,3 +61,12 @@ def test_the_jct_parts_add_up_and_the_tool_part_is_the_recorded_tool_time(anatom
     assert a.tool == pytest.approx(recorded)
     assert 0.0 <= a.other < 0.05 * a.mean_jct  # tool + queue + engine time is nearly all of it
     assert 0.0 < a.overflow < 1.0 and 0.0 < a.busy <= 1.0
+
+
+def test_agentrt_holds_calls_back_while_the_engine_idles_where_fcfs_never_does(anatomy: ModuleType) -> None:
+    bench = load_script("vllm_cpu")
+    w = dict(WORKLOAD, programs=12, steps=8, num_gpu_blocks=36)  # the cache holds about one late context
+    work, profile = bench.workload(w), bench.bench_profile(MODEL, w["max_num_seqs"])
+    fcfs, agentrt = (anatomy.idle_waiting(bench.sim_run(w, profile, p, work)) for p in ("fcfs", "agentrt"))
+    assert fcfs == pytest.approx(0.0, abs=1e-6)
+    assert agentrt > 1.0  # seconds: its residency gate keeps programs out during residents' tool gaps
