@@ -15,7 +15,8 @@ all (more live contexts than the KV cache holds). Per setting and policy this pr
   than the KV cache holds".
 - `busy`: the engine's busy time over the makespan; `idle_waiting`: the share of the makespan the
   engine sat idle after a step that left calls waiting (admission held them: agentrt's residency
-  gate, pins; a call whose KV does not fit).
+  gate, pins; a call whose KV does not fit); `prefill_steps`: the share of the busy time in steps
+  that prefilled (they carry the running calls' decode tokens too), the rest decode-only steps.
 - `gap`, `reprefill`: the median tool gap between two LLM calls of a program (recorded seconds)
   and the median time to prefill, alone on the engine, the context a program holds across it
   (calibrated cost model). Keeping a context through a gap (gating, pinning) trades KV room for
@@ -57,6 +58,7 @@ class Anatomy:
     overflow: float
     busy: float
     idle_waiting: float
+    prefill_steps: float
     makespan: float
     mean_jct: float
     tool: float
@@ -130,6 +132,7 @@ def anatomy(result: ReplayResult, num_blocks: int) -> Anatomy:
     return Anatomy(overflow=overflow_fraction(records, num_blocks, bench.BLOCK_SIZE),
                    busy=stats.busy_time / result.summary.makespan,
                    idle_waiting=idle_waiting(result) / result.summary.makespan,
+                   prefill_steps=sum(i.duration for i in stats.iterations if i.num_prefill_tokens) / stats.busy_time,
                    makespan=result.summary.makespan, mean_jct=result.summary.mean_jct,
                    tool=sum(c.latency for r in records for c in r.calls.values() if c.kind is CallKind.TOOL) / n,
                    queue=mean(CallKind.LLM, "queue_wait"), engine=mean(CallKind.LLM, "service_time"),
@@ -154,8 +157,8 @@ def main() -> None:
     last = runs[-1]
     profile = calibrate(map(bench.measured, steps), bench.bench_profile(last.model, last.workload["max_num_seqs"]))
     latency = bench.client_latency(runs)
-    print("| programs | rate | blocks | steps | policy | gap | reprefill | overflow | busy | idle_waiting | makespan | mean JCT | tool | queue | engine | other "
-          "| computed |\n|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("| programs | rate | blocks | steps | policy | gap | reprefill | overflow | busy | idle_waiting | prefill_steps | makespan | mean JCT | tool | queue | engine | other "
+          "| computed |\n|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for n, rate, blocks, num_steps in itertools.product(*(
             [t(v) for v in s.split(",")] for t, s in ((int, args.programs), (float, args.rates), (int, args.blocks),
                                                       (int, args.steps)))):
@@ -165,7 +168,7 @@ def main() -> None:
         gap, reprefill = gap_and_reprefill(work[0], work[1], CostModel(profile))
         for policy in args.policies.split(","):
             a = anatomy(bench.sim_run(w, profile, policy, work, latency), blocks - 1)
-            print(f"| {n} | {rate:g} | {blocks} | {num_steps} | {policy} | {gap:.3f} | {reprefill:.3f} | {a.overflow:.3f} | {a.busy:.2f} | {a.idle_waiting:.2f} | {a.makespan:.1f} | "
+            print(f"| {n} | {rate:g} | {blocks} | {num_steps} | {policy} | {gap:.3f} | {reprefill:.3f} | {a.overflow:.3f} | {a.busy:.2f} | {a.idle_waiting:.2f} | {a.prefill_steps:.2f} | {a.makespan:.1f} | "
                   f"{a.mean_jct:.2f} | {a.tool:.2f} | {a.queue:.2f} | {a.engine:.2f} | {a.other:.2f} | {a.computed:,} |",
                   flush=True)
 

@@ -60,7 +60,7 @@ def test_the_jct_parts_add_up_and_the_tool_part_is_the_recorded_tool_time(anatom
     recorded = sum(s.duration_s or 0.0 for p in work[0] for s in p.steps if isinstance(s, ToolStep)) / len(work[0])
     assert a.tool == pytest.approx(recorded)
     assert 0.0 <= a.other < 0.05 * a.mean_jct  # tool + queue + engine time is nearly all of it
-    assert 0.0 < a.overflow < 1.0 and 0.0 < a.busy <= 1.0
+    assert 0.0 < a.overflow < 1.0 and 0.0 < a.busy <= 1.0 and 0.0 < a.prefill_steps < 1.0
 
 
 def test_agentrt_holds_calls_back_while_the_engine_idles_where_fcfs_never_does(anatomy: ModuleType) -> None:
