@@ -15,6 +15,9 @@ each cut to its first `--steps` LLM calls and the tool calls between them at the
 durations, token counts scaled so the longest context fits `--max-model-len`, Poisson arrivals.
 Each turn's prompt is the previous context plus the recorded new tokens, so contexts grow; the KV
 cache (`--num-gpu-blocks` x 32 tokens) holds a few contexts, so more programs are live than fit.
+`--tool-scale` multiplies the recorded tool durations (default 1, as recorded; a result with
+another scale must say so): on a fast engine a kept context pays only where re-prefilling it costs
+about a tool gap (benchmarks/vllm_cpu_anatomy.py; docs/vllm.md, "Session 5, second pass").
 
 Runs (each on a fresh engine): stock = vLLM's own Scheduler (no scheduler_cls); fcfs, continuum,
 agentrt = the plugin under that policy; in each round every config once, in `--configs` order

@@ -51,6 +51,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import vllm_cpu as bench  # noqa: E402  (a sibling script: its workload, its calibration inputs)
 
 
+COLUMNS = ("programs", "rate", "blocks", "steps", "policy", "gap", "reprefill", "overflow", "busy", "idle_waiting",
+           "prefill_steps", "makespan", "mean JCT", "tool", "queue", "engine", "other", "computed")
+
+
 @dataclass(frozen=True, slots=True)
 class Anatomy:
     """One simulated run's pressure and its mean JCT's parts (seconds)."""
@@ -157,8 +161,7 @@ def main() -> None:
     last = runs[-1]
     profile = calibrate(map(bench.measured, steps), bench.bench_profile(last.model, last.workload["max_num_seqs"]))
     latency = bench.client_latency(runs)
-    print("| programs | rate | blocks | steps | policy | gap | reprefill | overflow | busy | idle_waiting | prefill_steps | makespan | mean JCT | tool | queue | engine | other "
-          "| computed |\n|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("| " + " | ".join(COLUMNS) + " |\n|" + "---:|" * 4 + "---|" + "---:|" * (len(COLUMNS) - 5))
     for n, rate, blocks, num_steps in itertools.product(*(
             [t(v) for v in s.split(",")] for t, s in ((int, args.programs), (float, args.rates), (int, args.blocks),
                                                       (int, args.steps)))):
@@ -168,10 +171,11 @@ def main() -> None:
         gap, reprefill = gap_and_reprefill(work[0], work[1], CostModel(profile))
         for policy in args.policies.split(","):
             a = anatomy(bench.sim_run(w, profile, policy, work, latency), blocks - 1)
-            print(f"| {n} | {rate:g} | {blocks} | {num_steps} | {policy} | {gap:.3f} | {reprefill:.3f} | {a.overflow:.3f} | {a.busy:.2f} | {a.idle_waiting:.2f} | {a.prefill_steps:.2f} | {a.makespan:.1f} | "
-                  f"{a.mean_jct:.2f} | {a.tool:.2f} | {a.queue:.2f} | {a.engine:.2f} | {a.other:.2f} | {a.computed:,} |",
-                  flush=True)
-
+            cells = [n, f"{rate:g}", blocks, num_steps, policy, f"{gap:.3f}", f"{reprefill:.3f}", f"{a.overflow:.3f}",
+                     f"{a.busy:.2f}", f"{a.idle_waiting:.2f}", f"{a.prefill_steps:.2f}", f"{a.makespan:.1f}",
+                     f"{a.mean_jct:.2f}", f"{a.tool:.2f}", f"{a.queue:.2f}", f"{a.engine:.2f}", f"{a.other:.2f}",
+                     f"{a.computed:,}"]
+            print("| " + " | ".join(map(str, cells)) + " |", flush=True)
 
 if __name__ == "__main__":
     main()
