@@ -15,6 +15,9 @@ each cut to its first `--steps` LLM calls and the tool calls between them at the
 durations, token counts scaled so the longest context fits `--max-model-len`, Poisson arrivals.
 Each turn's prompt is the previous context plus the recorded new tokens, so contexts grow; the KV
 cache (`--num-gpu-blocks` x 32 tokens) holds a few contexts, so more programs are live than fit.
+`--tool-scale` multiplies the recorded tool durations (default 1, as recorded; a result with
+another scale must say so): on a fast engine a kept context pays only where re-prefilling it costs
+about a tool gap (benchmarks/vllm_cpu_anatomy.py; docs/vllm.md, "Session 5, second pass").
 
 Runs (each on a fresh engine): stock = vLLM's own Scheduler (no scheduler_cls); fcfs, continuum,
 agentrt = the plugin under that policy; in each round every config once, in `--configs` order
@@ -70,7 +73,7 @@ from agentrt.engine_adapters.vllm import StepRecord, VLLMEngine
 from agentrt.engine_adapters.vllm.records import CallRecord
 from agentrt.engine_adapters.vllm.tiny_model import SHAPES, write_model
 from agentrt.replay.driver import ReplayResult, replay
-from agentrt.replay.trace import LLMStep, TraceProgram, load_trace
+from agentrt.replay.trace import LLMStep, Step, ToolStep, TraceProgram, load_trace
 from agentrt.replay.workload import Scaling, make_scaling, poisson_arrivals
 from agentrt.runtime.runner import run
 
@@ -154,9 +157,20 @@ def workload(w: dict[str, Any]) -> Work:
             if num_llm > w["steps"]:
                 break
             steps.append(step)
-        programs.append(program.model_copy(update={"steps": steps}))
+        programs.append(program.model_copy(update={"steps": tool_scaled(steps, w.get("tool_scale", 1.0))}))
     scaling = make_scaling(programs, 1.0, w["max_model_len"] - 24)
     return programs, scaling, poisson_arrivals(len(programs), w["rate"], w["seed"])
+
+
+def tool_scaled(steps: list[Step], scale: float) -> list[Step]:
+    """`steps` with every tool call's recorded duration times `scale` (1: as recorded). A knob
+    for a faster engine: a context kept across a tool gap pays only when re-prefilling it would
+    cost about as long as the gap (benchmarks/vllm_cpu_anatomy.py), so a result with a scale
+    other than 1 must say so."""
+    if scale == 1.0:
+        return steps
+    return [s.model_copy(update={"duration_s": s.duration_s * scale}) if isinstance(s, ToolStep) and s.duration_s
+            else s for s in steps]
 
 
 def counts_of(result: ReplayResult) -> dict[str, int]:
@@ -461,6 +475,8 @@ def rotated(configs: list[str], n: int) -> list[str]:
 
 def cmd_run(args: argparse.Namespace) -> None:
     w = {k: getattr(args, k) for k in WORKLOAD_KEYS}
+    if args.tool_scale != 1.0:  # recorded only when set: earlier lines had none and stay comparable
+        w["tool_scale"] = args.tool_scale
     configs = [c for c in args.configs.split(",") if c]
     unknown = sorted(set(configs) - set(CONFIGS))
     if unknown or "stock" not in configs or args.rounds < 1:
@@ -497,7 +513,8 @@ def cmd_summary(args: argparse.Namespace) -> None:
     programs, scaling, arrivals = work = workload(w)
     title = (f"{TRACE}: {len(programs)} programs x first {w['steps']} LLM calls, token scale {scaling.scale:.4f}, "
              f"rate {w['rate']}/s, seed {w['seed']}, KV {w['num_gpu_blocks']} x {BLOCK_SIZE} tokens, "
-             f"max_model_len {w['max_model_len']}, max_num_seqs {w['max_num_seqs']}, {len(stock_rounds)} rounds with "
+             f"max_model_len {w['max_model_len']}, max_num_seqs {w['max_num_seqs']}, "
+             f"tool durations x {w.get('tool_scale', 1.0)}, {len(stock_rounds)} rounds with "
              f"stock; settings {last.settings}" + (f"; {len(every) - len(runs)} runs of other settings left out"
                                                    if len(every) > len(runs) else ""))
     print(f"{title}\n\nEvery run:\n\n{rounds_table(runs)}\n\nPer config, median [range] over rounds:\n\n"
@@ -568,6 +585,8 @@ def build_parser() -> argparse.ArgumentParser:
     run_.add_argument("--num-gpu-blocks", type=int, default=48, help="KV blocks of 32 tokens (incl. vLLM's null block)")
     run_.add_argument("--max-model-len", type=int, default=1024, help="the longest context, tokens scaled to fit")
     run_.add_argument("--max-num-seqs", type=int, default=8)
+    run_.add_argument("--tool-scale", type=float, default=1.0,
+                      help="multiply every recorded tool duration by this (default 1: as recorded)")
     run_.add_argument("--omp-num-threads", type=int, default=1,
                       help="OpenMP threads of the engine (OMP_NUM_THREADS; default 1, see docs/vllm.md)")
     run_.add_argument("--seed", type=int, default=0)

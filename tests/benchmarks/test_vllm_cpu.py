@@ -15,7 +15,7 @@ import pytest
 
 from agentrt.engine_adapters.vllm import StepRecord
 from agentrt.engine_adapters.vllm.tiny_model import MAX_POSITIONS, SHAPES, VOCAB_SIZE
-from agentrt.replay.trace import LLMStep
+from agentrt.replay.trace import LLMStep, ToolStep
 
 from bench_scripts import load_script
 
@@ -139,3 +139,26 @@ def test_the_simulator_gets_the_client_latency_the_plugin_runs_measured(bench: M
     bare = bench.sim_run(WORKLOAD, profile, "agentrt", work)
     late = bench.sim_run(WORKLOAD, profile, "agentrt", work, (0.002, 0.004))
     assert late.summary.mean_jct > bare.summary.mean_jct + 0.02  # 5 calls a program, 6 ms each
+
+
+def test_a_tool_scale_multiplies_the_recorded_tool_durations_and_only_them(bench: ModuleType) -> None:
+    def tools(w: dict[str, Any]) -> list[float | None]:
+        return [s.duration_s for p in bench.workload(w)[0] for s in p.steps if isinstance(s, ToolStep)]
+
+    def prompts(w: dict[str, Any]) -> list[int]:
+        return [s.input_tokens for p in bench.workload(w)[0] for s in p.steps if isinstance(s, LLMStep)]
+
+    halved = dict(WORKLOAD, tool_scale=0.5)
+    assert [d and d / 2 for d in tools(WORKLOAD)] == pytest.approx(tools(halved))
+    assert any(tools(WORKLOAD)) and prompts(halved) == prompts(WORKLOAD)
+
+
+def test_the_default_tool_scale_is_not_recorded_so_earlier_rounds_stay_comparable(
+        bench: ModuleType, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    seen: list[dict[str, Any]] = []
+    monkeypatch.setattr(bench, "workload", lambda w: seen.append(w) or sys.exit(0))
+    for argv in (["run"], ["run", "--tool-scale", "0.5"]):
+        monkeypatch.setattr(sys, "argv", ["vllm_cpu.py", *argv, "--results", str(tmp_path / "r.jsonl")])
+        with pytest.raises(SystemExit):
+            bench.main()
+    assert seen == [WORKLOAD, dict(WORKLOAD, tool_scale=0.5)]
