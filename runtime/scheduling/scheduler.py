@@ -133,7 +133,6 @@ class ProgramScheduler:
         self.kv_capacity_tokens = kv_capacity_tokens
         self.host_kv_capacity_tokens = host_kv_capacity_tokens
         self._resident_tokens = 0
-        self._num_running = 0  # calls the engine runs (admitted, not preempted, not finished)
         self._demand_exceeds_free = False  # at the last pin decision: waiting calls wanted more blocks than were free
         self.programs: dict[str, ProgramState] = {}
         self.calls: dict[str, CallState] = {}
@@ -184,7 +183,6 @@ class ProgramScheduler:
         call.total_wait += now - call.waiting_since
         call.ratio_wait += now - call.ratio_from
         call.phase = CallPhase.RUNNING
-        self._num_running += 1
         call.promote_at = math.inf
         if self.decisions is not None:
             self.decisions.add(DecisionKind.ADMITTED, call.program_id, call.call_id)
@@ -201,7 +199,6 @@ class ProgramScheduler:
         if call.phase is not CallPhase.RUNNING:
             return
         call.num_preemptions += 1
-        self._num_running -= 1
         self._counts["preemptions"] += 1
         call.waiting_since = call.ratio_from = now
         if self.decisions is not None:
@@ -240,8 +237,6 @@ class ProgramScheduler:
             self._queue_of(call).remove(call)
             if now is not None:
                 call.total_wait += now - call.waiting_since
-        elif call.phase is CallPhase.RUNNING:
-            self._num_running -= 1
         call.phase = CallPhase.DONE
         live = self._live[call.program_id]
         live.discard(call_id)
@@ -272,11 +267,7 @@ class ProgramScheduler:
         calls move to the admissible queue. A program leaves the working set when it ends.
         Backfill (issue 15): a program that does not fit is skipped and smaller ones behind it
         are admitted, until the first skipped one has waited `residency_backfill_s`; then
-        admission stops at it, so a large context is not starved by a stream of small ones.
-        Work-conserving (issue 15, seventh pass): while the engine would idle (no call running,
-        none admissible) and memory is not short, the budget is the whole cache instead of the
-        fraction: the resident programs sit in tool gaps, and holding the door shut on room that is
-        free costs engine time for nothing."""
+        admission stops at it, so a large context is not starved by a stream of small ones."""
         budget = (self.policy.config.residency_fraction or 1.0) * self._kv_tokens_within_reach()
         backfill_s = self.policy.config.residency_backfill_s
         tried_idle = False  # once per pass: a program made resident here has calls, so is not idle
@@ -285,23 +276,16 @@ class ProgramScheduler:
             program = self.programs[call.program_id]
             if program.resident or program.program_id in skipped:
                 continue
-            room = self._kv_tokens_within_reach() if self._would_idle() else budget
-            if self._resident_tokens and self._resident_tokens + program.context_tokens > room:
+            if self._resident_tokens and self._resident_tokens + program.context_tokens > budget:
                 if not tried_idle:
                     tried_idle = True
                     self._evict_idle(now)
-                if self._resident_tokens + program.context_tokens > room:
+                if self._resident_tokens + program.context_tokens > budget:
                     if not skipped and call.wait_at(now) >= backfill_s:
                         return  # the head has waited long enough: hold the door for it
                     skipped.add(program.program_id)
                     continue
             self._make_resident(program)
-
-    def _would_idle(self) -> bool:
-        """The work-conserving gate applies: the engine would idle (no call runs, none is
-        admissible) and memory is not short (past the fraction with memory short, contexts thrash)."""
-        return (self.policy.config.residency_work_conserving and not self._num_running and not self._waiting
-                and not self.memory_short())
 
     def _make_resident(self, program: ProgramState) -> None:
         program.resident = True
@@ -504,7 +488,7 @@ class ProgramScheduler:
         c = self._counts
         return SchedulerStats(
             num_programs=len(self.programs), num_waiting=self.num_waiting,
-            num_running=self._num_running,
+            num_running=sum(1 for x in self.calls.values() if x.phase is CallPhase.RUNNING),
             num_pins=len(self.pins), pinned_blocks=self.pins.num_blocks,
             num_promotions=c["promotions"], num_demotions=c["demotions"], num_preemptions=c["preemptions"],
             num_pins_created=c["pins_created"], num_pin_hits=c["pin_hits"], num_pins_expired=c["pins_expired"],

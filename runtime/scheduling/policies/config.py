@@ -132,13 +132,6 @@ class PolicyConfig(BaseModel):
                     "from then on admission stops at it until it fits (0: strict queue order). Default "
                     "30 s: about one SWE-bench program's turn under load; short function-calling "
                     "programs pass a long one whose context does not fit instead of waiting behind it.")
-    residency_work_conserving: bool = Field(
-        True,
-        description="agentrt only: while no call runs, none is admissible (the engine would idle) and "
-                    "memory is not short, a gated program may join the working set while the contexts fit "
-                    "the whole cache, not just residency_fraction of it: the resident programs sit in tool "
-                    "gaps meanwhile. Without the memory condition it thrashed (README, \"Where the rest of "
-                    "the gap is\", seventh pass).")
     residency_idle_s: float = Field(
         60.0, gt=0.0,
         description="agentrt only: a resident program with no call in flight and no pin for this long "
