@@ -498,12 +498,27 @@ def cmd_run(args: argparse.Namespace) -> None:
     print(f"appended to {args.results}; `benchmarks/vllm_cpu.py summary --results {args.results}` reads every round")
 
 
+def last_workload(every: list[Run]) -> tuple[Run, list[Run]]:
+    """The file's last run and every run of its workload, settings and model (what `summary` reads)."""
+    last = every[-1]
+    return last, [r for r in every if (r.workload, r.settings, r.model) == (last.workload, last.settings, last.model)]
+
+
+def plugin_profile(runs: list[Run], path: Path) -> Profile:
+    """The bench model's profile calibrated on `runs`' plugin steps (stock vLLM records none), as
+    `summary` does; exits with a one-line error when there are none."""
+    steps = [s for r in runs if r.config != "stock" for s in r.steps]
+    if not steps:
+        sys.exit(f"error: {path} holds no plugin steps; run `vllm_cpu.py run` first")
+    last = runs[-1]
+    return calibrate(map(measured, steps), bench_profile(last.model, last.workload["max_num_seqs"]))
+
+
 def cmd_summary(args: argparse.Namespace) -> None:
     every = read_runs(args.results)
     if not every:
         sys.exit(f"error: {args.results} holds no runs")
-    last = every[-1]
-    runs = [r for r in every if (r.workload, r.settings, r.model) == (last.workload, last.settings, last.model)]
+    last, runs = last_workload(every)
     stock_rounds = {r.round for r in runs if r.config == "stock"}
     complete = [r for r in runs if r.round in stock_rounds]
     by_config: dict[str, list[Run]] = {}

@@ -40,7 +40,6 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from agentrt.engine_adapters.sim import calibrate
 from agentrt.engine_adapters.sim.cost_model import CostModel
 from agentrt.programs.records import CallKind, ProgramRecord
 from agentrt.replay.driver import ReplayResult
@@ -155,11 +154,8 @@ def main() -> None:
     parser.add_argument("--tool-scale", type=float, default=1.0, help="recorded tool durations times this")
     args = parser.parse_args()
     runs = bench.read_runs(args.results)
-    steps = [s for r in runs if r.config != "stock" for s in r.steps]
-    if not steps:
-        sys.exit(f"error: {args.results} holds no plugin steps; run `vllm_cpu.py run` first")
+    profile = bench.plugin_profile(runs, args.results)
     last = runs[-1]
-    profile = calibrate(map(bench.measured, steps), bench.bench_profile(last.model, last.workload["max_num_seqs"]))
     latency = bench.client_latency(runs)
     print("| " + " | ".join(COLUMNS) + " |\n|" + "---:|" * 4 + "---|" + "---:|" * (len(COLUMNS) - 5))
     for n, rate, blocks, num_steps in itertools.product(*(

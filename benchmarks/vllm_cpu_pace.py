@@ -23,7 +23,7 @@ import statistics
 import sys
 from pathlib import Path
 
-from agentrt.engine_adapters.sim import Profile, calibrate
+from agentrt.engine_adapters.sim import Profile
 from agentrt.engine_adapters.sim.cost_model import CostModel
 from agentrt.replay.driver import ReplayResult
 
@@ -75,16 +75,14 @@ def main() -> None:
     parser.add_argument("--paces", default="", help="comma-separated paces (default: each plugin run's own)")
     args = parser.parse_args()
     every = bench.read_runs(args.results)
-    last = every[-1]
-    runs = [r for r in every if (r.workload, r.settings, r.model) == (last.workload, last.settings, last.model)]
-    steps = [s for r in runs if r.config != "stock" for s in r.steps]
-    if not steps:
-        sys.exit(f"error: {args.results} holds no plugin steps of its last workload; run `vllm_cpu.py run` first")
-    profile = calibrate(map(bench.measured, steps), bench.bench_profile(last.model, last.workload["max_num_seqs"]))
-    paces = [float(p) for p in args.paces.split(",") if p] or paces_of(runs, profile)
+    if not every:
+        sys.exit(f"error: {args.results} holds no runs; run `vllm_cpu.py run` first")
+    last, runs = bench.last_workload(every)
+    profile = bench.plugin_profile(runs, args.results)
+    own = paces_of(runs, profile)
+    paces = [float(p) for p in args.paces.split(",") if p] or own
     print(f"{len(runs)} runs of {args.results}'s last workload; the plugin runs' paces: median "
-          f"{statistics.median(paces_of(runs, profile)):.3f}, range {min(paces_of(runs, profile)):.3f}-"
-          f"{max(paces_of(runs, profile)):.3f}\n")
+          f"{statistics.median(own):.3f}, range {own[0]:.3f}-{own[-1]:.3f}\n")
     latency = bench.client_latency(runs)
     print(f"the client's latency per call as summary uses it: {latency[0] * 1e3:.1f} ms in, {latency[1] * 1e3:.1f} ms out\n")
     print(table(last.workload, profile, [p for p in args.policies.split(",") if p], paces, bench.workload(last.workload),

@@ -105,7 +105,8 @@ class Profile:
     # slower per FLOP than the matmuls (vLLM's CPU paged attention: ~0.35, docs/vllm.md).
     attention_efficiency: float = 1.0
     # Fixed cost per request that prefills in the iteration, beyond its tokens: on vLLM's CPU
-    # engine ~5-8 ms (building its inputs and attention metadata, a logits row), which a step with
+    # engine with the bench model `calibrate` fits 8.3 ms (docs/vllm.md, session 5; building its inputs
+    # and attention metadata, a logits row), which a step with
     # several short prefills pays several times (benchmarks/vllm_cpu_residuals.py). 0: none.
     overhead_per_prefill_s: float = 0.0
 
