@@ -30,7 +30,8 @@ class VLLMOptions(BaseModel):
     model: str = Field(description="A Hugging Face model folder (config.json, weights, tokenizer).")
     stock: bool = Field(
         False, description="Run vLLM's own scheduler (FCFS, prefix caching on) instead of agentrt's plugin: "
-                           "the baseline. The runtime's policy is then ignored.")
+                           "the baseline, observed as the plugin is (its per-call records and steps; it "
+                           "decides nothing). The runtime's policy is then ignored.")
     num_gpu_blocks_override: int | None = Field(None, ge=2, description="KV cache size in blocks (incl. vLLM's null block).")
     max_model_len: int | None = Field(None, ge=2, description="Context length (default: the model's).")
     block_size: int | None = Field(None, ge=1, description="Tokens per KV block.")
@@ -75,7 +76,9 @@ class VLLMOptions(BaseModel):
         return {"OMP_NUM_THREADS": "1"}
 
     def engine_kwargs(self, *, on_cpu: bool, scheduler_cls: str | None, additional: dict[str, Any]) -> dict[str, Any]:
-        """AsyncEngineArgs fields. `scheduler_cls` None: vLLM's own FCFS scheduler."""
+        """AsyncEngineArgs fields. `scheduler_cls`: agentrt's plugin, or with `stock` its observed copy of
+        vLLM's own scheduler (observer.py: vLLM's FCFS decisions, the plugin's records); None: vLLM's own
+        scheduler, bare (the adapter then sees each call's first admission only)."""
         kwargs: dict[str, Any] = dict(CPU_DEFAULTS) if on_cpu else {}
         for name in ("num_gpu_blocks_override", "max_model_len", "block_size", "max_num_seqs",
                      "max_num_batched_tokens", "gpu_memory_utilization", "enforce_eager"):
@@ -85,8 +88,8 @@ class VLLMOptions(BaseModel):
         kwargs.update(model=str(self.check_model_folder()), dtype=self.dtype, seed=self.seed,
                       enable_prefix_caching=True, disable_log_stats=True)
         if scheduler_cls is not None:
-            kwargs.update(scheduler_cls=scheduler_cls, scheduling_policy="priority", additional_config=additional,
-                          worker_extension_cls=EXTENSION)
+            kwargs.update(scheduler_cls=scheduler_cls, scheduling_policy="fcfs" if self.stock else "priority",
+                          additional_config=additional, worker_extension_cls=EXTENSION)
         else:
             kwargs["scheduling_policy"] = "fcfs"
         kwargs.update(self.engine_args)

@@ -5,7 +5,8 @@ vLLM runs unmodified: agentrt's scheduler is installed with vLLM's own `schedule
 policy inputs ride in `SamplingParams.extra_args`, and its accounting comes back on its final
 output (records.py); program-level messages (a program ended, a tool started, statistics) go
 through `collective_rpc` (control.py). `stock=True` runs vLLM's own FCFS scheduler instead: the
-baseline for benchmarks.
+baseline for benchmarks, through a subclass that decides nothing and records what the plugin
+records (observer.py), so both are counted alike.
 
 Prompts are sent as token ids, so the adapter can check their length before vLLM sees them:
 `Tokens` materialize deterministically (`Tokens.to_ids`, above the special tokens), so a
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
     from anyio.abc import TaskGroup
 
 _PLUGIN = "agentrt.engine_adapters.vllm.plugin"
+_OBSERVER = "agentrt.engine_adapters.vllm.observer"  # stock vLLM's scheduler, observed
 _COUNTERS = ("num_calls", "num_finished", "num_aborted", "num_failed", "num_rejected", "num_prompt_tokens",
              "num_prefix_hit_tokens", "num_output_tokens")
 
@@ -89,7 +91,7 @@ class VLLMEngine(Engine):
         if cpu:  # the worker then lives in the engine-core process, where control messages run
             os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
         kwargs = self.options.engine_kwargs(
-            on_cpu=cpu, scheduler_cls=None if self.options.stock else self._scheduler_cls(cpu),
+            on_cpu=cpu, scheduler_cls=self._scheduler_cls(cpu),
             additional={META_KEY: {"policy": self.policy.model_dump(mode="json"),
                                    "record_steps": self.options.record_steps,
                                    "record_decisions": self.options.record_decisions}})
@@ -101,14 +103,13 @@ class VLLMEngine(Engine):
         special = [i for i in self._tokenizer.all_special_ids if i < self._vocab_size // 2]
         self._low_id = max(special, default=-1) + 1
         self.max_model_len = self._llm.model_config.max_model_len
-        if not self.options.stock:
-            send, receive = anyio.create_memory_object_stream[tuple[str, dict[str, Any], Any]](math.inf)
-            self._outbox, self._scope = send, anyio.CancelScope()
-            task_group.start_soon(self._send_control, receive, self._scope)
-            snapshot = await self._control(ControlOp.STATS)
-            if "error" in snapshot:
-                await self.stop()
-                raise EngineError(f"agentrt's scheduler plugin is unreachable: {snapshot['error']}")
+        send, receive = anyio.create_memory_object_stream[tuple[str, dict[str, Any], Any]](math.inf)
+        self._outbox, self._scope = send, anyio.CancelScope()
+        task_group.start_soon(self._send_control, receive, self._scope)
+        snapshot = await self._control(ControlOp.STATS)
+        if "error" in snapshot:
+            await self.stop()
+            raise EngineError(f"agentrt's scheduler is unreachable: {snapshot['error']}")
 
     async def stop(self) -> None:
         """Stop vLLM (keeping the plugin's last statistics and steps). Calls still in flight fail
@@ -189,8 +190,7 @@ class VLLMEngine(Engine):
 
     async def query_statistics(self) -> VLLMStats:
         """Statistics after every control message sent so far has been applied."""
-        if not self.options.stock:
-            await self._control(ControlOp.STATS)
+        await self._control(ControlOp.STATS)
         return self.statistics()
 
     async def query_decisions(self, start: int = 0) -> list[Decision]:
@@ -234,7 +234,8 @@ class VLLMEngine(Engine):
     # -- helpers ----------------------------------------------------------------------------------
     def _scheduler_cls(self, cpu: bool) -> str:
         asynchronous = not cpu and self.options.engine_args.get("async_scheduling") is not False
-        return f"{_PLUGIN}.{'AgentAsyncScheduler' if asynchronous else 'AgentScheduler'}"
+        module, name = (_OBSERVER, "StockScheduler") if self.options.stock else (_PLUGIN, "AgentScheduler")
+        return f"{module}.{name.replace('Scheduler', 'AsyncScheduler') if asynchronous else name}"
 
     def _started(self) -> Any:
         if self._llm is None:
@@ -278,7 +279,7 @@ class VLLMEngine(Engine):
         out, finish = final.outputs[0], self.now()
         cached = final.num_cached_tokens or 0
         record = CallRecord.from_output(final.kv_transfer_params)
-        if record is None:  # stock vLLM: no scheduler record; time from the adapter's side
+        if record is None:  # vLLM ran a scheduler of `engine_args`: time from the adapter's side, first admission only
             start = first_output if first_output is not None else finish
             record = CallRecord(request.call_id, request.arrival, first_scheduled=start,
                                 queue_wait=max(start - request.arrival, 0.0), service_time=finish - start,

@@ -6,9 +6,10 @@ shared `EngineDriver` (engine_adapters/driver.py) at the same points as the simu
 the driver owns the pin lifecycle, pin-or-free at finish, the context map and the choice of
 preemption victims; vLLM keeps the mechanics (blocks, token budget, chunked prefill, its own
 preemption when running requests cannot grow). This class is the glue and the block arithmetic;
-the rest is in named pieces: the ranking written into vLLM's queues (ranking.py), the requests
-residency gating holds (held.py), step timing, per-call records and the prefill rate (steps.py),
-and the control messages (control.py).
+the rest is in named pieces: the recording it shares with stock vLLM's observed scheduler (step
+timing and per-call records at the hooks of observer.py, steps.py), the ranking written into
+vLLM's queues (ranking.py), the requests residency gating holds (held.py), the prefill rate
+(steps.py), and the control messages (control.py).
 
 NOTE on how the decisions reach vLLM. Before each `schedule()` the plugin asks the
 ProgramScheduler for the waiting order (`order_waiting`: anti-starvation promotions included)
@@ -30,7 +31,6 @@ Invariants:
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from vllm.v1.core.sched.async_scheduler import AsyncScheduler
@@ -38,40 +38,32 @@ from vllm.v1.core.sched.request_queue import SchedulingPolicy
 from vllm.v1.core.sched.scheduler import Scheduler
 from vllm.v1.request import Request, RequestStatus
 
+from agentrt.engine_adapters.base import SchedHints
 from agentrt.engine_adapters.driver import EngineDriver
 from agentrt.engine_adapters.vllm.held import HeldRequests
+from agentrt.engine_adapters.vllm.observer import _ObservedMixin
 from agentrt.engine_adapters.vllm.pins import PinnedBlocks
 from agentrt.engine_adapters.vllm.ranking import UNRANKED, rank
-from agentrt.engine_adapters.vllm.records import META_KEY, CallRecord, parse_meta
-from agentrt.engine_adapters.vllm.steps import PrefillRate, StepAccounting, StepClock
+from agentrt.engine_adapters.vllm.records import CallRecord
+from agentrt.engine_adapters.vllm.steps import PrefillRate
 from agentrt.runtime.scheduling.decisions import DecisionLog
 from agentrt.runtime.scheduling.policies import PolicyConfig
 from agentrt.runtime.scheduling.policies.base import CallPhase, CallState
 from agentrt.runtime.scheduling.scheduler import ProgramScheduler
 
 _FINISHED_OK = (RequestStatus.FINISHED_STOPPED, RequestStatus.FINISHED_LENGTH_CAPPED)
-_INSTANCE: _AgentMixin | None = None  # the plugin of this engine-core process (for control.py)
-
-
-def current_scheduler() -> _AgentMixin | None:
-    return _INSTANCE
 
 
 def _cdiv(a: int, b: int) -> int:
     return -(-a // b)
 
 
-class _AgentMixin:
-    """The agentrt glue; combined below with vLLM's Scheduler and AsyncScheduler."""
+class _AgentMixin(_ObservedMixin):
+    """The agentrt glue at the recording's hooks; combined below with vLLM's Scheduler and AsyncScheduler."""
 
     # provided by vLLM's Scheduler
-    vllm_config: Any
-    kv_cache_manager: Any
     block_size: int
     policy: SchedulingPolicy
-    requests: dict[str, Request]
-    running: list[Request]
-    waiting: Any
     kv_holding_waiting: Any
     max_num_running_reqs: int
     max_num_scheduled_tokens: int
@@ -82,9 +74,7 @@ class _AgentMixin:
         if self.policy != SchedulingPolicy.PRIORITY:
             raise ValueError("agentrt's scheduler needs scheduling_policy='priority' (it writes its ranking "
                              f"into Request.priority); got {self.policy.value!r}")
-        settings = (getattr(self.vllm_config, "additional_config", None) or {}).get(META_KEY, {})
-        self.pool = self.kv_cache_manager.block_pool
-        self.num_usable_blocks = self.pool.num_gpu_blocks - 1  # block 0 is vLLM's null block
+        settings = self.settings
         self.prefill_rate = PrefillRate()
         self.pinned = PinnedBlocks(self.pool, self.block_size, self.num_usable_blocks)
         self.program_scheduler = ProgramScheduler(PolicyConfig.model_validate(settings.get("policy", {})),
@@ -93,51 +83,35 @@ class _AgentMixin:
         self.call_names: dict[str, str] = {}  # request id -> agentrt call id, kept while decisions are logged
         self.driver = EngineDriver(self.program_scheduler, self.pinned, self.prefill_rate.seconds)
         self.held = HeldRequests()
-        self.accounting = StepAccounting(int(settings.get("record_steps", 0)))
-        self.step_clock = StepClock()
         self._own_preemptions: set[str] = set()
-        global _INSTANCE
-        _INSTANCE = self
 
     # -- arrivals -------------------------------------------------------------------------------
-    def add_request(self, request: Request) -> None:
-        call_id, program_id, hints = parse_meta(request.sampling_params.extra_args if request.sampling_params
-                                                else None, request.request_id)
-        now = time.monotonic()
-        call = self.driver.on_arrival(request.request_id, program_id, hints, now, prompt=request,
-                                      num_prompt_tokens=request.num_prompt_tokens)
-        self.accounting.records[request.request_id] = CallRecord(call_id, now)
+    def _on_arrival(self, request: Request, call_id: str, program_id: str, hints: SchedHints, now: float) -> None:
+        self.driver.on_arrival(request.request_id, program_id, hints, now, prompt=request,
+                               num_prompt_tokens=request.num_prompt_tokens)
         if self.program_scheduler.decisions is not None:
             self.call_names[request.request_id] = call_id  # vLLM's request id has a random suffix
         request.priority = UNRANKED
-        super().add_request(request)  # type: ignore[misc]
-        if call.pending:
+
+    def add_request(self, request: Request) -> None:
+        super().add_request(request)
+        call = self.program_scheduler.calls.get(request.request_id)
+        if call is not None and call.pending:
             self.held.hold(self.waiting, request)
 
     # -- one step -------------------------------------------------------------------------------
-    def schedule(self, *args: Any, **kwargs: Any) -> Any:
-        clocks = self.step_clock.now()
-        start = clocks[0]
-        self.driver.expire_pins(start)
-        order = self.program_scheduler.order_waiting(start)
-        self._relieve_pressure(order, start)
+    def _before_schedule(self, now: float) -> None:
+        self.driver.expire_pins(now)
+        order = self.program_scheduler.order_waiting(now)
+        self._relieve_pressure(order, now)
         calls = self.program_scheduler.calls
         self.held.sync(self.waiting, calls, order)
         rank(order, (self.waiting, self.kv_holding_waiting), self.running, calls, self.program_scheduler.sort_key)
-        out = super().schedule(*args, **kwargs)  # type: ignore[misc]
-        self._note_scheduled(out, start)
-        self.step_clock.begin(out, clocks)
-        return out
 
-    def update_from_output(self, scheduler_output: Any, model_runner_output: Any) -> Any:
-        times = self.step_clock.end(scheduler_output)
-        seconds = times.seconds
-        if scheduler_output.total_num_scheduled_tokens:
-            scheduled, num_prefill, num_pairs = self.accounting.account(scheduler_output, self.requests, times)
-            calls = self.program_scheduler.calls
-            self.program_scheduler.on_iteration([calls[r] for r in scheduled if r in calls], seconds)
-            self.prefill_rate.observe(num_prefill, num_pairs, seconds)
-        return super().update_from_output(scheduler_output, model_runner_output)  # type: ignore[misc]
+    def _on_step(self, scheduled: list[str], num_prefill: int, num_pairs: int, seconds: float) -> None:
+        calls = self.program_scheduler.calls
+        self.program_scheduler.on_iteration([calls[r] for r in scheduled if r in calls], seconds)
+        self.prefill_rate.observe(num_prefill, num_pairs, seconds)
 
     def get_num_unfinished_requests(self) -> int:
         """Held requests keep the engine stepping (they are admitted as programs end)."""
@@ -165,7 +139,7 @@ class _AgentMixin:
             self._preempt_request(request, now)  # type: ignore[attr-defined]
             self.prev_step_scheduled_req_ids.discard(request.request_id)  # resends its tokens, as reset_prefix_cache
             self._own_preemptions.add(request.request_id)
-            self._on_preempted(request.request_id, now, for_memory=short > 0)
+            self._tell_preempted(request.request_id, now, for_memory=short > 0)
 
     def _exclusive_blocks(self, call: CallState) -> int:
         """Blocks that preempting the running `call` frees (those no other request holds)."""
@@ -184,33 +158,30 @@ class _AgentMixin:
         return need
 
     def _note_scheduled(self, out: Any, now: float) -> None:
-        for request_id in out.preempted_req_ids or ():
-            if request_id not in self._own_preemptions:
-                self._on_preempted(request_id, now)
+        super()._note_scheduled(out, now)
         self._own_preemptions.clear()
-        calls = self.program_scheduler.calls
-        for request in self.running:
-            call = calls.get(request.request_id)
-            if call is not None and call.phase is CallPhase.WAITING:
-                self.driver.on_admitted(call, now)
-                record = self.accounting.records[request.request_id]
-                if record.first_scheduled < 0:
-                    record.first_scheduled = now
 
-    def _on_preempted(self, request_id: str, now: float, *, for_memory: bool = True) -> None:
+    def _on_preempted(self, request_id: str, now: float) -> None:
+        if request_id not in self._own_preemptions:  # the driver knows its own victims already
+            self._tell_preempted(request_id, now)
+
+    def _on_admitted(self, request: Request, now: float) -> None:
+        call = self.program_scheduler.calls.get(request.request_id)
+        if call is not None and call.phase is CallPhase.WAITING:
+            self.driver.on_admitted(call, now)
+
+    def _tell_preempted(self, request_id: str, now: float, *, for_memory: bool = True) -> None:
         call = self.program_scheduler.calls.get(request_id)
         request = self.requests.get(request_id)
         if call is not None and request is not None and call.phase is CallPhase.RUNNING:
             self.driver.on_preempted(call, now, num_tokens=request.num_tokens, for_memory=for_memory)
-            self.accounting.records[request_id].num_preemptions += 1
 
     # -- departures -----------------------------------------------------------------------------
-    def _free_request(self, request: Request, delay_free_blocks: bool = False) -> Any:
-        """A request ended: decide its program's pin (before vLLM drops the request's block
-        references) and return its record with the output, as `kv_transfer_params`."""
-        request_id, now = request.request_id, time.monotonic()
+    def _on_freed(self, request: Request, record: CallRecord | None, now: float) -> None:
+        """Decide the program's pin (before vLLM drops the request's block references); the
+        record's queue wait is the ProgramScheduler's."""
+        request_id = request.request_id
         self.held.drop(request_id)
-        record = self.accounting.records.pop(request_id, None)
         call = self.program_scheduler.calls.get(request_id)
         if call is not None and record is not None:
             if request.status in _FINISHED_OK:
@@ -218,10 +189,15 @@ class _AgentMixin:
             else:
                 self.driver.on_aborted(request_id, now)
             record.queue_wait = call.total_wait
-        kv_params, ec_params = super()._free_request(request, delay_free_blocks)  # type: ignore[misc]
-        if record is not None:
-            kv_params = {**(kv_params or {}), **record.as_output()}
-        return kv_params, ec_params
+
+    def statistics(self) -> dict[str, Any]:
+        stats, pinned = self.driver.statistics(), self.pinned
+        return {**super().statistics(), "num_pinned_blocks": pinned.num_pinned_blocks,
+                "num_pins": len(pinned.program_to_blocks), "num_pins_created": stats.num_pins_created,
+                "num_pin_hits": stats.num_pin_hits, "num_pin_expiries": stats.num_pins_expired,
+                "num_pins_released": stats.num_pins_released, "num_preemptions": stats.num_preemptions,
+                "num_promotions": stats.num_promotions, "num_held": len(self.held),
+                "num_waiting": stats.num_waiting, "num_running": stats.num_running}
 
     def _finish(self, call: CallState, request: Request, now: float) -> float:
         blocks = [b for group in self.kv_cache_manager.get_blocks(request.request_id).blocks for b in group

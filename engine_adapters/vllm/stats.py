@@ -9,14 +9,15 @@ from dataclasses import dataclass
 class VLLMStats:
     """Counters of one engine since it started.
 
-    The adapter counts calls and tokens; the plugin (not in stock mode: those stay 0) counts
-    blocks, pins and preemptions, as of the last control message or the engine's stop.
+    The adapter counts calls and tokens; the scheduler counts blocks, steps and preemptions, and
+    the plugin pins (in stock mode those stay 0), as of the last control message or the engine's stop.
     num_prefix_hit_tokens: prompt tokens served from the prefix cache (vLLM's num_cached_tokens).
     num_pinned_blocks: blocks pinned now, including those handed to a program's next call.
     num_pin_hits: calls admitted while their program's KV was still pinned.
     num_held: calls held out of vLLM's waiting queue by residency gating (agentrt), now.
     num_waiting, num_running: calls the plugin knows as waiting (held ones included) and running, now.
-    scheduler_cls: the plugin class vLLM runs (AgentScheduler, or AgentAsyncScheduler with async scheduling).
+    scheduler_cls: the class vLLM runs (AgentScheduler, or AgentAsyncScheduler with async scheduling;
+    stock: StockScheduler or StockAsyncScheduler).
     num_threads: the engine core's torch (OpenMP) threads (`VLLMOptions.omp_num_threads`).
     """
 

@@ -1,0 +1,190 @@
+"""Stock vLLM observed (`StockScheduler`, observer.py): it decides what vLLM's own Scheduler
+decides, and counts what the plugin counts, recomputation after a preemption included.
+
+The scheduler tests drive vLLM's scheduler directly, as vLLM's own tests do: scripted arrivals,
+a model-runner output per step (one sampled token per request that finished its prefill), no
+model and no clock (the records' times are not checked). The engine test runs the tiny model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agentrt.engine_adapters.vllm.records import META_KEY, CallRecord
+
+pytestmark = [pytest.mark.vllm,
+              pytest.mark.filterwarnings("ignore::DeprecationWarning:torch", "ignore::FutureWarning:vllm",
+                                         "ignore::DeprecationWarning:vllm", "ignore::FutureWarning:torch")]
+BLOCK_SIZE = 32
+SAMPLED = 7  # the token every step samples
+
+
+@pytest.fixture(scope="module")
+def engine_config(tiny_model: Path) -> Any:
+    from vllm.engine.arg_utils import EngineArgs
+
+    config = EngineArgs(model=str(tiny_model), block_size=BLOCK_SIZE, enable_prefix_caching=True, max_model_len=512,
+                        max_num_seqs=8, max_num_batched_tokens=2048, dtype="float32", enforce_eager=True,
+                        skip_tokenizer_init=True).create_engine_config()
+    assert not config.scheduler_config.async_scheduling
+    return config
+
+
+def make_scheduler(cls: type, config: Any, num_blocks: int) -> Any:
+    """vLLM's scheduler of class `cls` over a KV cache of `num_blocks` blocks (block 0: vLLM's null block)."""
+    import torch
+    from vllm.v1.kv_cache_interface import FullAttentionSpec, KVCacheConfig, KVCacheGroupSpec
+    from vllm.v1.structured_output import StructuredOutputManager
+
+    config.cache_config.num_gpu_blocks = num_blocks
+    config.additional_config = {META_KEY: {"record_steps": 1000}}
+    spec = FullAttentionSpec(block_size=BLOCK_SIZE, num_kv_heads=2, head_size=64, dtype=torch.float32)
+    kv = KVCacheConfig(num_blocks=num_blocks, kv_cache_tensors=[], kv_cache_groups=[KVCacheGroupSpec(["l0"], spec)])
+    return cls(vllm_config=config, kv_cache_config=kv, structured_output_manager=StructuredOutputManager(config),
+               block_size=BLOCK_SIZE)
+
+
+def make_request(request_id: str, prompt: list[int], max_tokens: int) -> Any:
+    from vllm.sampling_params import SamplingParams
+    from vllm.utils.hashing import get_hash_fn_by_name
+    from vllm.v1.core.kv_cache_utils import get_request_block_hasher, init_none_hash
+    from vllm.v1.request import Request
+
+    hash_fn = get_hash_fn_by_name("sha256")
+    init_none_hash(hash_fn)
+    return Request(request_id, prompt, SamplingParams(max_tokens=max_tokens, ignore_eos=True), None,
+                   arrival_time=0.0, block_hasher=get_request_block_hasher(BLOCK_SIZE, hash_fn))
+
+
+Arrivals = dict[int, list[tuple[str, list[int], int]]]  # step -> (request id, prompt, max_tokens) added before it
+
+
+def steps(scheduler: Any, arrivals: Arrivals, limit: int = 500) -> Iterator[tuple[Any, dict[str, CallRecord]]]:
+    """Run the scheduler to the end of the script: each step's SchedulerOutput and the records of
+    the requests that finished in it (from their outputs' `kv_transfer_params`)."""
+    from vllm.v1.outputs import ModelRunnerOutput
+
+    for n in range(limit):
+        for request_id, prompt, max_tokens in arrivals.get(n, []):
+            scheduler.add_request(make_request(request_id, prompt, max_tokens))
+        if n > max(arrivals) and not scheduler.requests:
+            return
+        out = scheduler.schedule()
+        ids = list(out.num_scheduled_tokens)
+        sampled = [[SAMPLED] if scheduler.requests[r].num_computed_tokens >= scheduler.requests[r].num_tokens else []
+                   for r in ids]
+        runner = ModelRunnerOutput(req_ids=ids, req_id_to_index={r: i for i, r in enumerate(ids)},
+                                   sampled_token_ids=sampled)
+        finished: dict[str, CallRecord] = {}
+        for outputs in scheduler.update_from_output(out, runner).values():
+            for o in outputs.outputs:
+                record = CallRecord.from_output(o.kv_transfer_params)
+                if o.finish_reason is not None and record is not None:
+                    finished[o.request_id] = record
+        yield out, finished
+    raise AssertionError(f"the script did not end in {limit} steps")
+
+
+def decisions(out: Any) -> tuple[Any, ...]:
+    """What a step decided: tokens per request, preemptions, admissions (with their prefix-cache
+    hits), resumptions, finished requests."""
+    return (dict(out.num_scheduled_tokens), sorted(out.preempted_req_ids or ()),
+            sorted((r.req_id, r.num_computed_tokens) for r in out.scheduled_new_reqs),
+            sorted(out.scheduled_cached_reqs.resumed_req_ids), sorted(out.finished_req_ids))
+
+
+def prompt(first: int, n: int) -> list[int]:
+    return [(first + i) % 400 + 20 for i in range(n)]
+
+
+# Twelve requests on 12 usable blocks: shared prefixes (requests 0-5 share 64 tokens), arrivals
+# over 30 steps, contexts that outgrow the cache (preemptions), chunked prefills (a 600-token prompt
+# in a 2048-token budget is not chunked; the budget binds when several arrive together).
+SCRIPT: Arrivals = {
+    0: [(f"r{i}", prompt(0, 64) + prompt(1000 + 37 * i, 40 + 24 * i), 30 + 7 * i) for i in range(4)],
+    3: [("r4", prompt(0, 64) + prompt(5000, 150), 60), ("r5", prompt(0, 96), 20)],
+    10: [(f"s{i}", prompt(2000 + 91 * i, 100 + 50 * i), 25 + 10 * i) for i in range(3)],
+    30: [("t0", prompt(0, 64) + prompt(1000, 40), 50), ("t1", prompt(7000, 300), 5), ("t2", prompt(8000, 33), 80)],
+}
+
+
+def test_stock_scheduler_decides_what_vllms_scheduler_decides(engine_config: Any) -> None:
+    from vllm.v1.core.sched.scheduler import Scheduler
+
+    from agentrt.engine_adapters.vllm.observer import StockScheduler
+
+    runs = {}
+    for cls in (Scheduler, StockScheduler):
+        scheduler = make_scheduler(cls, engine_config, num_blocks=13)
+        runs[cls] = [(decisions(out), scheduler.kv_cache_manager.block_pool.get_num_free_blocks(),
+                      {r: (rq.num_computed_tokens, rq.num_preemptions) for r, rq in scheduler.requests.items()})
+                     for out, _ in steps(scheduler, SCRIPT)]
+    assert runs[StockScheduler] == runs[Scheduler]
+    plain = [d for d, _, _ in runs[Scheduler]]
+    assert sum(len(d[1]) for d in plain) >= 3  # the script exercises vLLM's preemptions ...
+    assert any(hit > 0 for d in plain for _, hit in d[2])  # ... and its prefix cache
+    assert len(plain) > 100
+
+
+def test_a_preempted_requests_recomputation_is_counted_as_worked_out_by_hand(engine_config: Any) -> None:
+    """4 usable blocks of 32 tokens; a and b (64-token prompts, 40 output tokens each) arrive together.
+    Step 1 prefills both (4 blocks, 128 tokens) and samples one token each. Step 2: a's 65th token
+    needs a 3rd block, none is free, vLLM preempts the last running request, b; b's two blocks stay
+    cached, the last one first in line for eviction, and a takes it. At its 97th token (step 34) a
+    takes b's other block: nothing of b stays cached. a ends at step 40 (39 decode steps after its
+    prefill); step 41 re-prefills b's 65 tokens (64 of them computed before, none cached), and b's
+    38 remaining tokens take steps 42-79."""
+    from agentrt.engine_adapters.vllm.observer import StockScheduler
+
+    scheduler = make_scheduler(StockScheduler, engine_config, num_blocks=5)
+    script = {0: [("a", prompt(0, 64), 40), ("b", prompt(500, 64), 40)]}
+    outs, records = [], {}
+    for out, finished in steps(scheduler, script):
+        outs.append(out)
+        records.update(finished)
+    assert [dict(o.num_scheduled_tokens) for o in outs[:2]] == [{"a": 64, "b": 64}, {"a": 1}]
+    assert [sorted(o.preempted_req_ids or ()) for o in outs[:3]] == [[], ["b"], []]
+    assert dict(outs[40].num_scheduled_tokens) == {"b": 65}
+    a, b = records["a"], records["b"]
+    assert (a.num_prefill_tokens, a.num_recomputed_tokens, a.num_preemptions, a.max_computed) == (64, 0, 0, 103)
+    assert (b.num_prefill_tokens, b.num_recomputed_tokens, b.num_preemptions, b.max_computed) == (129, 64, 1, 103)
+    assert a.first_scheduled <= b.first_scheduled and b.queue_wait > a.queue_wait
+    recorded = scheduler.accounting.take_steps()
+    assert len(recorded) == 79 == scheduler.accounting.num_steps
+    assert [(s.num_prefill_tokens, s.num_decode_tokens) for s in recorded if s.num_prefill_tokens] == [(128, 0), (65, 0)]
+    assert sum(s.num_decode_tokens for s in recorded) == 39 + 38
+    stats = scheduler.statistics()
+    assert (stats["num_preemptions"], stats["num_steps"], stats["scheduler_cls"]) == (1, 79, "StockScheduler")
+
+
+def test_stock_engine_returns_the_plugins_records_and_steps(tiny_model: Path) -> None:
+    """Through the engine (the tiny model): one call of a 100-token prompt and 8 output tokens is
+    one prefill step of 100 tokens and 7 decode steps, counted by the stock scheduler's record."""
+    import agentrt
+    from agentrt.engine_adapters.base import GenerationRequest
+    from agentrt.engine_adapters.vllm import VLLMEngine
+    from agentrt.programs.tokens import Tokens
+
+    got: dict[str, Any] = {}
+
+    async def main() -> None:
+        engine = VLLMEngine(str(tiny_model), stock=True, num_gpu_blocks_override=64, block_size=32,
+                            max_model_len=1024, dtype="float32", record_steps=100)
+        async with agentrt.Runtime(engine=engine, policy="fcfs"):
+            request = GenerationRequest(call_id="p.1", program_id="p", prompt=Tokens.of(range(40, 140)),
+                                        max_tokens=8, arrival=0.0, ignore_eos=True)
+            got["result"] = await engine.generate(request)
+            got["stats"] = await engine.query_statistics()
+        got["steps"] = engine.measured_steps
+
+    agentrt.run(main, virtual_time=False)
+    result, stats = got["result"], got["stats"]
+    assert (result.num_prompt_tokens, result.num_prefill_tokens, result.recomputed_tokens, result.preemptions,
+            result.num_output_tokens) == (100, 100, 0, 0, 8)
+    assert 0 < result.service_time and result.first_scheduled <= result.finish
+    assert (stats.scheduler_cls, stats.num_steps, stats.num_preemptions, stats.stock) == ("StockScheduler", 8, 0, True)
+    assert [(s.num_prefill_tokens, s.num_decode_tokens) for s in got["steps"]] == [(100, 0)] + [(0, 1)] * 7
