@@ -19,16 +19,18 @@ cache (`--num-gpu-blocks` x 32 tokens) holds a few contexts, so more programs ar
 another scale must say so): on a fast engine a kept context pays only where re-prefilling it costs
 about a tool gap (benchmarks/vllm_cpu_anatomy.py; docs/vllm.md, "Session 5, second pass").
 
-Runs (each on a fresh engine): stock = vLLM's own Scheduler (no scheduler_cls); fcfs, continuum,
-agentrt = the plugin under that policy; in each round every config once, in `--configs` order
+Runs (each on a fresh engine): stock = vLLM's own Scheduler, observed (`StockScheduler`: it
+decides nothing and keeps the plugin's records and steps); fcfs, continuum, agentrt = the plugin
+under that policy; in each round every config once, in `--configs` order
 rotated by the round's number, so slow phases of a shared machine hit every config alike and
 ratios are paired per round. Per run:
 mean JCT, the CPU seconds of this process and vLLM's engine-core process over the replay (the
 work done: unlike wall time, it does not grow while co-tenants hold the CPU), the load average, the thread
 binding and CPU affinity, and the counts noise does not touch (prompt tokens computed, prefix-hit
-tokens, tokens recomputed after preemption, preemptions, pin hits). For stock, tokens computed
-counts each call's first admission only (vLLM's Scheduler reports no recomputation to the
-adapter): a lower bound, which makes the agentrt/stock ratio conservative.
+tokens, tokens recomputed after preemption, preemptions, pin hits), counted for stock as for the
+plugin. Runs from before session 6 ran stock bare: its computed tokens counted each call's first
+admission only (a lower bound) and it recorded no steps; their settings lack "stock", so `summary`
+does not mix them with exact runs.
 
 Threads: the engine runs one OpenMP thread by default (`--omp-num-threads 1`), which measured
 the least noise on this 2-CPU machine; each run records the setting and `summary` reads only the
@@ -39,8 +41,10 @@ time grows with its tokens; the summary's step-cost line gives the fixed step co
 prefill token (both in the engine's CPU time per step, from the plugin's own step clock) and
 their ratio at the workload's median prompt.
 
-Simulator: `sim.calibrate` on the plugin runs' measured steps (wall time, the engine's own step
-timing), a Profile of the bench model, the same slice and arrivals under each policy (stock ->
+Simulator: `sim.calibrate` on the runs' measured steps (wall time, the engine's own step timing;
+stock's too where recorded: the same engine and model, timed by the same clock, and vLLM's
+`schedule()` without agentrt's ranking costs ~1% of a step less; the summary prints stock's
+steps against a calibration on the plugin's steps alone to check it), a Profile of the bench model, the same slice and arrivals under each policy (stock ->
 fcfs); counts against the median real run and per-program JCT against each program's median
 real JCT, and the step-time model's residuals by step kind; the same without the per-request
 term (`Profile.overhead_per_prefill_s`), and the programs whose simulated prompt tokens differ
@@ -90,6 +94,9 @@ WARMUP_STEPS = 5  # each engine's first steps build its CPU kernels
 # What agentrt's decisions price, as recorded with each run; runs from before it (rounds 1-4 of
 # docs/vllm.md) priced a prefill by its tokens alone.
 PLUGIN_REVISION = "prefill priced per token and attention pair"
+# How stock vLLM is measured, as recorded with each run; runs from before it (sessions 1-5) ran it bare:
+# counts from each call's first admission only (a lower bound), no steps.
+STOCK_REVISION = "observed: vLLM's Scheduler with the plugin's records (StockScheduler)"
 # A 2-core x86 slice as a "GPU": peaks are generous upper bounds (calibrate fits the efficiencies
 # below them): ~20 GB/s of DRAM bandwidth, 2 cores x 2.5 GHz x 32 fp32 FLOP/cycle (AVX-512 FMA).
 CPU_2_CORES = GPUSpec(name="cpu-2-cores", memory_bytes=8 << 30, memory_bandwidth=20e9, peak_flops=160e9,
@@ -192,7 +199,7 @@ def program_counts_of(result: ReplayResult) -> dict[str, dict[str, int]]:
 def settings() -> dict[str, str]:
     """What the noise depends on (the engine's thread binding, this process's CPUs) and the plugin's
     revision (`PLUGIN_REVISION`): `summary` compares only runs of equal settings."""
-    return {"plugin": PLUGIN_REVISION, "omp_threads_bind": os.environ.get("VLLM_CPU_OMP_THREADS_BIND", "auto"),
+    return {"plugin": PLUGIN_REVISION, "stock": STOCK_REVISION, "omp_threads_bind": os.environ.get("VLLM_CPU_OMP_THREADS_BIND", "auto"),
             "omp_num_threads": os.environ.get("OMP_NUM_THREADS", "unset"),
             "affinity": ",".join(map(str, sorted(os.sched_getaffinity(0))))}
 
@@ -504,12 +511,12 @@ def last_workload(every: list[Run]) -> tuple[Run, list[Run]]:
     return last, [r for r in every if (r.workload, r.settings, r.model) == (last.workload, last.settings, last.model)]
 
 
-def plugin_profile(runs: list[Run], path: Path) -> Profile:
-    """The bench model's profile calibrated on `runs`' plugin steps (stock vLLM records none), as
+def calibrated_profile(runs: list[Run], path: Path) -> Profile:
+    """The bench model's profile calibrated on `runs`' steps (stock's too where recorded), as
     `summary` does; exits with a one-line error when there are none."""
-    steps = [s for r in runs if r.config != "stock" for s in r.steps]
+    steps = [s for r in runs for s in r.steps]
     if not steps:
-        sys.exit(f"error: {path} holds no plugin steps; run `vllm_cpu.py run` first")
+        sys.exit(f"error: {path} holds no recorded steps; run `vllm_cpu.py run` first")
     last = runs[-1]
     return calibrate(map(measured, steps), bench_profile(last.model, last.workload["max_num_seqs"]))
 
@@ -534,7 +541,7 @@ def cmd_summary(args: argparse.Namespace) -> None:
                                                    if len(every) > len(runs) else ""))
     print(f"{title}\n\nEvery run:\n\n{rounds_table(runs)}\n\nPer config, median [range] over rounds:\n\n"
           f"{real_table(by_config)}")
-    steps = [s for config, rs in by_config.items() if config != "stock" for r in rs for s in r.steps]
+    steps = [s for rs in by_config.values() for r in rs for s in r.steps]
     prompts = [scaling.tokens(s.input_tokens) for p in programs for s in p.steps if isinstance(s, LLMStep)]
     cost = step_cost(steps, int(statistics.median(prompts)))
     base = bench_profile(last.model, w["max_num_seqs"])
@@ -544,10 +551,11 @@ def cmd_summary(args: argparse.Namespace) -> None:
     flat = calibrate([replace(measured(s), num_prefill_seqs=None) for s in steps], base)
     flat_fit, flat_misses = fit_error(flat, map(measured, steps)), residuals(flat, steps)
     misses = residuals(profile, steps)
+    stock_check = stock_steps_check(by_config, base)
     latency = client_latency(runs)
     sims = {config: sim_run(w, profile, CONFIGS[config][0], work, latency) for config in by_config}
     table, sim_out = sim_rows(by_config, sims)
-    print(f"\nStep cost (engine process CPU time, {len(steps)} plugin steps): fixed {cost['fixed_s'] * 1e3:.2f} ms "
+    print(f"\nStep cost (engine process CPU time, {len(steps)} steps): fixed {cost['fixed_s'] * 1e3:.2f} ms "
           f"median (fastest {cost['fastest_fixed_s'] * 1e3:.2f} ms), {cost['per_prefill_token_s'] * 1e6:.1f} us per "
           f"prefill token; x median prompt {cost['typical_prompt']} tokens = {cost['ratio']:.1f}x the median fixed "
           f"cost ({cost['ratio_to_fastest']:.1f}x the fastest)")
@@ -565,6 +573,13 @@ def cmd_summary(args: argparse.Namespace) -> None:
           f"{flat_fit.mean_abs_rel_error:.1%}, RMSE {flat_fit.rmse_s * 1e3:.2f} ms; measured/predicted median: decode "
           f"{flat_misses['decode_median_ratio']:.2f}, prefill {flat_misses['prefill_median_ratio']:.2f} (2+ prefilling "
           f"requests {flat_misses['multi_prefill_median_ratio']:.2f})")
+    if stock_check:
+        c = stock_check
+        print(f"Stock's {c['stock_steps']} steps under a calibration on the plugin's {c['plugin_steps']} steps alone: "
+              f"measured/predicted median decode {c['stock']['decode_median_ratio']:.3f} (plugin's own "
+              f"{c['plugin']['decode_median_ratio']:.3f}), prefill {c['stock']['prefill_median_ratio']:.3f} "
+              f"({c['plugin']['prefill_median_ratio']:.3f}); fit mean |error| {c['stock_fit']:.1%} ({c['plugin_fit']:.1%}); "
+              f"schedule() CPU median {c['stock_schedule_s'] * 1e3:.3f} ms ({c['plugin_schedule_s'] * 1e3:.3f} ms)")
     print(f"\nSimulator vs real vLLM, with the client's measured latency per call ({latency[0] * 1e3:.1f} ms in, "
           f"{latency[1] * 1e3:.1f} ms out; counts: sim/real median (ratio)):\n\n{table}")
     flat_table, flat_out = sim_rows(by_config, {config: sim_run(w, flat, CONFIGS[config][0], work, latency)
@@ -583,8 +598,24 @@ def cmd_summary(args: argparse.Namespace) -> None:
                         "memory_efficiency": profile.memory_efficiency,
                         "compute_efficiency": profile.compute_efficiency,
                         "attention_efficiency": profile.attention_efficiency, "fit": asdict(fit)},
-            "client_latency_s": latency, "sim": sim_out, "sim_without_per_request_term": flat_out}, indent=1))
+            "client_latency_s": latency, "stock_steps_check": stock_check, "sim": sim_out, "sim_without_per_request_term": flat_out}, indent=1))
         print(f"\nwrote {args.output}")
+
+
+def stock_steps_check(by_config: dict[str, list[Run]], base: Profile) -> dict[str, Any]:
+    """Are stock's steps the same engine's as the plugin's (and so fit for calibration)? Both under a
+    calibration on the plugin's steps alone: median measured/predicted by step kind, the fit's mean
+    |error|, and `schedule()`'s CPU time. Empty where stock recorded no steps (runs before session 6)."""
+    stock = [s for r in by_config.get("stock", []) for s in r.steps]
+    plugin = [s for config, rs in by_config.items() if config != "stock" for r in rs for s in r.steps]
+    if not stock or not plugin:
+        return {}
+    profile = calibrate(map(measured, plugin), base)
+    return {"stock_steps": len(stock), "plugin_steps": len(plugin), "stock": residuals(profile, stock),
+            "plugin": residuals(profile, plugin), "stock_fit": fit_error(profile, map(measured, stock)).mean_abs_rel_error,
+            "plugin_fit": fit_error(profile, map(measured, plugin)).mean_abs_rel_error,
+            "stock_schedule_s": statistics.median(s.schedule_cpu_seconds for s in stock),
+            "plugin_schedule_s": statistics.median(s.schedule_cpu_seconds for s in plugin)}
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -26,7 +26,7 @@ all (more live contexts than the KV cache holds). Per setting and policy this pr
   LLM time in the engine's batches (`service_time`: the steps that scheduled the call, prefill and
   decode alike, each step counted whole), and the rest (client latency, the driver).
 
-The calibration comes from the plugin runs in `--results` (the bench model's steps; the profile
+The calibration comes from the runs in `--results` (the bench model's steps; the profile
 is the model's, whatever workload those runs replayed), with their measured client latency.
 """
 
@@ -154,7 +154,7 @@ def main() -> None:
     parser.add_argument("--tool-scale", type=float, default=1.0, help="recorded tool durations times this")
     args = parser.parse_args()
     runs = bench.read_runs(args.results)
-    profile = bench.plugin_profile(runs, args.results)
+    profile = bench.calibrated_profile(runs, args.results)
     last = runs[-1]
     latency = bench.client_latency(runs)
     print("| " + " | ".join(COLUMNS) + " |\n|" + "---:|" * 4 + "---|" + "---:|" * (len(COLUMNS) - 5))

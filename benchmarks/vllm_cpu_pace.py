@@ -9,10 +9,10 @@ and preempts a running one. The simulator replays the same work at each pace to 
 move with it, and where they jump, what happened: each preemption's step (when, its requests, the
 KV cache's use after scheduling) and the program that lost its KV.
 
-The simulator is calibrated as `vllm_cpu.py summary` does (the file's plugin steps of its last
-workload); a pace scales every step's cost (overheads x pace, efficiencies / pace, capped at 1, so
-a pace under 1 can only speed up what the cap leaves room for). Default paces: each plugin run's
-own, its steps' wall time over the calibrated model's prediction (what that run's load made of the
+The simulator is calibrated as `vllm_cpu.py summary` does (the file's steps of its last
+workload, stock's too where recorded); a pace scales every step's cost (overheads x pace, efficiencies / pace, capped at 1, so
+a pace under 1 can only speed up what the cap leaves room for). Default paces: each run's own
+(stock's where it recorded steps), its steps' wall time over the calibrated model's prediction (what that run's load made of the
 engine), sorted; each call through the client latency the runs measured (`ClientLatency`).
 """
 
@@ -40,7 +40,7 @@ def scaled(profile: Profile, pace: float) -> Profile:
 
 
 def paces_of(runs: list[bench.Run], profile: Profile) -> list[float]:
-    """Each plugin run's pace: its steps' measured wall time over what `profile` predicts for them."""
+    """Each run's pace (runs that recorded steps): its steps' measured wall time over what `profile` predicts for them."""
     cost = CostModel(profile)
     return sorted(sum(s.seconds for s in r.steps) / sum(bench.predicted(cost, s) for s in r.steps)
                   for r in runs if r.steps)
@@ -78,10 +78,10 @@ def main() -> None:
     if not every:
         sys.exit(f"error: {args.results} holds no runs; run `vllm_cpu.py run` first")
     last, runs = bench.last_workload(every)
-    profile = bench.plugin_profile(runs, args.results)
+    profile = bench.calibrated_profile(runs, args.results)
     own = paces_of(runs, profile)
     paces = [float(p) for p in args.paces.split(",") if p] or own
-    print(f"{len(runs)} runs of {args.results}'s last workload; the plugin runs' paces: median "
+    print(f"{len(runs)} runs of {args.results}'s last workload; the runs' paces: median "
           f"{statistics.median(own):.3f}, range {own[0]:.3f}-{own[-1]:.3f}\n")
     latency = bench.client_latency(runs)
     print(f"the client's latency per call as summary uses it: {latency[0] * 1e3:.1f} ms in, {latency[1] * 1e3:.1f} ms out\n")

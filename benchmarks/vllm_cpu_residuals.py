@@ -12,7 +12,7 @@ A step "continues a cached context" when it computes over 1.5x the attention pai
 tokens would as a fresh prompt (beyond its decodes' pairs, counted at up to 2,000 tokens of
 context each): a step record has counts, not requests, so this is a classification, not a label.
 Reads the runs of the results file's last workload with one OpenMP thread (the plugin's steps;
-stock records none).
+stock's, recorded since session 6, are left out).
 """
 
 from __future__ import annotations

@@ -108,6 +108,23 @@ def test_summary_reads_only_the_last_runs_workload(bench: ModuleType, tmp_path: 
     assert json.loads((tmp_path / "summary.json").read_text())["sim"].keys() == {"stock", "agentrt"}
 
 
+def test_stocks_steps_are_checked_against_a_calibration_on_the_plugins_alone(bench: ModuleType) -> None:
+    """Stock's steps (recorded since session 6) go into the calibration; the summary checks them
+    against one on the plugin's steps alone: the same engine gives the plugin's ratios, a slower
+    one higher; stock lines without steps (before session 6) give no check."""
+    base = bench.bench_profile(MODEL, WORKLOAD["max_num_seqs"])
+    plugin = [fake_run(bench, "agentrt", 1, 1.0, 1.0)]
+    same = bench.stock_steps_check({"stock": [fake_run(bench, "stock", 1, 1.0, 1.0)], "agentrt": plugin}, base)
+    assert same["stock"]["decode_median_ratio"] == same["plugin"]["decode_median_ratio"]
+    assert same["stock"]["prefill_median_ratio"] == same["plugin"]["prefill_median_ratio"]
+    assert same["stock_fit"] == same["plugin_fit"] and same["stock_steps"] == same["plugin_steps"] == 9
+    stock = fake_run(bench, "stock", 1, 1.0, 1.0)
+    slow = bench.stock_steps_check({"stock": [replace(stock, steps=[replace(x, seconds=1.5 * x.seconds)
+                                                                    for x in stock.steps])], "agentrt": plugin}, base)
+    assert slow["stock"]["decode_median_ratio"] == pytest.approx(1.5 * slow["plugin"]["decode_median_ratio"])
+    assert bench.stock_steps_check({"stock": [replace(stock, steps=[])], "agentrt": plugin}, base) == {}
+
+
 def test_summary_names_the_programs_whose_counts_part_from_the_simulators(bench: ModuleType) -> None:
     """Per-program counts travel with each run; the summary lists the programs whose simulated
     prompt tokens differ from a real round's by a block or more, and no other; runs written
@@ -128,7 +145,8 @@ def test_summary_names_the_programs_whose_counts_part_from_the_simulators(bench:
 
 
 def test_the_simulator_gets_the_client_latency_the_plugin_runs_measured(bench: ModuleType) -> None:
-    """The median over the runs that measured it (stock runs and older lines did not), and a
+    """The median over the runs that measured it (lines from before it, and stock's before session 6,
+    did not), and a
     replay through it takes longer; none measured: none added."""
     runs = [replace(fake_run(bench, "fcfs", r, 1.0, 1.0), request_latency_s=i, response_latency_s=o)
             for r, (i, o) in enumerate([(0.001, 0.004), (0.002, 0.005), (0.003, 0.003)], start=1)]
