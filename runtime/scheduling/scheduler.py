@@ -280,10 +280,6 @@ class ProgramScheduler:
                 if not tried_idle:
                     tried_idle = True
                     self._evict_idle(now)
-                if (self._resident_tokens + program.context_tokens > budget and not skipped
-                        and self.policy.config.residency_idle_admit and self._idle_pays(now)):
-                    self._make_resident(program)
-                    continue
                 if self._resident_tokens + program.context_tokens > budget:
                     if not skipped and call.wait_at(now) >= backfill_s:
                         return  # the head has waited long enough: hold the door for it
@@ -318,21 +314,6 @@ class ProgramScheduler:
             if self.decisions is not None:
                 self.decisions.add(DecisionKind.LEFT_IDLE, program.program_id)
         return bool(gone)
-
-    def _idle_pays(self, now: float) -> bool:
-        """Experiment: the engine idles (nothing runs, nothing admissible) and the idle residents'
-        shortest predicted remaining gap exceeds the re-prefill of all their contexts."""
-        if self._waiting or any(c.phase is CallPhase.RUNNING for c in self.calls.values()):
-            return False
-        idle = [p for p in self.programs.values() if p.resident and not self._live.get(p.program_id)]
-        if not idle:
-            return False
-        rests = []
-        for p in idle:
-            e = now - p.idle_since
-            longer = [g - e for g in p.gap_samples if g > e]
-            rests.append(sum(longer) / len(longer) if longer else 0.0)
-        return min(rests) > sum(p.reprefill_s for p in idle)
 
     def _idle_limit(self, program: ProgramState) -> float:
         """How long a resident program may sit idle while others wait for room (inf: pinned, its
@@ -428,7 +409,6 @@ class ProgramScheduler:
         program = self.programs.get(call.program_id)
         if program is not None:
             program.reprefill_s = _finite(reprefill_time)
-            program.gap_samples = call.gap_samples
         if not self.policy.pins_kv or program is None or num_blocks <= 0 or total_blocks <= 0:
             return 0.0
         query = PinQuery(call.program_id, num_blocks, benefit=reprefill_time + queue_delay,

@@ -53,7 +53,6 @@ class ProgramState:
     resident: bool = False  # admitted to the KV working set (policies with `gates_residency`)
     idle_since: float = math.inf  # when its last call in flight ended (residency idle release)
     reprefill_s: float = math.inf  # engine's estimate, at its last call's finish, of prefilling its context again
-    gap_samples: tuple[float, ...] = ()  # its last finished call's tool-gap samples
 
 
 @dataclass(slots=True)

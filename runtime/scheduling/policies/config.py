@@ -150,12 +150,6 @@ class PolicyConfig(BaseModel):
                     "CPU replay (re-admission costs the gate's queue too, not only the prefill), 8-24 won "
                     "there, 32 changed nothing.")
 
-    residency_idle_admit: bool = Field(
-        False,
-        description="experiment: while the engine idles with programs gated, the head gated program joins "
-                    "past the budget when the residents' shortest predicted remaining tool gap exceeds the "
-                    "summed re-prefill time of the idle residents' contexts.")
-
     @model_validator(mode="after")
     def _check_queues(self) -> PolicyConfig:
         k = self.num_queues
