@@ -300,19 +300,32 @@ class ProgramScheduler:
                 self._waiting.add(call)
 
     def _evict_idle(self, now: float) -> bool:
-        """Resident programs idle (no call in flight, no pin) for `residency_idle_s` leave the
+        """Resident programs idle (no call in flight) for their idle limit (`_idle_limit`) leave the
         working set. True if any left."""
-        # called at every scheduling pass while a program waits for room: the cheapest test first
-        idle_s, live, pinned = self.policy.config.residency_idle_s, self._live, self.pins.pins
+        # called at every scheduling pass while a program waits for room: the cheapest test first;
+        # `idle_since + limit <= now`, the sum `_next_idle_release` wakes the engine at (not
+        # `now - idle_since >= limit`, which rounding can make false at that very time)
+        live = self._live
         gone = [p for p in self.programs.values()
-                if p.resident and now - p.idle_since >= idle_s and not live.get(p.program_id)
-                and p.program_id not in pinned]
+                if p.resident and not live.get(p.program_id) and p.idle_since + self._idle_limit(p) <= now]
         for program in gone:
             program.resident = False
             self._resident_tokens -= program.context_tokens
             if self.decisions is not None:
                 self.decisions.add(DecisionKind.LEFT_IDLE, program.program_id)
         return bool(gone)
+
+    def _idle_limit(self, program: ProgramState) -> float:
+        """How long a resident program may sit idle while others wait for room (inf: pinned, its
+        pin's own cost/benefit keeps it): `residency_idle_s`, or `residency_idle_reprefill` times
+        the time to prefill its context again if that is sooner (ski rental: hold the context
+        while waiting costs less than rebuilding it, then let the gate admit another)."""
+        if program.program_id in self.pins.pins:
+            return math.inf
+        config = self.policy.config
+        if config.residency_idle_reprefill is None:
+            return config.residency_idle_s
+        return min(config.residency_idle_s, config.residency_idle_reprefill * program.reprefill_s)
 
     def next_wakeup(self) -> float:
         """When a decision changes next with nothing arriving (inf: never): a pin expires, a
@@ -335,10 +348,8 @@ class ProgramScheduler:
         outside it (`_evict_idle`'s rule)."""
         if not self._pending:
             return math.inf
-        idle_s = self.policy.config.residency_idle_s
-        return min((p.idle_since + idle_s for p in self.programs.values()
-                    if p.resident and not self._live.get(p.program_id) and p.program_id not in self.pins),
-                   default=math.inf)
+        return min((p.idle_since + self._idle_limit(p) for p in self.programs.values()
+                    if p.resident and not self._live.get(p.program_id)), default=math.inf)
 
     def pick_victim(self, running: Sequence[CallState]) -> CallState | None:
         """The running call to preempt when memory runs out: the one that sorts last."""
@@ -396,6 +407,8 @@ class ProgramScheduler:
             self.decisions.add(DecisionKind.FINISHED, call.program_id, call.call_id)
         self._remove_call(call.call_id, now)
         program = self.programs.get(call.program_id)
+        if program is not None:
+            program.reprefill_s = _finite(reprefill_time)
         if not self.policy.pins_kv or program is None or num_blocks <= 0 or total_blocks <= 0:
             return 0.0
         query = PinQuery(call.program_id, num_blocks, benefit=reprefill_time + queue_delay,

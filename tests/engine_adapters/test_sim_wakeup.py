@@ -23,9 +23,10 @@ def anyio_backend() -> tuple[str, dict[str, object]]:
 async def test_an_idle_resident_program_is_released_while_nothing_runs() -> None:
     """A (600 tokens) is resident and idle in a 300 s tool without a pin; B (400 tokens, t=1 s)
     does not fit the working set (half of 100 blocks of 16) beside A, so it waits until A has
-    been idle for `residency_idle_s` = 10 s: about 10 s after A's first call finished."""
+    been idle for `residency_idle_s` = 10 s: about 10 s after A's first call finished (the
+    fixed limit alone: 16x A's re-prefill time would let it go before B arrives)."""
     engine = SimEngine(num_gpu_blocks=100, block_size=16)
-    policy = PolicyConfig(name="agentrt", residency_fraction=0.5, residency_idle_s=10.0)
+    policy = PolicyConfig(name="agentrt", residency_fraction=0.5, residency_idle_s=10.0, residency_idle_reprefill=None)
     out: dict[str, GenerationResult] = {}
 
     async def program_a() -> None:

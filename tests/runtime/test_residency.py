@@ -140,3 +140,47 @@ def test_the_gate_budgets_the_host_tier_when_it_is_larger_than_the_gpu_cache() -
 def test_a_negative_host_tier_is_refused() -> None:
     with pytest.raises(ValueError, match="host_kv_capacity_tokens must be >= 0"):
         ProgramScheduler("agentrt", kv_capacity_tokens=1000, host_kv_capacity_tokens=-1)
+
+
+def finish(sched: ProgramScheduler, call_id: str, now: float, reprefill_time: float) -> None:
+    """`call_id` runs from `now` - 1 and finishes at `now`; re-prefilling its context would take
+    `reprefill_time` (no gap samples: no pin)."""
+    call = sched.calls[call_id]
+    sched.on_scheduled(call, now - 1.0)
+    sched.on_call_finished(call, now, num_blocks=10, total_blocks=100, free_blocks=90, wanted_blocks=0,
+                           reprefill_time=reprefill_time)
+
+
+def test_an_idle_resident_program_leaves_after_its_reprefill_time_times_the_factor() -> None:
+    sched = ProgramScheduler(PolicyConfig(name="agentrt", residency_fraction=0.5, residency_idle_reprefill=16.0),
+                             kv_capacity_tokens=1000)
+    arrive(sched, "a1", "A", 0.0, 400)
+    assert ids(sched, 0.0) == ["a1"]
+    finish(sched, "a1", 1.0, reprefill_time=0.25)  # A parks in a tool call; its context rebuilds in 0.25 s
+    arrive(sched, "b1", "B", 2.0, 300)
+    assert sched.next_wakeup() == 1.0 + 16 * 0.25  # not residency_idle_s (60 s) after
+    assert ids(sched, 4.9) == []
+    assert ids(sched, 5.0) == ["b1"]
+    assert not sched.programs["A"].resident and sched.programs["B"].resident
+
+
+def test_a_context_dear_to_rebuild_stays_until_residency_idle_s() -> None:
+    sched = ProgramScheduler(PolicyConfig(name="agentrt", residency_fraction=0.5, residency_idle_s=10.0,
+                                          residency_idle_reprefill=16.0), kv_capacity_tokens=1000)
+    arrive(sched, "a1", "A", 0.0, 400)
+    ids(sched, 0.0)
+    finish(sched, "a1", 1.0, reprefill_time=2.0)  # 16 x 2 s > 10 s: the fixed limit is sooner
+    arrive(sched, "b1", "B", 2.0, 300)
+    assert sched.next_wakeup() == 11.0
+    assert ids(sched, 10.9) == [] and ids(sched, 11.0) == ["b1"]
+
+
+def test_without_the_factor_only_residency_idle_s_releases() -> None:
+    sched = ProgramScheduler(PolicyConfig(name="agentrt", residency_fraction=0.5, residency_idle_s=10.0,
+                                          residency_idle_reprefill=None), kv_capacity_tokens=1000)
+    arrive(sched, "a1", "A", 0.0, 400)
+    ids(sched, 0.0)
+    finish(sched, "a1", 1.0, reprefill_time=0.01)
+    arrive(sched, "b1", "B", 2.0, 300)
+    assert sched.next_wakeup() == 11.0
+    assert ids(sched, 10.9) == [] and ids(sched, 11.0) == ["b1"]

@@ -52,6 +52,7 @@ class ProgramState:
     context_tokens: int = 0  # prompt tokens of its latest call: the KV its context needs
     resident: bool = False  # admitted to the KV working set (policies with `gates_residency`)
     idle_since: float = math.inf  # when its last call in flight ended (residency idle release)
+    reprefill_s: float = math.inf  # engine's estimate, at its last call's finish, of prefilling its context again
 
 
 @dataclass(slots=True)

@@ -134,9 +134,21 @@ class PolicyConfig(BaseModel):
                     "programs pass a long one whose context does not fit instead of waiting behind it.")
     residency_idle_s: float = Field(
         60.0, gt=0.0,
-        description="agentrt only: a resident program with no call in flight and no pin for this long "
-                    "leaves the working set when a new program is waiting for room (a program parked "
-                    "in a long tool call must not hold the door shut). Default: max_ttl's default.")
+        description="agentrt only: the longest a resident program with no call in flight and no pin may "
+                    "stay in the working set while a new program is waiting for room (a program parked in a "
+                    "long tool call must not hold the door shut); `residency_idle_reprefill` usually lets it "
+                    "go sooner. Default: max_ttl's default.")
+    residency_idle_reprefill: float | None = Field(
+        16.0, gt=0.0,
+        description="agentrt only: while a program waits for room, a resident program with no call in flight "
+                    "and no pin leaves the working set once it has been idle this many times the engine's "
+                    "estimate of prefilling its context again (at its last call's finish), or after "
+                    "`residency_idle_s` if that is sooner: where prefill is cheap against the tool gaps the "
+                    "gate stops idling the engine for a context that is quick to rebuild, and where it is "
+                    "dear the context stays. None: `residency_idle_s` only. Default 16, measured in the "
+                    "README (\"Eighth pass\"): factors 1-4 lost to the fixed limit on the calibrated vLLM "
+                    "CPU replay (re-admission costs the gate's queue too, not only the prefill), 8-24 won "
+                    "there, 32 changed nothing.")
 
     @model_validator(mode="after")
     def _check_queues(self) -> PolicyConfig:
