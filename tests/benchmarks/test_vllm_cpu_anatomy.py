@@ -83,7 +83,7 @@ def test_on_the_calibrated_12_program_setting_agentrt_is_not_slower_than_fcfs() 
     now leaves after 16x its context's re-prefill time (README, "Eighth pass")."""
     bench = load_script("vllm_cpu")
     runs = bench.read_runs(RUNS_S5)
-    profile, latency = bench.plugin_profile(runs, RUNS_S5), bench.client_latency(runs)
+    profile, latency = bench.calibrated_profile(runs, RUNS_S5), bench.client_latency(runs)
     w = dict(runs[-1].workload, programs=12, rate=2.0, num_gpu_blocks=36, steps=8, max_model_len=1024)
     work = bench.workload(w)
     fixed = PolicyConfig(name="agentrt", residency_idle_reprefill=None)
