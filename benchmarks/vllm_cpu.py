@@ -127,6 +127,7 @@ class Run:
     program_counts: dict[str, dict[str, int]] = field(default_factory=dict)  # per program ({}: not recorded)
     request_latency_s: float | None = None  # the client's per-call latency in and out (`CallLatency`; None: not measured)
     response_latency_s: float | None = None
+    scheduler_cls: str = ""  # the scheduler class vLLM ran ("": not recorded)
 
     @classmethod
     def of_line(cls, line: str) -> Run:
@@ -240,7 +241,8 @@ def real_run(model: str, config: str, round_: int, w: dict[str, Any], work: Work
     meter = meters[0]
     return Run(w, settings(), model_config(model), round_, config, wall, meter.own, load, result.summary.mean_jct,
                {m.trace_id: m.jct for m in result.metrics if m.status == "ok"}, counts_of(result), steps, meter.total,
-               program_counts_of(result), *latencies[0].measured())
+               program_counts_of(result), *latencies[0].measured(),
+               scheduler_cls=str(getattr(result.engine_stats, "scheduler_cls", "")))
 
 
 class EngineCPU:
@@ -480,6 +482,14 @@ def rotated(configs: list[str], n: int) -> list[str]:
     return configs[n:] + configs[:n]
 
 
+def round_line(r: Run) -> str:
+    """What `run` prints of a finished run; it names the scheduler class vLLM ran (cuda_check.py
+    reads it: AgentAsyncScheduler and StockAsyncScheduler on a GPU)."""
+    return (f"round {r.round} {r.config} ({r.scheduler_cls or 'scheduler not recorded'}): mean JCT {r.mean_jct:.2f} s, "
+            f"CPU {r.engine_cpu_s:.1f} s (driver {r.cpu_s:.1f} s), {r.counts}, {r.wall_s:.0f} s wall, "
+            f"load {r.load[0]:.1f}-{r.load[3]:.1f}")
+
+
 def cmd_run(args: argparse.Namespace) -> None:
     w = {k: getattr(args, k) for k in WORKLOAD_KEYS}
     if args.tool_scale != 1.0:  # recorded only when set: earlier lines had none and stay comparable
@@ -500,8 +510,7 @@ def cmd_run(args: argparse.Namespace) -> None:
                 r = real_run(model, config, round_, w, work)
                 with args.results.open("a") as f:
                     f.write(json.dumps(asdict(r)) + "\n")
-                print(f"round {round_} {config}: mean JCT {r.mean_jct:.2f} s, CPU {r.engine_cpu_s:.1f} s (driver {r.cpu_s:.1f} s), {r.counts}, "
-                      f"{r.wall_s:.0f} s wall, load {r.load[0]:.1f}-{r.load[3]:.1f}", flush=True)
+                print(round_line(r), flush=True)
     print(f"appended to {args.results}; `benchmarks/vllm_cpu.py summary --results {args.results}` reads every round")
 
 

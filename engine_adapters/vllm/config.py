@@ -20,6 +20,8 @@ CPU_DEFAULTS: dict[str, Any] = {"block_size": 32, "gpu_memory_utilization": 0.3,
 # default (one per CPU) measured on 2 CPUs: the threads spin at each step's barrier while the driver
 # holds the other CPU (decode step p90 20.8 ms vs 10.25 ms with one; docs/vllm.md, "Noise").
 FEW_CPUS = 2
+_PLUGIN = "agentrt.engine_adapters.vllm.plugin"
+_OBSERVER = "agentrt.engine_adapters.vllm.observer"  # stock vLLM's scheduler, observed
 
 
 class VLLMOptions(BaseModel):
@@ -65,6 +67,16 @@ class VLLMOptions(BaseModel):
         except (OSError, ValueError) as exc:
             raise EngineError(f"cannot read {folder / 'config.json'}: {exc}; {hint}") from exc
         return folder
+
+    def scheduler_cls(self, *, on_cpu: bool) -> str:
+        """The scheduler class vLLM runs (`scheduler_cls`): agentrt's plugin, or with `stock` vLLM's own
+        scheduler observed (observer.py). vLLM schedules asynchronously on GPUs unless told not to
+        (`engine_args={"async_scheduling": False}`), and its CPU engine never does: then the class
+        must subclass vLLM's AsyncScheduler (AgentAsyncScheduler, StockAsyncScheduler), whose
+        output placeholders a plain Scheduler subclass would miss."""
+        asynchronous = not on_cpu and self.engine_args.get("async_scheduling") is not False
+        module, name = (_OBSERVER, "StockScheduler") if self.stock else (_PLUGIN, "AgentScheduler")
+        return f"{module}.{name.replace('Scheduler', 'AsyncScheduler') if asynchronous else name}"
 
     def engine_environment(self, environ: Mapping[str, str], num_cpus: int) -> dict[str, str]:
         """Variables to set while vLLM's CPU engine core starts (it inherits them): OMP_NUM_THREADS

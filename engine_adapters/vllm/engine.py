@@ -38,8 +38,6 @@ from agentrt.runtime.scheduling.policies import PolicyConfig, policy_config
 if TYPE_CHECKING:
     from anyio.abc import TaskGroup
 
-_PLUGIN = "agentrt.engine_adapters.vllm.plugin"
-_OBSERVER = "agentrt.engine_adapters.vllm.observer"  # stock vLLM's scheduler, observed
 _COUNTERS = ("num_calls", "num_finished", "num_aborted", "num_failed", "num_rejected", "num_prompt_tokens",
              "num_prefix_hit_tokens", "num_output_tokens")
 
@@ -91,7 +89,7 @@ class VLLMEngine(Engine):
         if cpu:  # the worker then lives in the engine-core process, where control messages run
             os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
         kwargs = self.options.engine_kwargs(
-            on_cpu=cpu, scheduler_cls=self._scheduler_cls(cpu),
+            on_cpu=cpu, scheduler_cls=self.options.scheduler_cls(on_cpu=cpu),
             additional={META_KEY: {"policy": self.policy.model_dump(mode="json"),
                                    "record_steps": self.options.record_steps,
                                    "record_decisions": self.options.record_decisions}})
@@ -232,11 +230,6 @@ class VLLMEngine(Engine):
                     done[0].set()
 
     # -- helpers ----------------------------------------------------------------------------------
-    def _scheduler_cls(self, cpu: bool) -> str:
-        asynchronous = not cpu and self.options.engine_args.get("async_scheduling") is not False
-        module, name = (_OBSERVER, "StockScheduler") if self.options.stock else (_PLUGIN, "AgentScheduler")
-        return f"{module}.{name.replace('Scheduler', 'AsyncScheduler') if asynchronous else name}"
-
     def _started(self) -> Any:
         if self._llm is None:
             raise EngineError("VLLMEngine is not started: `await engine.start(policy, task_group)` first "

@@ -79,6 +79,7 @@ class _ObservedMixin:
         self._before_schedule(clocks[0])
         out = super().schedule(*args, **kwargs)  # type: ignore[misc]
         self._note_scheduled(out, clocks[0])
+        self.accounting.begin(out, self.requests)
         self.step_clock.begin(out, clocks)
         return out
 

@@ -103,6 +103,16 @@ class StepAccounting:
         self.record_steps = bool(record_steps)
         self.num_steps = 0
         self.busy_time = 0.0
+        self._computed: dict[int, dict[str, int]] = {}  # id(scheduler output) -> its requests' computed tokens
+
+    def begin(self, out: Any, requests: dict[str, Any]) -> None:
+        """Called as `schedule()` returns `out`: each scheduled request's computed tokens, this
+        step's included. With async scheduling the next step is scheduled before this one's result
+        arrives (vLLM's AsyncScheduler: schedule N+1, then update N), and by then a request's
+        `num_computed_tokens` also counts the next step's tokens, or is 0 if the next `schedule()`
+        preempted it; `account` reads these instead."""
+        if out.num_scheduled_tokens:
+            self._computed[id(out)] = {r: requests[r].num_computed_tokens for r in out.num_scheduled_tokens}
 
     def account(self, out: Any, requests: dict[str, Any], times: StepTimes) -> tuple[list[str], int, int]:
         """Account one step (`out`, vLLM's SchedulerOutput) of `times`; returns the ids of the
@@ -110,11 +120,12 @@ class StepAccounting:
         seconds = times.seconds
         num_prefill = num_decode = num_context = num_pairs = num_prefill_pairs = 0
         scheduled: list[str] = []
+        computed = self._computed.pop(id(out), {})  # as `schedule()` returned `out` (`begin`)
         for request_id, n in out.num_scheduled_tokens.items():
             request, record = requests.get(request_id), self.records.get(request_id)
             if request is None or record is None:
                 continue
-            after = request.num_computed_tokens  # includes this step's tokens
+            after = computed.get(request_id, request.num_computed_tokens)  # includes this step's tokens
             before = after - n
             pairs = chunk_pairs(before, n)  # each new token attends to all before it
             if n == 1 and before >= request.num_prompt_tokens:

@@ -1,6 +1,7 @@
 """benchmarks/cuda_check.py cannot run here (no CUDA machine): its plan is checked instead, each
-step's command against the parser that will read it, so the script does not drift from the
-commands and files it drives."""
+step's command against the parser that will read it, and what it expects of a step's output
+against the code that prints it, so the script does not drift from the commands and files it
+drives. (`--cpu` runs it on the CPU engine: docs/vllm.md, "The CUDA path".)"""
 
 from __future__ import annotations
 
@@ -43,3 +44,25 @@ def test_a_dry_run_prints_the_plan_and_runs_nothing() -> None:
     lines = done.stdout.splitlines()
     assert [line.split(" ")[0] for line in lines] == ["machine", "model", "plugin", "bench"]
     assert lines[2].startswith("plugin (at most 50 s): ") and "tests/engine_adapters/test_vllm.py" in lines[2]
+
+
+@pytest.mark.parametrize("cpu", [False, True])
+def test_the_bench_step_expects_the_round_lines_vllm_cpu_prints_with_the_class_vllm_runs(check: ModuleType,
+                                                                                        cpu: bool) -> None:
+    bench = load_script("vllm_cpu")
+    kind = "" if cpu else "Async"
+    lines = [bench.round_line(bench.Run({}, {}, {}, 1, config, 10.0, 1.0, [0.5] * 4, 2.0, {}, {"computed": 1}, [],
+                                        scheduler_cls=f"{name}{kind}Scheduler"))
+             for config, name in (("stock", "Stock"), ("agentrt", "Agent"))]
+    assert all(any(line.startswith(w) for line in lines) for w in check.expected(cpu)["bench"])
+    other = check.expected(not cpu)["bench"]  # the other setting's classes: the check would fail
+    assert not any(line.startswith(w) for w in other for line in lines)
+    assert not any(check.LOG_LINE.match(line) for line in lines)
+
+
+def test_vllms_log_lines_are_left_out_of_what_a_step_shows(check: ModuleType) -> None:
+    output = "\n".join(["(EngineCore pid=17680) INFO 12-02 23:31:16 [utils.py:347] Using LBHNC KV cache layout.",
+                        "WARNING 12-02 23:31:17 [cpu.py:224] Triton is not installed.",
+                        "round 1 stock (StockScheduler): mean JCT 1.50 s", "every step passed"])
+    assert check.without_logs(output).splitlines() == ["round 1 stock (StockScheduler): mean JCT 1.50 s",
+                                                       "every step passed"]

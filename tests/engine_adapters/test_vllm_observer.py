@@ -8,6 +8,7 @@ model and no clock (the records' times are not checked). The engine test runs th
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -68,28 +69,32 @@ def make_request(request_id: str, prompt: list[int], max_tokens: int) -> Any:
 Arrivals = dict[int, list[tuple[str, list[int], int]]]  # step -> (request id, prompt, max_tokens) added before it
 
 
-def steps(scheduler: Any, arrivals: Arrivals, limit: int = 500) -> Iterator[tuple[Any, dict[str, CallRecord]]]:
+def steps(scheduler: Any, arrivals: Arrivals, limit: int = 500,
+          overlap: bool = False) -> Iterator[tuple[Any, dict[str, CallRecord]]]:
     """Run the scheduler to the end of the script: each step's SchedulerOutput and the records of
-    the requests that finished in it (from their outputs' `kv_transfer_params`)."""
+    the requests that finished as its result came back (from their outputs' `kv_transfer_params`).
+    `overlap`: as vLLM runs its AsyncScheduler (the engine core's batch queue of two): step n + 1
+    is scheduled before step n's result is given back; a step that schedules nothing drains it."""
     from vllm.v1.outputs import ModelRunnerOutput
 
+    pending: deque[tuple[Any, Any]] = deque()
     for n in range(limit):
         for request_id, prompt, max_tokens in arrivals.get(n, []):
             scheduler.add_request(make_request(request_id, prompt, max_tokens))
-        if n > max(arrivals) and not scheduler.requests:
+        if n > max(arrivals) and not scheduler.requests and not pending:
             return
         out = scheduler.schedule()
         ids = list(out.num_scheduled_tokens)
-        sampled = [[SAMPLED] if scheduler.requests[r].num_computed_tokens >= scheduler.requests[r].num_tokens else []
-                   for r in ids]
-        runner = ModelRunnerOutput(req_ids=ids, req_id_to_index={r: i for i, r in enumerate(ids)},
-                                   sampled_token_ids=sampled)
+        sampled = [[] if scheduler.requests[r].is_prefill_chunk else [SAMPLED] for r in ids]
+        pending.append((out, ModelRunnerOutput(req_ids=ids, req_id_to_index={r: i for i, r in enumerate(ids)},
+                                               sampled_token_ids=sampled)))
         finished: dict[str, CallRecord] = {}
-        for outputs in scheduler.update_from_output(out, runner).values():
-            for o in outputs.outputs:
-                record = CallRecord.from_output(o.kv_transfer_params)
-                if o.finish_reason is not None and record is not None:
-                    finished[o.request_id] = record
+        while len(pending) > overlap or (pending and not out.total_num_scheduled_tokens):
+            for outputs in scheduler.update_from_output(*pending.popleft()).values():
+                for o in outputs.outputs:
+                    record = CallRecord.from_output(o.kv_transfer_params)
+                    if o.finish_reason is not None and record is not None:
+                        finished[o.request_id] = record
         yield out, finished
     raise AssertionError(f"the script did not end in {limit} steps")
 
@@ -150,6 +155,70 @@ def test_the_plugin_under_fcfs_decides_what_stock_vllm_decides(tiny_model: Path,
     assert sum(len(d[1]) for d in stock) == 4
 
 
+def test_under_async_scheduling_the_observed_classes_decide_what_vllms_async_scheduler_decides(
+        tiny_model: Path, engine_config: Any) -> None:
+    """What a GPU runs (vLLM's async scheduling: AgentAsyncScheduler, StockAsyncScheduler),
+    driven here as vLLM's engine core drives it (step n + 1 scheduled before step n's result)."""
+    from vllm.v1.core.sched.async_scheduler import AsyncScheduler
+
+    from agentrt.engine_adapters.vllm.observer import StockAsyncScheduler
+    from agentrt.engine_adapters.vllm.plugin import AgentAsyncScheduler
+
+    plain = [decisions(out) for out, _ in steps(make_scheduler(AsyncScheduler, engine_config, 13), SCRIPT, overlap=True)]
+    stock = make_scheduler(StockAsyncScheduler, engine_config, 13)
+    plugin = make_scheduler(AgentAsyncScheduler, make_config(tiny_model, "priority"), 13, policy="fcfs")
+    assert [decisions(out) for out, _ in steps(stock, SCRIPT, overlap=True)] == plain
+    assert [decisions(out) for out, _ in steps(plugin, SCRIPT, overlap=True)] == plain
+    assert sum(len(d[1]) for d in plain) >= 3 and len(plain) > 100
+
+
+def counted_from_outputs(outs: list[Any], prompts: dict[str, int]) -> dict[str, tuple[int, int, int, int]]:
+    """Per request (prompt tokens computed, of them recomputed, preemptions, most tokens computed),
+    from the scheduler outputs alone, as the model runner sees them: each scheduled request's
+    computed tokens before the step and its tokens in the step (a step of one token past the
+    prompt is a decode)."""
+    counts: dict[str, list[int]] = {r: [0, 0, 0, 0] for r in prompts}
+    for out in outs:
+        cached = out.scheduled_cached_reqs
+        before = {r.req_id: r.num_computed_tokens for r in out.scheduled_new_reqs}
+        before.update(zip(cached.req_ids, cached.num_computed_tokens, strict=True))
+        for request_id in out.preempted_req_ids or ():
+            counts[request_id][2] += 1
+        for request_id, n in out.num_scheduled_tokens.items():
+            c, b = counts[request_id], before[request_id]
+            if not (n == 1 and b >= prompts[request_id]):
+                c[0] += n
+                c[1] += max(min(b + n, c[3]) - b, 0)
+            c[3] = max(c[3], b + n)
+    return {r: (c[0], c[1], c[2], c[3]) for r, c in counts.items()}
+
+
+@pytest.mark.parametrize("overlap", [False, True], ids=["sync", "async"])
+def test_each_calls_record_counts_what_the_steps_computed_for_it(engine_config: Any, overlap: bool) -> None:
+    """With async scheduling a step's result comes back after the next step is scheduled, when a
+    request's computed tokens count that step too (or are 0 if it preempted the request): the
+    records must count each step as scheduled. Before the fix the async run counted t2's 1-token
+    prefill (after a 32-token prefix hit) as a decode, and r4's, s2's and t0's prefills one high."""
+    from vllm.v1.core.sched.async_scheduler import AsyncScheduler
+    from vllm.v1.core.sched.scheduler import Scheduler
+
+    from agentrt.engine_adapters.vllm.observer import StockAsyncScheduler, StockScheduler
+
+    scheduler = make_scheduler(StockAsyncScheduler if overlap else StockScheduler, engine_config, 13)
+    assert isinstance(scheduler, AsyncScheduler) == overlap and isinstance(scheduler, Scheduler)
+    outs, records = [], {}
+    for out, finished in steps(scheduler, SCRIPT, overlap=overlap):
+        outs.append(out)
+        records.update(finished)
+    prompts = {r: len(p) for arrived in SCRIPT.values() for r, p, _ in arrived}
+    got = {r: (x.num_prefill_tokens, x.num_recomputed_tokens, x.num_preemptions, x.max_computed)
+           for r, x in records.items()}
+    assert got == counted_from_outputs(outs, prompts)
+    assert got["t2"][0] == 1 and sum(c[1] > 0 for c in got.values()) >= 3
+    recorded = scheduler.accounting.take_steps()
+    assert sum(s.num_prefill_tokens for s in recorded) == sum(c[0] for c in got.values())
+
+
 def test_a_preempted_requests_recomputation_is_counted_as_worked_out_by_hand(engine_config: Any) -> None:
     """4 usable blocks of 32 tokens; a and b (64-token prompts, 40 output tokens each) arrive together.
     Step 1 prefills both (4 blocks, 128 tokens) and samples one token each. Step 2: a's 65th token
@@ -186,7 +255,7 @@ def test_stock_engine_returns_the_plugins_records_and_steps(tiny_model: Path) ->
     one prefill step of 100 tokens and 7 decode steps, counted by the stock scheduler's record."""
     import agentrt
     from agentrt.engine_adapters.base import GenerationRequest
-    from agentrt.engine_adapters.vllm import VLLMEngine
+    from agentrt.engine_adapters.vllm import VLLMEngine, on_cpu
     from agentrt.programs.tokens import Tokens
 
     got: dict[str, Any] = {}
@@ -206,5 +275,6 @@ def test_stock_engine_returns_the_plugins_records_and_steps(tiny_model: Path) ->
     assert (result.num_prompt_tokens, result.num_prefill_tokens, result.recomputed_tokens, result.preemptions,
             result.num_output_tokens) == (100, 100, 0, 0, 8)
     assert 0 < result.service_time and result.first_scheduled <= result.finish
-    assert (stats.scheduler_cls, stats.num_steps, stats.num_preemptions, stats.stock) == ("StockScheduler", 8, 0, True)
+    name = "StockScheduler" if on_cpu() else "StockAsyncScheduler"  # vLLM's async scheduling (GPU)
+    assert (stats.scheduler_cls, stats.num_steps, stats.num_preemptions, stats.stock) == (name, 8, 0, True)
     assert [(s.num_prefill_tokens, s.num_decode_tokens) for s in got["steps"]] == [(100, 0)] + [(0, 1)] * 7
