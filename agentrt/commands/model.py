@@ -1,5 +1,5 @@
-"""`agentrt model {tiny,bench} DIR`: write a random-weight Llama for tests (tiny) or CPU
-benchmarks (bench: a prefill's time grows with its tokens)."""
+"""`agentrt model {tiny,bench,bench-wide} DIR`: write a random-weight Llama for tests (tiny) or CPU
+benchmarks (bench: a prefill's time grows with its tokens; bench-wide: the same, 2.2x per token)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ def add_parser(sub: Any) -> None:
                        description="Write a model folder that `--engine vllm --model DIR` can serve.")
     kinds = p.add_subparsers(dest="kind", required=True, metavar="KIND")
     helps = {"tiny": "for tests: loads in seconds, every step costs about the same",
-             "bench": "for CPU benchmarks: a prefill's time grows with its tokens"}
+             "bench": "for CPU benchmarks: a prefill's time grows with its tokens",
+             "bench-wide": "for CPU benchmarks on a fast CPU: 2.2x bench's cost per prefill token"}
     for kind, shape in SHAPES.items():
         sizes = f"{shape.num_layers} layers, hidden {shape.hidden_size}, MLP {shape.intermediate_size}, head_dim 64"
         one = kinds.add_parser(kind, help=f"a random-weight Llama ({sizes}) with a locally trained byte-level "

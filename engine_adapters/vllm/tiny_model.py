@@ -1,13 +1,16 @@
 """`write_model(folder, shape)`: a random-weight Llama with a byte-level BPE tokenizer.
 
 For tests and CPU benchmarks: it loads in vLLM in seconds and needs no download. The tokenizer
-is trained locally on generated text (vocabulary 512, six special tokens). Two shapes (`SHAPES`):
+is trained locally on generated text (vocabulary 512, six special tokens). Three shapes (`SHAPES`):
 - `tiny` (tests): 2 layers, hidden size 128, head_dim 64 (vLLM's CPU attention kernels reject
   smaller heads). A step costs its fixed overhead whatever its tokens: on a CPU, re-prefilling a
   context costs almost nothing, so scheduling that saves re-prefill is invisible with it.
 - `bench` (CPU benchmarks): wide enough that a prefill's time grows with its tokens and a typical
   prompt's prefill costs at least 10x a step's fixed overhead on a 2-core CPU (measured: see
   docs/vllm.md), small enough that a benchmark run takes minutes.
+- `bench-wide` (CPU benchmarks on a fast CPU): 2.2x `bench`'s cost per prefill token, so that
+  re-prefilling a context costs about a recorded tool gap where `bench` made it cheap (docs/vllm.md,
+  "Session 6, experiment"); `benchmarks/vllm_cpu.py run --model DIR` takes its folder.
 The weights are random, so the text it writes is noise; token counts, timing and caching are real.
 """
 
@@ -54,7 +57,8 @@ class LlamaShape:
 
 
 SHAPES = {"tiny": LlamaShape(num_layers=2, hidden_size=128, intermediate_size=256),
-          "bench": LlamaShape(num_layers=4, hidden_size=512, intermediate_size=1536)}
+          "bench": LlamaShape(num_layers=4, hidden_size=512, intermediate_size=1536),
+          "bench-wide": LlamaShape(num_layers=4, hidden_size=768, intermediate_size=2304)}
 
 
 def write_tiny_model(folder: str | Path, *, seed: int = 0) -> Path:

@@ -73,3 +73,17 @@ def test_metadata_round_trips_and_plain_requests_are_their_own_program() -> None
     record = CallRecord("p.1", 10.0, first_scheduled=10.5, service_time=0.25, pin_ttl=2.0)
     assert CallRecord.from_output(record.as_output()) == record
     assert CallRecord.from_output(None) is None
+
+
+def test_bench_wide_model_costs_more_per_token_than_bench(tmp_path: Path) -> None:
+    """`agentrt model bench-wide` (docs/vllm.md, "Session 6, experiment"): the shape the folder holds,
+    wider than `bench` in both the attention and the MLP."""
+    from agentrt.cli import main as cli_main
+
+    assert cli_main(["model", "bench-wide", str(tmp_path)]) == 0
+    config = json.loads((tmp_path / "config.json").read_text())
+    wide, bench = SHAPES["bench-wide"], SHAPES["bench"]
+    assert (config["num_hidden_layers"], config["hidden_size"], config["intermediate_size"]) == (
+        wide.num_layers, wide.hidden_size, wide.intermediate_size)
+    assert config["head_dim"] == 64
+    assert wide.hidden_size > bench.hidden_size and wide.intermediate_size > bench.intermediate_size
