@@ -36,10 +36,16 @@ Threads: the engine runs one OpenMP thread by default (`--omp-num-threads 1`), w
 the least noise on this 2-CPU machine; each run records the setting and `summary` reads only the
 runs of the last run's setting.
 
-The model: `agentrt model bench` (written to a temporary folder without --model), whose prefill
-time grows with its tokens; the summary's step-cost line gives the fixed step cost, the cost per
-prefill token (both in the engine's CPU time per step, from the plugin's own step clock) and
-their ratio at the workload's median prompt.
+The model: `agentrt model bench-wide` (written to a temporary folder without --model; `--shape
+bench` for the narrower one), whose prefill time grows with its tokens. `bench` was the default
+until session 6: on that faster CPU its re-prefill of a held context took 0.085 s against a median
+tool gap of 0.203 s, the live contexts overflowed the cache 51% of the time under fcfs and stock's
+prefix cache served 9,500 of ~17,000 prompt tokens, so the workload was no longer the memory-bound
+one this benchmark is for; `bench-wide` (2.2x the cost per token) puts re-prefill at 0.177 s and
+overflow at 79% (docs/vllm.md, "Session 6, experiment"). Runs record their model's config, and
+`summary` reads only the last run's model, so rounds of the two never mix. The summary's
+step-cost line gives the fixed step cost, the cost per prefill token (both in the engine's CPU
+time per step, from the plugin's own step clock) and their ratio at the workload's median prompt.
 
 Simulator: `sim.calibrate` on the runs' measured steps (wall time, the engine's own step timing;
 stock's too where recorded: the same engine and model, timed by the same clock, and vLLM's
@@ -82,6 +88,9 @@ from agentrt.replay.workload import Scaling, make_scaling, poisson_arrivals
 from agentrt.runtime.runner import run
 
 TRACE = "swebench-lite-deepseek-v3"
+# the model `run` writes without --model; `bench` until session 6, when this faster CPU made its
+# re-prefills cheap against the recorded tool gaps (module docstring)
+DEFAULT_SHAPE = "bench-wide"
 BLOCK_SIZE = 32
 MAX_NUM_BATCHED_TOKENS = 2048
 CONFIGS = {"stock": ("fcfs", True), "fcfs": ("fcfs", False), "continuum": ("continuum", False),
@@ -504,7 +513,7 @@ def cmd_run(args: argparse.Namespace) -> None:
     work = workload(w)
     args.results.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
-        model = args.model or str(write_model(Path(tmp) / "bench-llama", SHAPES["bench"]))
+        model = args.model or str(write_model(Path(tmp) / "bench-llama", SHAPES[args.shape]))
         for round_ in range(max(done, default=0) + 1, max(done, default=0) + 1 + args.rounds):
             for config in rotated(configs, round_ - 1):
                 r = real_run(model, config, round_, w, work)
@@ -631,7 +640,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     run_ = commands.add_parser("run", help="run rounds and append them to the results file")
-    run_.add_argument("--model", default=None, help="model folder (default: write `agentrt model bench` to a temp dir)")
+    run_.add_argument("--model", default=None, help="model folder (default: write `agentrt model SHAPE` to a temp dir)")
+    run_.add_argument("--shape", default=DEFAULT_SHAPE, choices=[k for k in SHAPES if k != "tiny"],
+                      help=f"the shape written without --model (default {DEFAULT_SHAPE}; see the module docstring)")
     run_.add_argument("--configs", default=",".join(CONFIGS), help=f"comma-separated, of {', '.join(CONFIGS)}")
     run_.add_argument("--rounds", type=int, default=1, help="interleaved rounds (each runs every config once)")
     run_.add_argument("--programs", type=int, default=8)

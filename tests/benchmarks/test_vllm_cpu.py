@@ -39,6 +39,7 @@ def test_the_defaults_are_the_workload_tested_here(bench: ModuleType, monkeypatc
     bench.main()
     assert {k: seen[k] for k in bench.WORKLOAD_KEYS} == WORKLOAD
     assert seen["omp_num_threads"] == 1
+    assert seen["model"] is None and seen["shape"] == "bench-wide"  # written to a temp dir: see the docstring
 
 
 def test_the_engine_runs_the_openmp_threads_asked_for(bench: ModuleType) -> None:
