@@ -279,7 +279,7 @@ class ProgramScheduler:
             if self._resident_tokens and self._resident_tokens + program.context_tokens > budget:
                 if not tried_idle:
                     tried_idle = True
-                    self._evict_idle(now)
+                    self._evict_idle(now, program.context_tokens, budget)
                 if self._resident_tokens + program.context_tokens > budget:
                     if not skipped and call.wait_at(now) >= backfill_s:
                         return  # the head has waited long enough: hold the door for it
@@ -299,21 +299,46 @@ class ProgramScheduler:
                 call.pending = False
                 self._waiting.add(call)
 
-    def _evict_idle(self, now: float) -> bool:
-        """Resident programs idle (no call in flight) for their idle limit (`_idle_limit`) leave the
-        working set. True if any left."""
+    def _evict_idle(self, now: float, need: int, budget: float) -> bool:
+        """Resident programs idle (no call in flight) for `residency_idle_s` leave the working set;
+        those idle for their shorter idle limit (`_idle_limit`) leave it only if, with them gone,
+        the waiting program (`need` tokens of context) then fits `budget`, and then only as many
+        as that takes, earliest due first (a release that admits nobody only sends the released
+        program to the back of the gate). True if any left."""
         # called at every scheduling pass while a program waits for room: the cheapest test first;
-        # `idle_since + limit <= now`, the sum `_next_idle_release` wakes the engine at (not
+        # `due <= now`, the sum `_next_idle_release` wakes the engine at (not
         # `now - idle_since >= limit`, which rounding can make false at that very time)
-        live = self._live
-        gone = [p for p in self.programs.values()
-                if p.resident and not live.get(p.program_id) and p.idle_since + self._idle_limit(p) <= now]
+        fixed = self.policy.config.residency_idle_s
+        plan = [(due, p) for due, p in self._idle_release_plan() if due <= now]
+        if not plan:
+            return False
+        gone = [p for _, p in plan if p.idle_since + fixed <= now]
+        left = self._resident_tokens - sum(p.context_tokens for p in gone)
+        conditional = []
+        for _, program in plan:
+            if left + need <= budget:
+                break
+            if program.idle_since + fixed > now:
+                conditional.append(program)
+                left -= program.context_tokens
+        if left + need <= budget:
+            gone += conditional
         for program in gone:
             program.resident = False
             self._resident_tokens -= program.context_tokens
             if self.decisions is not None:
                 self.decisions.add(DecisionKind.LEFT_IDLE, program.program_id)
         return bool(gone)
+
+    def _idle_release_plan(self) -> list[tuple[float, ProgramState]]:
+        """Resident programs with no call in flight and a finite idle limit, with the time each is
+        due to leave (`idle_since + _idle_limit`), earliest first."""
+        live = self._live
+        plan = [(p.idle_since + self._idle_limit(p), p) for p in self.programs.values()
+                if p.resident and not live.get(p.program_id)]
+        plan = [(due, p) for due, p in plan if due < math.inf]
+        plan.sort(key=lambda item: (item[0], item[1].program_id))
+        return plan
 
     def _idle_limit(self, program: ProgramState) -> float:
         """How long a resident program may sit idle while others wait for room (inf: pinned, its
@@ -345,11 +370,28 @@ class ProgramScheduler:
 
     def _next_idle_release(self) -> float:
         """When the first resident idle program may leave the working set, if a program waits
-        outside it (`_evict_idle`'s rule)."""
+        outside it (`_evict_idle`'s rule): the first `residency_idle_s` expiry, or the first due
+        time at which the programs due by then free room enough for the head waiting program."""
         if not self._pending:
             return math.inf
-        return min((p.idle_since + self._idle_limit(p) for p in self.programs.values()
-                    if p.resident and not self._live.get(p.program_id)), default=math.inf)
+        plan = self._idle_release_plan()
+        if not plan:
+            return math.inf
+        fixed = self.policy.config.residency_idle_s
+        first_fixed = min(p.idle_since + fixed for _, p in plan)
+        head = next((self.programs[c.program_id] for c in self._pending.ordered()
+                     if not self.programs[c.program_id].resident), None)
+        if head is None:
+            return first_fixed
+        budget = (self.policy.config.residency_fraction or 1.0) * self._kv_tokens_within_reach()
+        left = self._resident_tokens
+        for due, program in plan:
+            if due >= first_fixed:
+                break
+            left -= program.context_tokens
+            if left + head.context_tokens <= budget:
+                return due
+        return first_fixed
 
     def pick_victim(self, running: Sequence[CallState]) -> CallState | None:
         """The running call to preempt when memory runs out: the one that sorts last."""
