@@ -279,7 +279,7 @@ class ProgramScheduler:
             if self._resident_tokens and self._resident_tokens + program.context_tokens > budget:
                 if not tried_idle:
                     tried_idle = True
-                    self._evict_idle(now, program.context_tokens, budget)
+                    self._evict_idle(now, self._smallest_gated(), budget)
                 if self._resident_tokens + program.context_tokens > budget:
                     if not skipped and call.wait_at(now) >= backfill_s:
                         return  # the head has waited long enough: hold the door for it
@@ -299,10 +299,10 @@ class ProgramScheduler:
                 call.pending = False
                 self._waiting.add(call)
 
-    def _evict_idle(self, now: float, need: int, budget: float) -> bool:
+    def _evict_idle(self, now: float, need: int | None, budget: float) -> bool:
         """Resident programs idle (no call in flight) for `residency_idle_s` leave the working set;
         those idle for their shorter idle limit (`_idle_limit`) leave it only if, with them gone,
-        the waiting program (`need` tokens of context) then fits `budget`, and then only as many
+        the smallest waiting program (`need` tokens of context) then fits `budget`, and then only as many
         as that takes, earliest due first (a release that admits nobody only sends the released
         program to the back of the gate). True if any left."""
         # called at every scheduling pass while a program waits for room: the cheapest test first;
@@ -310,7 +310,7 @@ class ProgramScheduler:
         # `now - idle_since >= limit`, which rounding can make false at that very time)
         fixed = self.policy.config.residency_idle_s
         plan = [(due, p) for due, p in self._idle_release_plan() if due <= now]
-        if not plan:
+        if not plan or need is None:
             return False
         gone = [p for _, p in plan if p.idle_since + fixed <= now]
         left = self._resident_tokens - sum(p.context_tokens for p in gone)
@@ -379,9 +379,8 @@ class ProgramScheduler:
             return math.inf
         fixed = self.policy.config.residency_idle_s
         first_fixed = min(p.idle_since + fixed for _, p in plan)
-        head = next((self.programs[c.program_id] for c in self._pending.ordered()
-                     if not self.programs[c.program_id].resident), None)
-        if head is None:
+        need = self._smallest_gated()
+        if need is None:
             return first_fixed
         budget = (self.policy.config.residency_fraction or 1.0) * self._kv_tokens_within_reach()
         left = self._resident_tokens
@@ -389,9 +388,14 @@ class ProgramScheduler:
             if due >= first_fixed:
                 break
             left -= program.context_tokens
-            if left + head.context_tokens <= budget:
+            if left + need <= budget:
                 return due
         return first_fixed
+
+    def _smallest_gated(self) -> int | None:
+        """The smallest context of a program waiting outside the working set (None: none waits)."""
+        return min((self.programs[c.program_id].context_tokens for c in self._pending.ordered()
+                    if not self.programs[c.program_id].resident), default=None)
 
     def pick_victim(self, running: Sequence[CallState]) -> CallState | None:
         """The running call to preempt when memory runs out: the one that sorts last."""
