@@ -323,6 +323,9 @@ class ProgramScheduler:
                 left -= program.context_tokens
         if left + need <= budget:
             gone += conditional
+        elif self._resident_tokens > self._kv_tokens_within_reach():
+            # the working set overflows the cache itself (it thrashes): every due one leaves
+            gone += [p for _, p in plan if p not in gone]
         for program in gone:
             program.resident = False
             self._resident_tokens -= program.context_tokens
@@ -382,6 +385,8 @@ class ProgramScheduler:
         need = self._smallest_gated()
         if need is None:
             return first_fixed
+        if self._resident_tokens > self._kv_tokens_within_reach():
+            return plan[0][0]  # thrashing: the first due one leaves (`_evict_idle`)
         budget = (self.policy.config.residency_fraction or 1.0) * self._kv_tokens_within_reach()
         left = self._resident_tokens
         for due, program in plan:
