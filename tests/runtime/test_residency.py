@@ -184,3 +184,39 @@ def test_without_the_factor_only_residency_idle_s_releases() -> None:
     arrive(sched, "b1", "B", 2.0, 300)
     assert sched.next_wakeup() == 11.0
     assert ids(sched, 10.9) == [] and ids(sched, 11.0) == ["b1"]
+
+
+def test_the_reprefill_release_waits_while_it_would_admit_nobody() -> None:
+    """Held-out H100 cell (README, "Eighth pass", A3): 8 of 11 releases there admitted nobody and
+    sent the released program behind the gate. Within the cache, the early release happens only
+    when the smallest gated program then fits; `residency_idle_s` still releases unconditionally."""
+    sched = ProgramScheduler(PolicyConfig(name="agentrt", residency_fraction=0.5, residency_idle_s=10.0,
+                                          residency_idle_reprefill=16.0), kv_capacity_tokens=1000)
+    arrive(sched, "a1", "A", 0.0, 100)
+    arrive(sched, "c1", "C", 0.0, 350)
+    assert ids(sched, 0.0) == ["a1", "c1"]
+    finish(sched, "a1", 1.0, reprefill_time=0.1)  # A idle, due at 2.6; C still runs
+    sched.on_scheduled(sched.calls["c1"], 0.5)
+    arrive(sched, "b1", "B", 2.0, 450)  # 450 - 100 + 350 > 500: B would not fit with A gone
+    assert sched.next_wakeup() == 11.0  # not 2.6: that release would admit nobody
+    assert ids(sched, 5.0) == [] and sched.programs["A"].resident
+    arrive(sched, "d1", "D", 6.0, 120)  # 350 + 120 <= 500 with A gone: now A's release admits D
+    assert sched.next_wakeup() == 2.6
+    assert ids(sched, 6.0) == ["d1"] and not sched.programs["A"].resident
+
+
+def test_the_reprefill_release_is_unconditional_when_the_working_set_overflows_the_cache() -> None:
+    """The calibrated CPU settings (12 programs, 36 blocks): resident contexts grew to 1.6-1.8x the
+    cache; each early release there shrinks a thrashing working set, which is where k = 16 won."""
+    sched = ProgramScheduler(PolicyConfig(name="agentrt", residency_fraction=0.5, residency_idle_s=10.0,
+                                          residency_idle_reprefill=16.0), kv_capacity_tokens=1000)
+    arrive(sched, "a1", "A", 0.0, 100)
+    arrive(sched, "c1", "C", 0.0, 350)
+    ids(sched, 0.0)
+    finish(sched, "a1", 1.0, reprefill_time=0.1)
+    sched.on_scheduled(sched.calls["c1"], 0.5)
+    arrive(sched, "c2", "C", 1.5, 1000)  # C's context grows past the cache: 1100 resident > 1000
+    arrive(sched, "b1", "B", 2.0, 450)
+    assert sched.next_wakeup() == 2.6
+    ids(sched, 2.6)
+    assert not sched.programs["A"].resident and not sched.programs["B"].resident

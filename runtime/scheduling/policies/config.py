@@ -143,12 +143,15 @@ class PolicyConfig(BaseModel):
         description="agentrt only: while a program waits for room, a resident program with no call in flight "
                     "and no pin leaves the working set once it has been idle this many times the engine's "
                     "estimate of prefilling its context again (at its last call's finish), or after "
-                    "`residency_idle_s` if that is sooner: where prefill is cheap against the tool gaps the "
-                    "gate stops idling the engine for a context that is quick to rebuild, and where it is "
-                    "dear the context stays. None: `residency_idle_s` only. Default 16, measured in the "
+                    "`residency_idle_s` if that is sooner; the early release happens only where it admits "
+                    "someone (the smallest gated program then fits the budget) or the resident contexts "
+                    "overflow the KV cache itself (thrashing), earliest due first: where prefill is cheap "
+                    "against the tool gaps the gate stops idling the engine for a context that is quick to "
+                    "rebuild, and where it is dear the context stays. None: `residency_idle_s` only. Default 16, measured in the "
                     "README (\"Eighth pass\"): factors 1-4 lost to the fixed limit on the calibrated vLLM "
                     "CPU replay (re-admission costs the gate's queue too, not only the prefill), 8-24 won "
-                    "there, 32 changed nothing.")
+                    "there, 32 changed nothing; an early release that admitted nobody lost 1.20x on one "
+                    "held-out H100 cell (\"Held out\").")
 
     @model_validator(mode="after")
     def _check_queues(self) -> PolicyConfig:
