@@ -137,11 +137,14 @@ class Run:
     request_latency_s: float | None = None  # the client's per-call latency in and out (`CallLatency`; None: not measured)
     response_latency_s: float | None = None
     scheduler_cls: str = ""  # the scheduler class vLLM ran ("": not recorded)
+    # the engine's first WARMUP_STEPS steps, which calibration leaves out ([]: not recorded, before session 7)
+    warmup_steps: list[StepRecord] = field(default_factory=list)
 
     @classmethod
     def of_line(cls, line: str) -> Run:
         data = json.loads(line)
         data["steps"] = [StepRecord(**s) for s in data["steps"]]
+        data["warmup_steps"] = [StepRecord(**s) for s in data.get("warmup_steps", [])]
         return cls(**data)
 
 
@@ -229,6 +232,7 @@ def real_run(model: str, config: str, round_: int, w: dict[str, Any], work: Work
     programs, scaling, arrivals = work
     policy, stock = CONFIGS[config]
     steps: list[StepRecord] = []
+    warmup: list[StepRecord] = []
     meters: list[EngineCPU] = []
     latencies: list[CallLatency] = []
 
@@ -240,6 +244,7 @@ def real_run(model: str, config: str, round_: int, w: dict[str, Any], work: Work
         latencies.append(CallLatency(engine))
         result = await replay(programs, engine, policy, arrivals, scaling)
         steps.extend(engine.measured_steps[WARMUP_STEPS:])
+        warmup.extend(engine.measured_steps[:WARMUP_STEPS])
         return result
 
     load = list(os.getloadavg())
@@ -251,7 +256,7 @@ def real_run(model: str, config: str, round_: int, w: dict[str, Any], work: Work
     return Run(w, settings(), model_config(model), round_, config, wall, meter.own, load, result.summary.mean_jct,
                {m.trace_id: m.jct for m in result.metrics if m.status == "ok"}, counts_of(result), steps, meter.total,
                program_counts_of(result), *latencies[0].measured(),
-               scheduler_cls=str(getattr(result.engine_stats, "scheduler_cls", "")))
+               scheduler_cls=str(getattr(result.engine_stats, "scheduler_cls", "")), warmup_steps=warmup)
 
 
 class EngineCPU:
@@ -390,6 +395,15 @@ def residuals(profile: Profile, steps: list[StepRecord]) -> dict[str, float]:
     out["waiting_share"] = 1 - sum(s.cpu_seconds for s in steps) / wall
     out["steps_waiting_over_half"] = sum(s.seconds > 2 * s.cpu_seconds for s in steps) / len(steps)
     return out
+
+
+def warmup_excess(runs: list[Run], profile: Profile) -> list[float]:
+    """Per run that recorded them (session 7 on), how much longer the engine's first
+    `WARMUP_STEPS` steps took than the calibrated model predicts for them (seconds): a fresh
+    engine builds its CPU kernels there, which delays the first program's calls; calibration
+    leaves these steps out."""
+    cost = CostModel(profile)
+    return [sum(s.seconds - predicted(cost, s) for s in r.warmup_steps) for r in runs if r.warmup_steps]
 
 
 def rounds_table(runs: list[Run]) -> str:
@@ -577,6 +591,10 @@ def cmd_summary(args: argparse.Namespace) -> None:
           f"median (fastest {cost['fastest_fixed_s'] * 1e3:.2f} ms), {cost['per_prefill_token_s'] * 1e6:.1f} us per "
           f"prefill token; x median prompt {cost['typical_prompt']} tokens = {cost['ratio']:.1f}x the median fixed "
           f"cost ({cost['ratio_to_fastest']:.1f}x the fastest)")
+    excess = warmup_excess(runs, profile)
+    if excess:
+        print(f"Warm-up: the first {WARMUP_STEPS} steps of each run took {spread([e * 1e3 for e in excess], '.0f')} ms "
+              f"longer than the calibrated model predicts ({len(excess)} runs)")
     print(f"\nCalibrated: overhead {profile.overhead_s * 1e3:.2f} ms + {profile.overhead_per_prefill_s * 1e3:.2f} ms per "
           f"prefilling request, memory efficiency {profile.memory_efficiency:.3g}, "
           f"compute efficiency {profile.compute_efficiency:.3g} (attention x{profile.attention_efficiency:.3g}); fit: mean |error| {fit.mean_abs_rel_error:.1%}, "
