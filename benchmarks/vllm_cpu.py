@@ -87,6 +87,9 @@ from agentrt.replay.trace import LLMStep, Step, ToolStep, TraceProgram, load_tra
 from agentrt.replay.workload import Scaling, make_scaling, poisson_arrivals
 from agentrt.runtime.runner import run
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import vllm_cpu_noise as noise  # noqa: E402  (a sibling script: the simulator with the measured step noise)
+
 TRACE = "swebench-lite-deepseek-v3"
 # the model `run` writes without --model; `bench` until session 6, when this faster CPU made its
 # re-prefills cheap against the recorded tool gaps (module docstring)
@@ -327,15 +330,19 @@ class CallLatency:
 
 
 def sim_run(w: dict[str, Any], profile: Profile, policy: str, work: Work,
-            latency: tuple[float, float] = (0.0, 0.0)) -> ReplayResult:
+            latency: tuple[float, float] = (0.0, 0.0), step_noise: tuple[dict[str, list[float]], int] | None = None
+            ) -> ReplayResult:
     """The workload on the simulator; `latency`: the client's per-call latency in and out
-    (`ClientLatency`; none by default)."""
+    (`ClientLatency`; none by default); `step_noise`: measured/predicted step ratios by kind and a
+    seed, to draw each step's noise from (`vllm_cpu_noise.NoisySimEngine`; none by default)."""
     programs, scaling, arrivals = work
 
     async def main() -> ReplayResult:
-        sim = SimEngine(profile, num_gpu_blocks=w["num_gpu_blocks"] - 1, block_size=BLOCK_SIZE,
-                        max_num_seqs=w["max_num_seqs"], max_num_batched_tokens=MAX_NUM_BATCHED_TOKENS,
-                        max_model_len=w["max_model_len"])
+        options: dict[str, Any] = dict(num_gpu_blocks=w["num_gpu_blocks"] - 1, block_size=BLOCK_SIZE,
+                                       max_num_seqs=w["max_num_seqs"], max_num_batched_tokens=MAX_NUM_BATCHED_TOKENS,
+                                       max_model_len=w["max_model_len"])
+        sim = (SimEngine(profile, **options) if step_noise is None
+               else noise.NoisySimEngine(profile, ratios=step_noise[0], seed=step_noise[1], **options))
         engine = ClientLatency(sim, *latency) if any(latency) else sim
         return await replay(programs, engine, policy, arrivals, scaling)
 
@@ -465,6 +472,34 @@ def sim_rows(runs: dict[str, list[Run]], sims: dict[str, ReplayResult]) -> tuple
                     f" | {statistics.median(errors):.1%} | "
                     + " | ".join(f"{sim_counts[c]}/{real_counts[c]:g}" + (f" ({ratio[c]:.2f})" if real_counts[c] else "")
                                  for c in COUNTS) + " |")
+    return "\n".join(rows), out
+
+
+def noisy_rows(runs: dict[str, list[Run]], w: dict[str, Any], profile: Profile, work: Work,
+               latency: tuple[float, float], ratios: dict[str, list[float]]) -> tuple[str, dict[str, Any]]:
+    """`sim_rows` over `noise.NUM_REPLAYS` replays with the measured step noise (seeds 0 ..): per
+    config the median [range] of each count against the real median, the median of the mean JCT,
+    and the median per-program JCT error of each program's median simulated JCT."""
+    rows = ["| real run | sim mean JCT (s), median | real median mean JCT (s) | median per-program JCT error | "
+            + " | ".join(f"{c} sim median [range] / real (ratio)" for c in COUNTS) + " |",
+            "|---|---:|---:|---:|" + "---:|" * len(COUNTS)]
+    out: dict[str, Any] = {}
+    for config, rs in runs.items():
+        sims = [sim_run(w, profile, CONFIGS[config][0], work, latency, (ratios, seed)) for seed in range(noise.NUM_REPLAYS)]
+        real = median_jct(rs)
+        sim_jct = {p: statistics.median(m.jct for s in sims for m in s.metrics if m.trace_id == p and m.status == "ok")
+                   for p in real}
+        error = statistics.median(abs(sim_jct[p] - real[p]) / real[p] for p in real)
+        counts = [counts_of(s) for s in sims]
+        sim_counts = {c: statistics.median(x[c] for x in counts) for c in COUNTS}
+        real_counts = {c: statistics.median(r.counts[c] for r in rs) for c in COUNTS}
+        out[config] = {"median_jct_error": error, "sim_counts": sim_counts, "real_counts": real_counts,
+                       "sim_counts_range": {c: [min(x[c] for x in counts), max(x[c] for x in counts)] for c in COUNTS},
+                       "sim_mean_jct": statistics.median(s.summary.mean_jct for s in sims)}
+        rows.append(f"| {config} | {out[config]['sim_mean_jct']:.2f} | {statistics.median(r.mean_jct for r in rs):.2f} | "
+                    f"{error:.1%} | " + " | ".join(
+                        f"{sim_counts[c]:g} [{min(x[c] for x in counts)}-{max(x[c] for x in counts)}] / {real_counts[c]:g}"
+                        + (f" ({sim_counts[c] / real_counts[c]:.2f})" if real_counts[c] else "") for c in COUNTS) + " |")
     return "\n".join(rows), out
 
 
@@ -625,6 +660,13 @@ def cmd_summary(args: argparse.Namespace) -> None:
         bare_table, bare_out = sim_rows(by_config, {config: sim_run(w, profile, CONFIGS[config][0], work)
                                                     for config in by_config})
         print(f"\nThe same without the client latency:\n\n{bare_table}")
+    model = CostModel(profile)
+    ratios = noise.residual_ratios(steps, lambda s: predicted(model, s))
+    noisy_table, noisy_out = noisy_rows(by_config, w, profile, work, latency, ratios)
+    print(f"\nThe same, median over {noise.NUM_REPLAYS} replays whose steps each take the model's time x a "
+          f"measured/predicted ratio of a real step of its kind, drawn with seeds 0-{noise.NUM_REPLAYS - 1} "
+          f"(benchmarks/vllm_cpu_noise.py: one deterministic replay can sit on either side of a race a "
+          f"few ms wide):\n\n{noisy_table}")
     print(f"\nPrograms whose computed tokens differ (sim vs each real round):\n\n{program_rows(by_config, sims)}")
     if args.output is not None:
         args.output.parent.mkdir(parents=True, exist_ok=True)
@@ -634,7 +676,8 @@ def cmd_summary(args: argparse.Namespace) -> None:
                         "memory_efficiency": profile.memory_efficiency,
                         "compute_efficiency": profile.compute_efficiency,
                         "attention_efficiency": profile.attention_efficiency, "fit": asdict(fit)},
-            "client_latency_s": latency, "stock_steps_check": stock_check, "sim": sim_out, "sim_without_per_request_term": flat_out}, indent=1))
+            "client_latency_s": latency, "stock_steps_check": stock_check, "sim": sim_out, "sim_without_per_request_term": flat_out,
+            "sim_with_step_noise": noisy_out}, indent=1))
         print(f"\nwrote {args.output}")
 
 
