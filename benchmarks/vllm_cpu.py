@@ -55,7 +55,11 @@ fcfs); counts against the median real run and per-program JCT against each progr
 real JCT, and the step-time model's residuals by step kind; the same without the per-request
 term (`Profile.overhead_per_prefill_s`), and the programs whose simulated prompt tokens differ
 from a real round's (runs record per-program counts). On this workload the counts are a chaotic
-function of the engine's pace (benchmarks/vllm_cpu_pace.py; docs/vllm.md, "Session 5").
+function of the engine's pace (benchmarks/vllm_cpu_pace.py; docs/vllm.md, "Session 5"): a count
+can hang on two arrivals a few ms apart (docs/vllm.md, "Session 7"), so `summary` also gives
+each count's median and range over replays with the measured step-time noise
+(benchmarks/vllm_cpu_noise.py). Runs record their warm-up steps too (the first `WARMUP_STEPS`,
+which calibration leaves out), and `summary` says how much longer they took than the model.
 """
 
 from __future__ import annotations
