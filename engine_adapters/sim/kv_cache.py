@@ -11,8 +11,11 @@
   reused first, and the indexed ones go to its tail (least recently freed evicted first). Until
   session 7 every freed block went to the tail, so each freed call's partial block stood in the
   queue where a cached block of another context was evicted in its place.
-  Deviation: a block computed with content another block already holds is not indexed here
-  (`register` keeps the first), so it goes to the head; vLLM indexes both and puts it at the tail.
+  A sequence's blocks outside the index are the tail of its block list (the index holds its
+  leading full computed blocks), so `free` moves the leading run of them in its tail-first list.
+  A block computed with content another block already holds is not indexed here (`register`
+  keeps the first); vLLM indexes both. Inside a context it goes to the tail with its neighbours,
+  as vLLM's; at the end of one it goes to the head.
 - A pin holds a finished call's block references for its program until released: pinned blocks are
   never in the free queue, hence never evicted.
 
@@ -268,8 +271,9 @@ class KVCache:
         return out
 
     def free(self, block_ids: list[int]) -> None:
-        """Drop one reference on each block; unreferenced ones join the free queue, tail first: at
-        its tail those in the prefix index, at its head those that are not (module docstring)."""
+        """Drop one reference on each block; unreferenced ones join the free queue, tail first: the
+        leading run of them outside the prefix index at its head, the rest at its tail (module
+        docstring)."""
         state = self._state
         tag = -1 - self._num_chunks
         if [state[b] for b in block_ids].count(1) == len(block_ids):  # the common case
@@ -289,9 +293,12 @@ class KVCache:
             self._num_chunks += 1
             self._num_free += len(unreferenced)
             block_hash = self._hash
-            if None in [block_hash[b] for b in unreferenced]:  # some can never hit: reused first
-                self._prepend([b for b in unreferenced if block_hash[b] is None])
-                unreferenced = [b for b in unreferenced if block_hash[b] is not None]
+            if block_hash[unreferenced[0]] is None:  # the tail can never hit: reused first
+                n, end = 1, len(unreferenced)
+                while n < end and block_hash[unreferenced[n]] is None:
+                    n += 1
+                self._prepend(unreferenced[:n])
+                del unreferenced[:n]
             if unreferenced:
                 self._queue.append([tag, unreferenced, 0])
             if self._watch_hit and self._watch_evictable is not None:  # the watched blocks freed now
