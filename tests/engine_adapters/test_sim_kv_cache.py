@@ -65,6 +65,18 @@ def test_a_freed_block_outside_the_prefix_index_is_reused_before_any_cached_bloc
     assert cached(kv, b) == 3
 
 
+def test_every_unindexed_tail_block_goes_to_the_head_tail_first() -> None:
+    kv = KVCache(8, 4)
+    a, b = hashes(20, "a"), hashes(12, "b")
+    blocks_a = kv.allocate(5)
+    kv.register(blocks_a, a, 0, 3)  # a preempted sequence: 3 blocks computed, 2 allocated for its next tokens
+    blocks_b = fill(kv, b)
+    kv.free(blocks_b)
+    kv.free(blocks_a)
+    assert kv.allocate(2) == [blocks_a[4], blocks_a[3]]
+    assert cached(kv, b) == 3 and cached(kv, a) == 3
+
+
 def test_a_hit_block_leaves_the_queue_and_its_stale_entry_is_skipped() -> None:
     kv = KVCache(4, 4)
     a = hashes(16, "a")
