@@ -55,7 +55,11 @@ fcfs); counts against the median real run and per-program JCT against each progr
 real JCT, and the step-time model's residuals by step kind; the same without the per-request
 term (`Profile.overhead_per_prefill_s`), and the programs whose simulated prompt tokens differ
 from a real round's (runs record per-program counts). On this workload the counts are a chaotic
-function of the engine's pace (benchmarks/vllm_cpu_pace.py; docs/vllm.md, "Session 5").
+function of the engine's pace (benchmarks/vllm_cpu_pace.py; docs/vllm.md, "Session 5"): a count
+can hang on two arrivals a few ms apart (docs/vllm.md, "Session 7"), so `summary` also gives
+each count's median and range over replays with the measured step-time noise
+(benchmarks/vllm_cpu_noise.py). Runs record their warm-up steps too (the first `WARMUP_STEPS`,
+which calibration leaves out), and `summary` says how much longer they took than the model.
 """
 
 from __future__ import annotations
@@ -86,6 +90,9 @@ from agentrt.replay.driver import ReplayResult, replay
 from agentrt.replay.trace import LLMStep, Step, ToolStep, TraceProgram, load_trace
 from agentrt.replay.workload import Scaling, make_scaling, poisson_arrivals
 from agentrt.runtime.runner import run
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import vllm_cpu_noise as noise  # noqa: E402  (a sibling script: the simulator with the measured step noise)
 
 TRACE = "swebench-lite-deepseek-v3"
 # the model `run` writes without --model; `bench` until session 6, when this faster CPU made its
@@ -137,11 +144,14 @@ class Run:
     request_latency_s: float | None = None  # the client's per-call latency in and out (`CallLatency`; None: not measured)
     response_latency_s: float | None = None
     scheduler_cls: str = ""  # the scheduler class vLLM ran ("": not recorded)
+    # the engine's first WARMUP_STEPS steps, which calibration leaves out ([]: not recorded, before session 7)
+    warmup_steps: list[StepRecord] = field(default_factory=list)
 
     @classmethod
     def of_line(cls, line: str) -> Run:
         data = json.loads(line)
         data["steps"] = [StepRecord(**s) for s in data["steps"]]
+        data["warmup_steps"] = [StepRecord(**s) for s in data.get("warmup_steps", [])]
         return cls(**data)
 
 
@@ -229,6 +239,7 @@ def real_run(model: str, config: str, round_: int, w: dict[str, Any], work: Work
     programs, scaling, arrivals = work
     policy, stock = CONFIGS[config]
     steps: list[StepRecord] = []
+    warmup: list[StepRecord] = []
     meters: list[EngineCPU] = []
     latencies: list[CallLatency] = []
 
@@ -240,6 +251,7 @@ def real_run(model: str, config: str, round_: int, w: dict[str, Any], work: Work
         latencies.append(CallLatency(engine))
         result = await replay(programs, engine, policy, arrivals, scaling)
         steps.extend(engine.measured_steps[WARMUP_STEPS:])
+        warmup.extend(engine.measured_steps[:WARMUP_STEPS])
         return result
 
     load = list(os.getloadavg())
@@ -251,7 +263,7 @@ def real_run(model: str, config: str, round_: int, w: dict[str, Any], work: Work
     return Run(w, settings(), model_config(model), round_, config, wall, meter.own, load, result.summary.mean_jct,
                {m.trace_id: m.jct for m in result.metrics if m.status == "ok"}, counts_of(result), steps, meter.total,
                program_counts_of(result), *latencies[0].measured(),
-               scheduler_cls=str(getattr(result.engine_stats, "scheduler_cls", "")))
+               scheduler_cls=str(getattr(result.engine_stats, "scheduler_cls", "")), warmup_steps=warmup)
 
 
 class EngineCPU:
@@ -322,15 +334,19 @@ class CallLatency:
 
 
 def sim_run(w: dict[str, Any], profile: Profile, policy: str, work: Work,
-            latency: tuple[float, float] = (0.0, 0.0)) -> ReplayResult:
+            latency: tuple[float, float] = (0.0, 0.0), step_noise: tuple[dict[str, list[float]], int] | None = None
+            ) -> ReplayResult:
     """The workload on the simulator; `latency`: the client's per-call latency in and out
-    (`ClientLatency`; none by default)."""
+    (`ClientLatency`; none by default); `step_noise`: measured/predicted step ratios by kind and a
+    seed, to draw each step's noise from (`vllm_cpu_noise.NoisySimEngine`; none by default)."""
     programs, scaling, arrivals = work
 
     async def main() -> ReplayResult:
-        sim = SimEngine(profile, num_gpu_blocks=w["num_gpu_blocks"] - 1, block_size=BLOCK_SIZE,
-                        max_num_seqs=w["max_num_seqs"], max_num_batched_tokens=MAX_NUM_BATCHED_TOKENS,
-                        max_model_len=w["max_model_len"])
+        options: dict[str, Any] = dict(num_gpu_blocks=w["num_gpu_blocks"] - 1, block_size=BLOCK_SIZE,
+                                       max_num_seqs=w["max_num_seqs"], max_num_batched_tokens=MAX_NUM_BATCHED_TOKENS,
+                                       max_model_len=w["max_model_len"])
+        sim = (SimEngine(profile, **options) if step_noise is None
+               else noise.NoisySimEngine(profile, ratios=step_noise[0], seed=step_noise[1], **options))
         engine = ClientLatency(sim, *latency) if any(latency) else sim
         return await replay(programs, engine, policy, arrivals, scaling)
 
@@ -392,6 +408,15 @@ def residuals(profile: Profile, steps: list[StepRecord]) -> dict[str, float]:
     return out
 
 
+def warmup_excess(runs: list[Run], profile: Profile) -> list[float]:
+    """Per run that recorded them (session 7 on), how much longer the engine's first
+    `WARMUP_STEPS` steps took than the calibrated model predicts for them (seconds): a fresh
+    engine builds its CPU kernels there, which delays the first program's calls; calibration
+    leaves these steps out."""
+    cost = CostModel(profile)
+    return [sum(s.seconds - predicted(cost, s) for s in r.warmup_steps) for r in runs if r.warmup_steps]
+
+
 def rounds_table(runs: list[Run]) -> str:
     """Every run, by round: the load next to it, each config's ratios to the same round's stock, and
     the plugin's steps (count, their summed CPU and wall seconds on the engine's own clock)."""
@@ -451,6 +476,34 @@ def sim_rows(runs: dict[str, list[Run]], sims: dict[str, ReplayResult]) -> tuple
                     f" | {statistics.median(errors):.1%} | "
                     + " | ".join(f"{sim_counts[c]}/{real_counts[c]:g}" + (f" ({ratio[c]:.2f})" if real_counts[c] else "")
                                  for c in COUNTS) + " |")
+    return "\n".join(rows), out
+
+
+def noisy_rows(runs: dict[str, list[Run]], w: dict[str, Any], profile: Profile, work: Work,
+               latency: tuple[float, float], ratios: dict[str, list[float]]) -> tuple[str, dict[str, Any]]:
+    """`sim_rows` over `noise.NUM_REPLAYS` replays with the measured step noise (seeds 0 ..): per
+    config the median [range] of each count against the real median, the median of the mean JCT,
+    and the median per-program JCT error of each program's median simulated JCT."""
+    rows = ["| real run | sim mean JCT (s), median | real median mean JCT (s) | median per-program JCT error | "
+            + " | ".join(f"{c} sim median [range] / real (ratio)" for c in COUNTS) + " |",
+            "|---|---:|---:|---:|" + "---:|" * len(COUNTS)]
+    out: dict[str, Any] = {}
+    for config, rs in runs.items():
+        sims = [sim_run(w, profile, CONFIGS[config][0], work, latency, (ratios, seed)) for seed in range(noise.NUM_REPLAYS)]
+        real = median_jct(rs)
+        sim_jct = {p: statistics.median(m.jct for s in sims for m in s.metrics if m.trace_id == p and m.status == "ok")
+                   for p in real}
+        error = statistics.median(abs(sim_jct[p] - real[p]) / real[p] for p in real)
+        counts = [counts_of(s) for s in sims]
+        sim_counts = {c: statistics.median(x[c] for x in counts) for c in COUNTS}
+        real_counts = {c: statistics.median(r.counts[c] for r in rs) for c in COUNTS}
+        out[config] = {"median_jct_error": error, "sim_counts": sim_counts, "real_counts": real_counts,
+                       "sim_counts_range": {c: [min(x[c] for x in counts), max(x[c] for x in counts)] for c in COUNTS},
+                       "sim_mean_jct": statistics.median(s.summary.mean_jct for s in sims)}
+        rows.append(f"| {config} | {out[config]['sim_mean_jct']:.2f} | {statistics.median(r.mean_jct for r in rs):.2f} | "
+                    f"{error:.1%} | " + " | ".join(
+                        f"{sim_counts[c]:g} [{min(x[c] for x in counts)}-{max(x[c] for x in counts)}] / {real_counts[c]:g}"
+                        + (f" ({sim_counts[c] / real_counts[c]:.2f})" if real_counts[c] else "") for c in COUNTS) + " |")
     return "\n".join(rows), out
 
 
@@ -577,6 +630,10 @@ def cmd_summary(args: argparse.Namespace) -> None:
           f"median (fastest {cost['fastest_fixed_s'] * 1e3:.2f} ms), {cost['per_prefill_token_s'] * 1e6:.1f} us per "
           f"prefill token; x median prompt {cost['typical_prompt']} tokens = {cost['ratio']:.1f}x the median fixed "
           f"cost ({cost['ratio_to_fastest']:.1f}x the fastest)")
+    excess = warmup_excess(runs, profile)
+    if excess:
+        print(f"Warm-up: the first {WARMUP_STEPS} steps of each run took {spread([e * 1e3 for e in excess], '.0f')} ms "
+              f"longer than the calibrated model predicts ({len(excess)} runs)")
     print(f"\nCalibrated: overhead {profile.overhead_s * 1e3:.2f} ms + {profile.overhead_per_prefill_s * 1e3:.2f} ms per "
           f"prefilling request, memory efficiency {profile.memory_efficiency:.3g}, "
           f"compute efficiency {profile.compute_efficiency:.3g} (attention x{profile.attention_efficiency:.3g}); fit: mean |error| {fit.mean_abs_rel_error:.1%}, "
@@ -607,6 +664,13 @@ def cmd_summary(args: argparse.Namespace) -> None:
         bare_table, bare_out = sim_rows(by_config, {config: sim_run(w, profile, CONFIGS[config][0], work)
                                                     for config in by_config})
         print(f"\nThe same without the client latency:\n\n{bare_table}")
+    model = CostModel(profile)
+    ratios = noise.residual_ratios(steps, lambda s: predicted(model, s))
+    noisy_table, noisy_out = noisy_rows(by_config, w, profile, work, latency, ratios)
+    print(f"\nThe same, median over {noise.NUM_REPLAYS} replays whose steps each take the model's time x a "
+          f"measured/predicted ratio of a real step of its kind, drawn with seeds 0-{noise.NUM_REPLAYS - 1} "
+          f"(benchmarks/vllm_cpu_noise.py: one deterministic replay can sit on either side of a race a "
+          f"few ms wide):\n\n{noisy_table}")
     print(f"\nPrograms whose computed tokens differ (sim vs each real round):\n\n{program_rows(by_config, sims)}")
     if args.output is not None:
         args.output.parent.mkdir(parents=True, exist_ok=True)
@@ -616,7 +680,8 @@ def cmd_summary(args: argparse.Namespace) -> None:
                         "memory_efficiency": profile.memory_efficiency,
                         "compute_efficiency": profile.compute_efficiency,
                         "attention_efficiency": profile.attention_efficiency, "fit": asdict(fit)},
-            "client_latency_s": latency, "stock_steps_check": stock_check, "sim": sim_out, "sim_without_per_request_term": flat_out}, indent=1))
+            "client_latency_s": latency, "stock_steps_check": stock_check, "sim": sim_out, "sim_without_per_request_term": flat_out,
+            "sim_with_step_noise": noisy_out}, indent=1))
         print(f"\nwrote {args.output}")
 
 

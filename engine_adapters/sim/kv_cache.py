@@ -4,8 +4,18 @@
 - A full block that has been computed is registered under its chained hash (`Tokens.block_hashes`);
   a later sequence whose prompt has the same hash prefix reuses it (a prefix hit).
 - Blocks whose count drops to 0 join the free queue but keep their contents and hash, so they can
-  still hit; allocation takes the least recently freed block and evicts its hash. A sequence frees
-  its blocks tail first, so the end of a context is evicted before its beginning (as vLLM).
+  still hit; allocation takes the block at the head of the queue and evicts its hash. A sequence
+  frees its blocks tail first, so the end of a context is evicted before its beginning. As vLLM
+  0.32's `BlockPool.free_blocks`, a freed block that is not in the prefix index (a partial last
+  block, blocks allocated but not computed) can never hit: it goes to the head of the queue, to be
+  reused first, and the indexed ones go to its tail (least recently freed evicted first). Until
+  session 7 every freed block went to the tail, so each freed call's partial block stood in the
+  queue where a cached block of another context was evicted in its place.
+  A sequence's blocks outside the index are the tail of its block list (the index holds its
+  leading full computed blocks), so `free` moves the leading run of them in its tail-first list.
+  A block computed with content another block already holds is not indexed here (`register`
+  keeps the first); vLLM indexes both. Inside a context it goes to the tail with its neighbours,
+  as vLLM's; at the end of one it goes to the head.
 - A pin holds a finished call's block references for its program until released: pinned blocks are
   never in the free queue, hence never evicted.
 
@@ -261,7 +271,9 @@ class KVCache:
         return out
 
     def free(self, block_ids: list[int]) -> None:
-        """Drop one reference on each block; unreferenced ones join the free queue, tail first."""
+        """Drop one reference on each block; unreferenced ones join the free queue, tail first: the
+        leading run of them outside the prefix index at its head, the rest at its tail (module
+        docstring)."""
         state = self._state
         tag = -1 - self._num_chunks
         if [state[b] for b in block_ids].count(1) == len(block_ids):  # the common case
@@ -279,13 +291,31 @@ class KVCache:
                     unreferenced.append(b)
         if unreferenced:
             self._num_chunks += 1
-            self._queue.append([tag, unreferenced, 0])
             self._num_free += len(unreferenced)
+            block_hash = self._hash
+            if block_hash[unreferenced[0]] is None:  # the tail can never hit: reused first
+                n, end = 1, len(unreferenced)
+                while n < end and block_hash[unreferenced[n]] is None:
+                    n += 1
+                self._prepend(unreferenced[:n])
+                del unreferenced[:n]
+            if unreferenced:
+                self._queue.append([tag, unreferenced, 0])
             if self._watch_hit and self._watch_evictable is not None:  # the watched blocks freed now
                 if len(self._watch_hit) < len(unreferenced):  # carry this chunk's tag
                     self._watch_evictable += [state[b] for b in self._watch_hit].count(tag)
                 else:
                     self._watch_evictable += len(self._watch_positions().keys() & unreferenced)
+
+    def _prepend(self, block_ids: list[int]) -> None:
+        """Put unreferenced blocks that are not in the prefix index at the head of the free queue,
+        in this order (vLLM's `free_blocks`: LIFO reuse of blocks that can never hit)."""
+        tag = -1 - self._num_chunks
+        self._num_chunks += 1
+        state = self._state
+        for b in block_ids:
+            state[b] = tag
+        self._queue.appendleft([tag, block_ids, 0])
 
     def _pop_free(self, num_blocks: int) -> list[int]:
         """The `num_blocks` oldest live entries of the free queue, skipping stale ones (a run of

@@ -82,6 +82,20 @@ def test_runs_round_trip_through_the_results_file_and_pair_with_their_rounds_sto
     assert bench.agree("agentrt", [0.5, 0.9]) == "yes (all < 1)"
 
 
+def test_the_warmup_steps_round_trip_and_are_measured_against_the_calibrated_model(bench: ModuleType,
+                                                                                   tmp_path: Path) -> None:
+    from agentrt.engine_adapters.sim.cost_model import CostModel
+
+    first = [StepRecord(316, 0, 316, 0.5, 316 * 317 // 2, 1, 0.4), StepRecord(0, 1, 317, 0.03, 317, 1, 0.02)]
+    runs = [replace(fake_run(bench, "stock", 1, 10.0, 20.0), warmup_steps=first), fake_run(bench, "agentrt", 1, 5.0, 8.0)]
+    path = tmp_path / "runs.jsonl"
+    path.write_text("".join(json.dumps(asdict(r)) + "\n" for r in runs))
+    assert bench.read_runs(path) == runs
+    profile = bench.bench_profile(MODEL, WORKLOAD["max_num_seqs"])
+    predicted = sum(bench.predicted(CostModel(profile), s) for s in first)
+    assert bench.warmup_excess(runs, profile) == [pytest.approx(0.53 - predicted)]  # the run without them: left out
+
+
 def test_each_round_starts_with_the_next_config(bench: ModuleType) -> None:
     configs = list(bench.CONFIGS)
     orders = [bench.rotated(configs, n) for n in range(len(configs))]

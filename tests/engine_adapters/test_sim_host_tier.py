@@ -22,9 +22,9 @@ async def test_an_evicted_context_is_loaded_from_host_memory_not_prefilled() -> 
     without, _ = await second_turn_after_pressure("fcfs")
     second, engine = await second_turn_after_pressure("fcfs", host_kv_gib=4.0)
     stats = engine.statistics()
-    assert without.num_prefill_tokens == 1666 - 160  # the GPU kept 10 of A's blocks
-    assert second.num_cached_tokens == 160 and second.num_prefill_tokens == 66  # only the new tokens
-    assert stats.num_swapped_tokens == 1600 - 160 and stats.num_reprefilled_tokens == 0
+    assert without.num_prefill_tokens == 1666 - 176  # the GPU kept 11 of A's blocks
+    assert second.num_cached_tokens == 176 and second.num_prefill_tokens == 66  # only the new tokens
+    assert stats.num_swapped_tokens == 1600 - 176 and stats.num_reprefilled_tokens == 0
     assert second.service_time < without.service_time
 
 
@@ -32,8 +32,8 @@ async def test_a_full_host_buffer_drops_the_least_recent_context() -> None:
     # 0.25 GiB holds 128 blocks of 2 MiB (8B profile): B's 94 blocks push A's 100 out
     second, engine = await second_turn_after_pressure("fcfs", host_kv_gib=0.25)
     stats = engine.statistics()
-    assert second.num_prefill_tokens == 1666 - 160
-    assert stats.num_swapped_tokens == 0 and stats.num_reprefilled_tokens == 1600 - 160
+    assert second.num_prefill_tokens == 1666 - 176
+    assert stats.num_swapped_tokens == 0 and stats.num_reprefilled_tokens == 1600 - 176
 
 
 async def test_the_pin_decision_weighs_the_cheaper_reload() -> None:

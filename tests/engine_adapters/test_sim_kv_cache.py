@@ -48,6 +48,35 @@ def test_lru_evicts_oldest_freed_first_and_the_tail_of_a_sequence_first() -> Non
     assert cached(kv, a) == 0 and cached(kv, b) == 4
 
 
+def test_a_freed_block_outside_the_prefix_index_is_reused_before_any_cached_block() -> None:
+    """vLLM 0.32's `BlockPool.free_blocks`: blocks that can never hit go to the head of the free
+    queue (last freed, first reused), cached ones to its tail (tests/engine_adapters/test_sim_free_queue.py
+    shows it on vLLM's scheduler)."""
+    kv = KVCache(8, 4)
+    b, a = hashes(16, "b"), hashes(12, "a")
+    blocks_b = fill(kv, b)
+    blocks_a = kv.allocate(4)
+    kv.register(blocks_a, a, 0, 3)  # 3 full blocks; the 4th holds a partial block, never indexed
+    kv.free(blocks_b)
+    kv.free(blocks_a)
+    assert kv.allocate(1) == [blocks_a[3]]  # freed after b's blocks, reused before them
+    assert cached(kv, b) == 4 and cached(kv, a) == 3 and kv.num_evicted_blocks == 0
+    assert kv.allocate(1) == [blocks_b[3]]  # then the least recently freed cached block, tail first
+    assert cached(kv, b) == 3
+
+
+def test_every_unindexed_tail_block_goes_to_the_head_tail_first() -> None:
+    kv = KVCache(8, 4)
+    a, b = hashes(20, "a"), hashes(12, "b")
+    blocks_a = kv.allocate(5)
+    kv.register(blocks_a, a, 0, 3)  # a preempted sequence: 3 blocks computed, 2 allocated for its next tokens
+    blocks_b = fill(kv, b)
+    kv.free(blocks_b)
+    kv.free(blocks_a)
+    assert kv.allocate(2) == [blocks_a[4], blocks_a[3]]
+    assert cached(kv, b) == 3 and cached(kv, a) == 3
+
+
 def test_a_hit_block_leaves_the_queue_and_its_stale_entry_is_skipped() -> None:
     kv = KVCache(4, 4)
     a = hashes(16, "a")
