@@ -133,10 +133,6 @@ class ProgramScheduler:
         self.kv_capacity_tokens = kv_capacity_tokens
         self.host_kv_capacity_tokens = host_kv_capacity_tokens
         self._resident_tokens = 0
-        self._num_running = 0
-        self._busy_s = 0.0
-        self._t0: float | None = None
-        self._held_need: int | None = None  # x: the context the gate holds the door for
         self._demand_exceeds_free = False  # at the last pin decision: waiting calls wanted more blocks than were free
         self.programs: dict[str, ProgramState] = {}
         self.calls: dict[str, CallState] = {}
@@ -170,8 +166,6 @@ class ProgramScheduler:
                          seq=next(self._seq),
                          remaining_work=_finite_or_inf(hints.remaining_work),
                          waiting_since=now, ratio_from=now)
-        if self._t0 is None:
-            self._t0 = now
         self.policy.on_arrival(call, program)
         self.calls[call_id] = call
         self._live.setdefault(program_id, set()).add(call_id)
@@ -189,7 +183,6 @@ class ProgramScheduler:
         call.total_wait += now - call.waiting_since
         call.ratio_wait += now - call.ratio_from
         call.phase = CallPhase.RUNNING
-        self._num_running += 1
         call.promote_at = math.inf
         if self.decisions is not None:
             self.decisions.add(DecisionKind.ADMITTED, call.program_id, call.call_id)
@@ -206,7 +199,6 @@ class ProgramScheduler:
         if call.phase is not CallPhase.RUNNING:
             return
         call.num_preemptions += 1
-        self._num_running -= 1
         self._counts["preemptions"] += 1
         call.waiting_since = call.ratio_from = now
         if self.decisions is not None:
@@ -216,7 +208,6 @@ class ProgramScheduler:
             # memory ran short: the working set shrinks (the victim's program leaves it and waits
             # for room), as an OS swaps out a process instead of letting all of them thrash
             program.resident = False
-            program.released = program.released or self.policy.config.x_preempt_return
             self._resident_tokens -= program.context_tokens
             if self.decisions is not None:
                 self.decisions.add(DecisionKind.LEFT_PREEMPTED, call.program_id)
@@ -246,8 +237,6 @@ class ProgramScheduler:
             self._queue_of(call).remove(call)
             if now is not None:
                 call.total_wait += now - call.waiting_since
-        elif call.phase is CallPhase.RUNNING:
-            self._num_running -= 1
         call.phase = CallPhase.DONE
         live = self._live[call.program_id]
         live.discard(call_id)
@@ -281,44 +270,18 @@ class ProgramScheduler:
         admission stops at it, so a large context is not starved by a stream of small ones."""
         budget = (self.policy.config.residency_fraction or 1.0) * self._kv_tokens_within_reach()
         backfill_s = self.policy.config.residency_backfill_s
-        self._held_need = None
         tried_idle = False  # once per pass: a program made resident here has calls, so is not idle
         skipped: set[str] = set()
-        config = self.policy.config
-        ordered = self._pending.ordered()
-        if config.x_gate_oldest:
-            ordered = sorted(ordered, key=lambda c: (self.programs[c.program_id].arrival, c.key))
-        if config.x_return_first or config.x_return_hold:
-            ordered = ([c for c in ordered if self.programs[c.program_id].released]
-                       + [c for c in ordered if not self.programs[c.program_id].released])
-        for call in ordered:
+        for call in self._pending.ordered():
             program = self.programs[call.program_id]
             if program.resident or program.program_id in skipped:
                 continue
             if self._resident_tokens and self._resident_tokens + program.context_tokens > budget:
                 if not tried_idle:
                     tried_idle = True
-                    self._evict_idle(now, self._gate_need(), budget)
+                    self._evict_idle(now, self._smallest_gated(), budget)
                 if self._resident_tokens + program.context_tokens > budget:
-                    if (config.x_idle_admit is not None and not skipped and not self._num_running and not self._waiting
-                            and self._busy_s < config.x_idle_busy * (now - (self._t0 or 0.0))
-                            and self._resident_tokens + program.context_tokens
-                            <= config.x_idle_admit * self._kv_tokens_within_reach()):
-                        self._make_resident(program)
-                        continue
-                    hold = backfill_s
-                    if config.x_backfill_reprefill is not None and program.reprefill_s < math.inf:
-                        hold = min(hold, config.x_backfill_reprefill * program.reprefill_s)
-                    if config.x_return_hold and program.released:
-                        self._held_need = program.context_tokens
-                        return
-                    if not skipped and call.wait_at(now) >= hold:
-                        self._held_need = program.context_tokens
-                        if tried_idle:
-                            self._evict_idle(now, program.context_tokens, budget)
-                            if self._resident_tokens + program.context_tokens <= budget:
-                                self._make_resident(program)
-                                continue
+                    if not skipped and call.wait_at(now) >= backfill_s:
                         return  # the head has waited long enough: hold the door for it
                     skipped.add(program.program_id)
                     continue
@@ -326,7 +289,6 @@ class ProgramScheduler:
 
     def _make_resident(self, program: ProgramState) -> None:
         program.resident = True
-        program.released = False
         self._resident_tokens += program.context_tokens
         if self.decisions is not None:
             self.decisions.add(DecisionKind.JOINED, program.program_id)
@@ -366,7 +328,6 @@ class ProgramScheduler:
             gone += [p for _, p in plan if p not in gone]
         for program in gone:
             program.resident = False
-            program.released = True
             self._resident_tokens -= program.context_tokens
             if self.decisions is not None:
                 self.decisions.add(DecisionKind.LEFT_IDLE, program.program_id)
@@ -421,7 +382,7 @@ class ProgramScheduler:
             return math.inf
         fixed = self.policy.config.residency_idle_s
         first_fixed = min(p.idle_since + fixed for _, p in plan)
-        need = self._gate_need()
+        need = self._smallest_gated()
         if need is None:
             return first_fixed
         if self._resident_tokens > self._kv_tokens_within_reach():
@@ -437,16 +398,6 @@ class ProgramScheduler:
             if left + need <= budget:
                 return due
         return first_fixed
-
-    def _gate_need(self) -> int | None:
-        if self._held_need is not None:
-            return self._held_need
-        if self.policy.config.x_return_hold:
-            for c in self._pending.ordered():
-                p = self.programs[c.program_id]
-                if p.released and not p.resident:
-                    return p.context_tokens
-        return self._smallest_gated()
 
     def _smallest_gated(self) -> int | None:
         """The smallest context of a program waiting outside the working set (None: none waits)."""
@@ -489,7 +440,6 @@ class ProgramScheduler:
     def on_iterations(self, scheduled: Sequence[CallState], durations: Sequence[float]) -> None:
         """`on_iteration` for consecutive iterations that scheduled the same calls (a decode span
         in which nothing reads their service or keys until it ends)."""
-        self._busy_s += sum(durations)
         for call in self.policy.account_iterations(scheduled, durations):
             call.key = self._key(call)
             self._counts["demotions"] += 1

@@ -53,7 +53,6 @@ class ProgramState:
     resident: bool = False  # admitted to the KV working set (policies with `gates_residency`)
     idle_since: float = math.inf  # when its last call in flight ended (residency idle release)
     reprefill_s: float = math.inf  # engine's estimate, at its last call's finish, of prefilling its context again
-    released: bool = False  # x: left the working set by the idle release, not back yet
 
 
 @dataclass(slots=True)

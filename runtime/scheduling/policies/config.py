@@ -154,14 +154,6 @@ class PolicyConfig(BaseModel):
                     "there, 32 changed nothing; an early release that admitted nobody lost 1.20x on one "
                     "held-out H100 cell (\"Held out\").")
 
-    x_idle_admit: float | None = Field(None, gt=0.0, le=1.0, description="experiment")
-    x_return_first: bool = Field(False, description="experiment")
-    x_idle_busy: float = Field(1.0, description="experiment")
-    x_gate_oldest: bool = Field(False, description="experiment")
-    x_return_hold: bool = Field(False, description="experiment")
-    x_preempt_return: bool = Field(False, description="experiment")
-    x_backfill_reprefill: float | None = Field(None, gt=0.0, description="experiment")
-
     @model_validator(mode="after")
     def _check_queues(self) -> PolicyConfig:
         k = self.num_queues
