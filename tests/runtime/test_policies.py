@@ -245,6 +245,10 @@ def test_agentrt_preempts_for_order_only_a_victim_that_has_attained_order_preemp
     young = submit(anyone, "young", "p1", 0.0, priority=3.0, program_service=3.0)
     top = submit(anyone, "top", "p3", 1.0)
     assert anyone.can_preempt(top, young)
+    two_queues = short_of_memory(make_scheduler("agentrt", num_queues=2, boundaries=(1.0,)))  # level 3: the last
+    low = submit(two_queues, "low", "p1", 0.0, priority=3.0, program_service=3.0)
+    top = submit(two_queues, "top", "p3", 1.0)
+    assert low.level == 1 and two_queues.can_preempt(top, low)
 
 
 def test_agentrt_is_atlas_with_pinned_first_within_a_queue_while_memory_is_short() -> None:

@@ -47,6 +47,8 @@ class AgentRTPolicy(TTLPinning, ATLASPolicy):
     def __init__(self, config: PolicyConfig) -> None:
         super().__init__(config)
         self.long_level = config.nearest_end_level or config.num_queues  # num_queues: never reached
+        level = config.order_preemption_level  # with fewer queues, the last one
+        self.order_level = None if level is None else min(level, config.num_queues - 1)
 
     def sort_key(self, call: CallState, program: ProgramState, pinned: bool) -> SortKey:
         if not (call.memory_short or self.config.atlas_always):
@@ -56,8 +58,7 @@ class AgentRTPolicy(TTLPinning, ATLASPolicy):
         return (level, self.config.pinned_first and not pinned, nearest_end, call.arrival)
 
     def can_preempt_for(self, candidate: CallState, victim: CallState) -> bool:
-        level = self.config.order_preemption_level
-        if level is not None and victim.level < level:
+        if self.order_level is not None and victim.level < self.order_level:
             return False  # a program that has attained little: cheaper to finish than to send back to the gate
         return super().can_preempt_for(candidate, victim)
 
