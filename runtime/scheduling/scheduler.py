@@ -390,7 +390,9 @@ class ProgramScheduler:
         budget = (self.policy.config.residency_fraction or 1.0) * self._kv_tokens_within_reach()
         left = self._resident_tokens
         for due, program in plan:
-            if due >= first_fixed:
+            if due >= first_fixed or left + need <= budget:
+                # the latter: it fits already (the door is held for a larger head), so `_evict_idle`
+                # releases nobody early; waking at a due time already past spun an idle engine
                 break
             left -= program.context_tokens
             if left + need <= budget:

@@ -231,6 +231,26 @@ def _pinned_and_two_more(sched: ProgramScheduler, *, memory_short: bool) -> tupl
     return b2, c, heavy
 
 
+def test_agentrt_preempts_for_order_only_a_victim_that_has_attained_order_preemption_level() -> None:
+    """README, "Ninth pass": a victim's program leaves the working set and waits at the gate; one
+    that has attained little (queues 0-2 by default: < 4 s) is not preempted for a waiting call."""
+    sched = short_of_memory(make_scheduler("agentrt"))
+    young = submit(sched, "young", "p1", 0.0, priority=3.0, program_service=3.0)
+    older = submit(sched, "older", "p2", 0.0, priority=5.0, program_service=5.0)
+    top = submit(sched, "top", "p3", 1.0)
+    assert (top.level, young.level, older.level) == (0, 2, 3)
+    assert sched.can_preempt(top, older) and not sched.can_preempt(top, young)
+    assert sched.can_preempt(young, older) and not sched.can_preempt(older, top)  # otherwise as before
+    anyone = short_of_memory(make_scheduler("agentrt", order_preemption_level=None))
+    young = submit(anyone, "young", "p1", 0.0, priority=3.0, program_service=3.0)
+    top = submit(anyone, "top", "p3", 1.0)
+    assert anyone.can_preempt(top, young)
+    two_queues = short_of_memory(make_scheduler("agentrt", num_queues=2, boundaries=(1.0,)))  # level 3: the last
+    low = submit(two_queues, "low", "p1", 0.0, priority=3.0, program_service=3.0)
+    top = submit(two_queues, "top", "p3", 1.0)
+    assert low.level == 1 and two_queues.can_preempt(top, low)
+
+
 def test_agentrt_is_atlas_with_pinned_first_within_a_queue_while_memory_is_short() -> None:
     sched = make_scheduler("agentrt")
     a = submit(sched, "a", "p1", 0.0, priority=0.1)

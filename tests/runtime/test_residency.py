@@ -220,3 +220,25 @@ def test_the_reprefill_release_is_unconditional_when_the_working_set_overflows_t
     assert sched.next_wakeup() == 2.6
     ids(sched, 2.6)
     assert not sched.programs["A"].resident and not sched.programs["B"].resident
+
+
+def test_a_held_door_does_not_wake_the_engine_for_a_release_that_admits_nobody() -> None:
+    """Session 7 (README, "Ninth pass"): the gate holds the door for a head that has waited
+    `residency_backfill_s`, while a smaller gated program would fit even with every resident still
+    in. `_evict_idle` then releases nobody (the smallest already fits), so the next idle release
+    is not due before `residency_idle_s`; `next_wakeup` used to name the early due time, already
+    past, and an idle simulated engine woke at that same instant forever."""
+    sched = ProgramScheduler(PolicyConfig(name="agentrt", residency_fraction=0.5, residency_idle_s=10.0,
+                                          residency_idle_reprefill=16.0, residency_backfill_s=1.0),
+                             kv_capacity_tokens=1000)
+    arrive(sched, "a1", "A", 0.0, 100)
+    arrive(sched, "c1", "C", 0.0, 250)
+    assert ids(sched, 0.0) == ["a1", "c1"]
+    finish(sched, "a1", 1.0, reprefill_time=0.1)  # A idle: its early release is due at 2.6
+    finish(sched, "c1", 1.2, reprefill_time=1.0)  # C idle: due at 17.2, after its fixed limit (11.2)
+    arrive(sched, "h1", "H", 1.5, 240)  # 350 + 240 > 500: H waits; from 2.5 the door is held for it
+    arrive(sched, "s1", "S", 3.0, 100)  # 350 + 100 <= 500: S fits, but waits behind the held door
+    assert ids(sched, 3.0) == []
+    assert sched.programs["A"].resident  # releasing A would admit nobody: it stays
+    assert sched.next_wakeup() == 11.0  # A's fixed limit; not 2.6, which is already past
+    assert ids(sched, 11.0) == ["h1"]  # A leaves at its fixed limit: 250 + 240 <= 500

@@ -14,7 +14,10 @@ attained-service order only lost to fcfs on the measured agent traces, and pinne
 same programs keep the slots (1.09-1.43x fcfs; README, "Workloads, the oracle, and what closes the
 gap"); `atlas_always` orders every call as under pressure. Under memory pressure pins are released
 lowest priority first, i.e. the program with the most attained service first (it would sort last
-in the queues anyway).
+in the queues anyway). A waiting call preempts a running one for order (ATLAS: a later queue) only
+while memory is short and only if the victim is in `order_preemption_level`'s queue or later: the
+victim's program leaves the working set and waits at the gate, which cost a program that had
+attained little more than finishing it would have (README, "Ninth pass").
 
 Known-long programs (`nearest_end_level`): least attained service first is the mean-JCT-optimal
 order only while the hazard rate falls (a program that has run long is likely to run longer). On
@@ -44,6 +47,8 @@ class AgentRTPolicy(TTLPinning, ATLASPolicy):
     def __init__(self, config: PolicyConfig) -> None:
         super().__init__(config)
         self.long_level = config.nearest_end_level or config.num_queues  # num_queues: never reached
+        level = config.order_preemption_level  # with fewer queues, the last one
+        self.order_level = None if level is None else min(level, config.num_queues - 1)
 
     def sort_key(self, call: CallState, program: ProgramState, pinned: bool) -> SortKey:
         if not (call.memory_short or self.config.atlas_always):
@@ -51,6 +56,11 @@ class AgentRTPolicy(TTLPinning, ATLASPolicy):
         level = min(call.level, self.long_level)
         nearest_end = -call.program_service if level == self.long_level else 0.0  # fixed at arrival
         return (level, self.config.pinned_first and not pinned, nearest_end, call.arrival)
+
+    def can_preempt_for(self, candidate: CallState, victim: CallState) -> bool:
+        if self.order_level is not None and victim.level < self.order_level:
+            return False  # a program that has attained little: cheaper to finish than to send back to the gate
+        return super().can_preempt_for(candidate, victim)
 
     def max_pinned_share(self) -> float:
         return self.config.max_pinned_fraction

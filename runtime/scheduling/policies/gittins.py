@@ -65,6 +65,11 @@ class GittinsPolicy(AgentRTPolicy):
         super().__init__(config)
         self.finished = ServiceDistribution()
 
+    def can_preempt_for(self, candidate: CallState, victim: CallState) -> bool:
+        """Any later queue, as before agentrt's `order_preemption_level`: this policy is the reference
+        order of the README's fourth and fifth passes, kept as it was measured."""
+        return super(AgentRTPolicy, self).can_preempt_for(candidate, victim)
+
     def on_program_end(self, program: ProgramState) -> None:
         self.finished.add(program.service)
 
