@@ -102,7 +102,8 @@ def test_at_low_load_on_the_calibrated_cpu_agentrt_no_longer_loses_to_fcfs_by_pr
     """Issue 15 (README, "Ninth pass"): 10 programs, 8 calls, 1 per s, from the held-out `cpu` grid.
     A preemption for order sent a program that had attained little out of the working set, to wait
     at the gate behind the programs admitted in its place: agentrt's mean 1.039x fcfs on 64 blocks,
-    its p99 1.32x fcfs's on 40. Now only programs in queue 3 or later are preempted for order."""
+    its p99 1.32x fcfs's on 40. Now only programs that have attained queue 3's service (4 s) are
+    preempted for order."""
     bench = load_script("vllm_cpu")
     runs = bench.read_runs(RUNS_S5)
     profile, latency = bench.calibrated_profile(runs, RUNS_S5), bench.client_latency(runs)

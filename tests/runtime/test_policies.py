@@ -302,3 +302,18 @@ def test_agentrt_without_nearest_end_level_is_least_attained_first() -> None:
     sched = make_scheduler("agentrt", nearest_end_level=None)
     _known_long_and_new(sched)
     assert ids(sched.order_waiting(5.0)) == ["new", "ten", "forty", "hundred"]
+
+
+def test_agentrt_order_preemption_level_reads_the_victims_attained_service_not_its_promoted_queue() -> None:
+    """README, "Ninth pass": anti-starvation promotes a call that waited long to the top queue
+    whatever its program attained; such a program is no young one, and may be preempted for order."""
+    sched = short_of_memory(make_scheduler("agentrt", beta=4.0))
+    old = submit(sched, "old", "p_old", 0.0, program_service=5.0, priority=5.0)
+    assert old.level == 3
+    sched.order_waiting(20.0)  # waited 4x its 5 s: promoted to the top queue
+    run(sched, old, 20.0, 1.5)  # over queue 0's 1 s quantum: queue 1
+    top = submit(sched, "top", "p_new", 21.5)
+    assert (top.level, old.level, old.num_promotions) == (0, 1, 1)
+    assert sched.can_preempt(top, old)
+    young = submit(sched, "young", "p_young", 21.5, program_service=3.0, priority=3.0)
+    assert young.level == 2 and not sched.can_preempt(top, young)

@@ -15,8 +15,9 @@ same programs keep the slots (1.09-1.43x fcfs; README, "Workloads, the oracle, a
 gap"); `atlas_always` orders every call as under pressure. Under memory pressure pins are released
 lowest priority first, i.e. the program with the most attained service first (it would sort last
 in the queues anyway). A waiting call preempts a running one for order (ATLAS: a later queue) only
-while memory is short and only if the victim is in `order_preemption_level`'s queue or later: the
-victim's program leaves the working set and waits at the gate, which cost a program that had
+while memory is short and only if the victim's program has attained the service of
+`order_preemption_level`'s queue (its attained service, not its call's queue, which anti-starvation
+resets): the victim's program leaves the working set and waits at the gate, which cost a program that had
 attained little more than finishing it would have (README, "Ninth pass").
 
 Known-long programs (`nearest_end_level`): least attained service first is the mean-JCT-optimal
@@ -40,6 +41,13 @@ from agentrt.runtime.scheduling.policies.config import PolicyConfig
 from agentrt.runtime.scheduling.policies.ttl import TTLPinning
 
 
+def attained(call: CallState) -> float:
+    """The service the call's program has attained: its critical path (or its finished calls'
+    service) before the call, plus the call's own. Not the call's queue: anti-starvation promotes
+    a call that waited long to the top queue whatever its program attained."""
+    return max(call.program_service, call.priority) + call.service
+
+
 class AgentRTPolicy(TTLPinning, ATLASPolicy):
     name = "agentrt"
     gates_residency = True
@@ -48,7 +56,8 @@ class AgentRTPolicy(TTLPinning, ATLASPolicy):
         super().__init__(config)
         self.long_level = config.nearest_end_level or config.num_queues  # num_queues: never reached
         level = config.order_preemption_level  # with fewer queues, the last one
-        self.order_level = None if level is None else min(level, config.num_queues - 1)
+        lower = (0.0, *config.queue_boundaries())  # each queue's lower boundary (s of service)
+        self.order_service = None if level is None else lower[min(level, config.num_queues - 1)]
 
     def sort_key(self, call: CallState, program: ProgramState, pinned: bool) -> SortKey:
         if not (call.memory_short or self.config.atlas_always):
@@ -58,7 +67,7 @@ class AgentRTPolicy(TTLPinning, ATLASPolicy):
         return (level, self.config.pinned_first and not pinned, nearest_end, call.arrival)
 
     def can_preempt_for(self, candidate: CallState, victim: CallState) -> bool:
-        if self.order_level is not None and victim.level < self.order_level:
+        if self.order_service is not None and attained(victim) < self.order_service:
             return False  # a program that has attained little: cheaper to finish than to send back to the gate
         return super().can_preempt_for(candidate, victim)
 

@@ -117,8 +117,9 @@ class PolicyConfig(BaseModel):
     order_preemption_level: int | None = Field(
         3, ge=0,
         description="agentrt only: while KV memory is short, a waiting call may preempt a running call of a later "
-                    "queue to get its memory only if the victim is in this queue or a later one (the last queue if "
-                    "there are fewer; with the default boundaries: its program has attained >= 4 s of service). The victim's program leaves the working "
+                    "queue to get its memory only if the victim's program has attained this queue's service (the "
+                    "last queue's if there are fewer; with the default boundaries >= 4 s), whatever queue "
+                    "anti-starvation has put the victim's call in. The victim's program leaves the working "
                     "set and waits at the gate to rejoin; on a KV cache that holds a couple of contexts a program "
                     "that had attained little waited seconds there behind the programs admitted in its place, "
                     "where finishing it was cheap. None: any later queue. Default 3, measured in the README "
