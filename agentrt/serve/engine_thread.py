@@ -79,9 +79,10 @@ class EngineThread(EngineRunner):
         """Stop the engine (its calls in flight fail with EngineError) and end the thread."""
         if self._thread is None or self._ended.done():
             return
-        stop = self._stop
-        if stop is not None:
-            self._loop.call_soon_threadsafe(stop.set)
+        with self._lock:  # the thread closes its loop only after it cleared `_running` under the lock
+            stop = self._stop if self._running else None  # crashed or ending: nothing to tell
+            if stop is not None:
+                self._loop.call_soon_threadsafe(stop.set)
         await asyncio.wrap_future(self._ended)
 
     def _run(self, policy: PolicyConfig, started: concurrent.futures.Future[None]) -> None:

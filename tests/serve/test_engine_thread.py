@@ -104,6 +104,36 @@ async def test_a_crashed_engine_fails_calls_in_flight_and_later_ones(runner: Any
         await engine.stop()
 
 
+async def test_stop_after_a_crash_waits_for_the_thread_to_end_while_its_loop_is_closing() -> None:
+    """The crash's window where the thread has closed its loop but not yet said it ended: `stop`
+    must wait for the end, not hand the closed loop a callback (RuntimeError: 'Event loop is
+    closed', seen once in a full run). The thread is held in that window by its `_ended` signal."""
+    import asyncio
+
+    inner = ThreadRecordingEngine(latency=3600.0)
+    engine = EngineThread(lambda: inner)
+    in_window, leave_window = threading.Event(), threading.Event()
+    set_ended = engine._ended.set_result
+
+    def held_set_result(result: None) -> None:
+        in_window.set()
+        leave_window.wait()
+        set_ended(result)
+
+    engine._ended.set_result = held_set_result  # type: ignore[method-assign]
+    async with anyio.create_task_group() as tg:
+        await engine.start(policy_config("fcfs"), tg)
+        with pytest.raises(EngineError, match="the engine loop broke"):
+            await engine.generate(request("crash-1"))
+        await anyio.to_thread.run_sync(in_window.wait)
+        assert engine._loop.is_closed() and not engine._ended.done()
+        stopping = asyncio.ensure_future(engine.stop())
+        await asyncio.sleep(0)  # one step: `stop` has checked the engine and awaits its end
+        assert not stopping.done(), stopping.exception()
+        leave_window.set()
+        await stopping
+
+
 @pytest.mark.parametrize("runner", RUNNERS)
 async def test_stop_fails_the_calls_in_flight(runner: Any) -> None:
     inner = ThreadRecordingEngine(latency=3600.0)
