@@ -1,5 +1,5 @@
 """A held-out check of the residency gate's idle release (`residency_idle_reprefill`, k = 16),
-on settings not used to pick k (README, "Eighth pass", "Held out"; issue 15).
+on settings not used to pick k (docs/scheduling.md, "Eighth pass", "Held out"; issue 15).
 
     .venv/bin/python benchmarks/held_out_gate.py cpu [--results docs/vllm_cpu_runs_s5.jsonl]
     .venv/bin/python benchmarks/held_out_gate.py cpu2 [--results docs/vllm_cpu_runs_s5.jsonl]

@@ -16,7 +16,7 @@ No flags cover the full traces: give `--programs 0` for every program of the wor
 arrivals) and prints agentrt x oracle and bound x oracle per seed, their geometric means and the
 worst. Judge a scheduling change by that, not by one seed: agentrt x oracle on one cell ranged
 1.00-1.46 over seeds 0-3, and gate changes moved single runs by up to 24% either way while none
-improved the geometric mean over 14 runs by more than 1.7% (README, "Where the rest of the gap
+improved the geometric mean over 14 runs by more than 1.7% (docs/scheduling.md, "Where the rest of the gap
 is", fifth pass).
 """
 

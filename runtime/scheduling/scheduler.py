@@ -427,7 +427,7 @@ class ProgramScheduler:
         """May the waiting `candidate` preempt the running `victim` (priority policies only)?
         Beside a host tier that widens the gate (`_kv_tokens_within_reach`), only while memory is
         short (`memory_short`): the wider working set otherwise preempted for order 66-135 times
-        per run where fcfs + tier preempted 3-12 times, and lost to it (README, "Tier-aware gating")."""
+        per run where fcfs + tier preempted 3-12 times, and lost to it (docs/scheduling.md, "Tier-aware gating")."""
         if self._kv_tokens_within_reach() > (self.kv_capacity_tokens or 0) and not self._demand_exceeds_free:
             return False
         return self.policy.can_preempt_for(candidate, victim)
@@ -593,7 +593,7 @@ class ProgramScheduler:
         Gating keeps contexts from being evicted during tool calls and prefilled again at every
         turn (seconds each); beside a host tier an evicted context comes back over PCIe instead
         (milliseconds), so the gate only has to keep the working set within what the tier holds,
-        and holding programs back for GPU room made them wait for nothing (README, "Tier-aware
+        and holding programs back for GPU room made them wait for nothing (docs/scheduling.md, "Tier-aware
         gating"). The tier is write-through, so it also holds the GPU's contexts: what is within
         reach is the larger of the two, not their sum. Memory shortness (the pressure order,
         preemption for order) stays the GPU's: which call gets the GPU still decides JCT."""

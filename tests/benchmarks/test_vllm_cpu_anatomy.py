@@ -80,7 +80,7 @@ def test_on_the_calibrated_12_program_setting_agentrt_is_not_slower_than_fcfs() 
     """Issue 15: the setting where agentrt lost to stock vLLM every round (docs/vllm.md, session 5),
     on the simulator calibrated on those runs. With the gate's fixed 60 s idle limit agentrt's
     engine idled during residents' tool gaps and its mean JCT was over fcfs's; a resident program
-    now leaves after 16x its context's re-prefill time (README, "Eighth pass")."""
+    now leaves after 16x its context's re-prefill time (docs/scheduling.md, "Eighth pass")."""
     bench = load_script("vllm_cpu")
     runs = bench.read_runs(RUNS_S5)
     profile, latency = bench.calibrated_profile(runs, RUNS_S5), bench.client_latency(runs)
@@ -99,7 +99,7 @@ def test_on_the_calibrated_12_program_setting_agentrt_is_not_slower_than_fcfs() 
 @pytest.mark.parametrize("blocks", [64, 40])
 def test_at_low_load_on_the_calibrated_cpu_agentrt_no_longer_loses_to_fcfs_by_preempting_young_programs(
         blocks: int) -> None:
-    """Issue 15 (README, "Ninth pass"): 10 programs, 8 calls, 1 per s, from the held-out `cpu` grid.
+    """Issue 15 (docs/scheduling.md, "Ninth pass"): 10 programs, 8 calls, 1 per s, from the held-out `cpu` grid.
     A preemption for order sent a program that had attained little out of the working set, to wait
     at the gate behind the programs admitted in its place: agentrt's mean 1.039x fcfs on 64 blocks,
     its p99 1.32x fcfs's on 40. Now only programs that have attained queue 3's service (4 s) are

@@ -232,7 +232,7 @@ def _pinned_and_two_more(sched: ProgramScheduler, *, memory_short: bool) -> tupl
 
 
 def test_agentrt_preempts_for_order_only_a_victim_that_has_attained_order_preemption_level() -> None:
-    """README, "Ninth pass": a victim's program leaves the working set and waits at the gate; one
+    """docs/scheduling.md, "Ninth pass": a victim's program leaves the working set and waits at the gate; one
     that has attained little (queues 0-2 by default: < 4 s) is not preempted for a waiting call."""
     sched = short_of_memory(make_scheduler("agentrt"))
     young = submit(sched, "young", "p1", 0.0, priority=3.0, program_service=3.0)
@@ -292,7 +292,7 @@ def _known_long_and_new(sched: ProgramScheduler) -> None:
 
 def test_agentrt_orders_known_long_programs_by_most_attained_service_first() -> None:
     """Past the short programs' sizes a program is a long one, likelier near its end the more it
-    has run (README, "Ordering known-long programs"); a new program (maybe short) still goes first."""
+    has run (docs/scheduling.md, "Ordering known-long programs"); a new program (maybe short) still goes first."""
     sched = make_scheduler("agentrt")  # nearest_end_level 6: attained >= 32 s
     _known_long_and_new(sched)
     assert ids(sched.order_waiting(5.0)) == ["new", "ten", "hundred", "forty"]
@@ -305,7 +305,7 @@ def test_agentrt_without_nearest_end_level_is_least_attained_first() -> None:
 
 
 def test_agentrt_order_preemption_level_reads_the_victims_attained_service_not_its_promoted_queue() -> None:
-    """README, "Ninth pass": anti-starvation promotes a call that waited long to the top queue
+    """docs/scheduling.md, "Ninth pass": anti-starvation promotes a call that waited long to the top queue
     whatever its program attained; such a program is no young one, and may be preempted for order."""
     sched = short_of_memory(make_scheduler("agentrt", beta=4.0))
     old = submit(sched, "old", "p_old", 0.0, program_service=5.0, priority=5.0)

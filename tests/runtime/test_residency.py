@@ -187,7 +187,7 @@ def test_without_the_factor_only_residency_idle_s_releases() -> None:
 
 
 def test_the_reprefill_release_waits_while_it_would_admit_nobody() -> None:
-    """Held-out H100 cell (README, "Eighth pass", A3): 8 of 11 releases there admitted nobody and
+    """Held-out H100 cell (docs/scheduling.md, "Eighth pass", A3): 8 of 11 releases there admitted nobody and
     sent the released program behind the gate. Within the cache, the early release happens only
     when the smallest gated program then fits; `residency_idle_s` still releases unconditionally."""
     sched = ProgramScheduler(PolicyConfig(name="agentrt", residency_fraction=0.5, residency_idle_s=10.0,
@@ -223,7 +223,7 @@ def test_the_reprefill_release_is_unconditional_when_the_working_set_overflows_t
 
 
 def test_a_held_door_does_not_wake_the_engine_for_a_release_that_admits_nobody() -> None:
-    """Session 7 (README, "Ninth pass"): the gate holds the door for a head that has waited
+    """Session 7 (docs/scheduling.md, "Ninth pass"): the gate holds the door for a head that has waited
     `residency_backfill_s`, while a smaller gated program would fit even with every resident still
     in. `_evict_idle` then releases nobody (the smallest already fits), so the next idle release
     is not due before `residency_idle_s`; `next_wakeup` used to name the early due time, already

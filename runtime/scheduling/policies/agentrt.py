@@ -18,7 +18,7 @@ in the queues anyway). A waiting call preempts a running one for order (ATLAS: a
 while memory is short and only if the victim's program has attained the service of
 `order_preemption_level`'s queue (its attained service, not its call's queue, which anti-starvation
 resets): the victim's program leaves the working set and waits at the gate, which cost a program that had
-attained little more than finishing it would have (README, "Ninth pass").
+attained little more than finishing it would have (docs/scheduling.md, "Ninth pass").
 
 Known-long programs (`nearest_end_level`): least attained service first is the mean-JCT-optimal
 order only while the hazard rate falls (a program that has run long is likely to run longer). On
@@ -27,7 +27,7 @@ generate 256-3,009 output tokens, SWE-bench ones 7,074-57,989); past them a prog
 whose remaining turns shrink as it runs. So from that queue down (default: 32 s attained), the
 program with the most attained service goes first: the Gittins index's shape for such a mix,
 without its learned distribution (the `gittins` policy needs finished programs first, and measured
-no better on the slices). Alternatives measured (README, "Ordering known-long programs"): the
+no better on the slices). Alternatives measured (docs/scheduling.md, "Ordering known-long programs"): the
 learned Gittins index for pressure-time calls, a cut at other queues, and a clairvoyant order at
 the gate only (the order of admission to the working set mattered little: the oracle with a FIFO
 gate is within 5% of the oracle)."""

@@ -113,7 +113,7 @@ class PolicyConfig(BaseModel):
                     "(SWE-bench agents' remaining turns shrink as they run), where least-attained-service "
                     "would favour the newest long program. Above it, ATLAS's least-attained order still puts "
                     "programs that may be short first. None: ATLAS order in every queue. Default 6, measured "
-                    "in the README (\"Ordering known-long programs\").")
+                    "in docs/scheduling.md (\"Ordering known-long programs\").")
     order_preemption_level: int | None = Field(
         3, ge=0,
         description="agentrt only: while KV memory is short, a waiting call may preempt a running call of a later "
@@ -122,7 +122,7 @@ class PolicyConfig(BaseModel):
                     "anti-starvation has put the victim's call in. The victim's program leaves the working "
                     "set and waits at the gate to rejoin; on a KV cache that holds a couple of contexts a program "
                     "that had attained little waited seconds there behind the programs admitted in its place, "
-                    "where finishing it was cheap. None: any later queue. Default 3, measured in the README "
+                    "where finishing it was cheap. None: any later queue. Default 3, measured in docs/scheduling.md "
                     "(\"Ninth pass\"): on the calibrated vLLM CPU settings agentrt gains (12 programs: 8.38 -> "
                     "7.74 s), `make run` and the H100 runs measured are unchanged but one (slightly faster); "
                     "with no preemption for order at all `make run` at 0.1/s was 1.33x slower.")
@@ -160,8 +160,8 @@ class PolicyConfig(BaseModel):
                     "overflow the KV cache itself (thrashing), earliest due first: where prefill is cheap "
                     "against the tool gaps the gate stops idling the engine for a context that is quick to "
                     "rebuild, and where it is dear the context stays. None: `residency_idle_s` only. "
-                    "Default 16, measured in the "
-                    "README (\"Eighth pass\"): factors 1-4 lost to the fixed limit on the calibrated vLLM "
+                    "Default 16, measured in "
+                    "docs/scheduling.md (\"Eighth pass\"): factors 1-4 lost to the fixed limit on the calibrated vLLM "
                     "CPU replay (re-admission costs the gate's queue too, not only the prefill), 8-24 won "
                     "there, 32 changed nothing; an early release that admitted nobody lost 1.20x on one "
                     "held-out H100 cell (\"Held out\").")

@@ -14,7 +14,7 @@ thrash the KV cache.
 from the empirical sample of finished programs' service S (a sliding window). With fewer than
 `MIN_SAMPLES` samples the order is agentrt's (ATLAS queues). Pinned programs go first only for
 calls that arrive while memory is short, as in agentrt: otherwise programs back from short tool
-calls keep the batch slots of an engine bound by them (README, "Where plas wins").
+calls keep the batch slots of an engine bound by them (docs/scheduling.md, "Where plas wins").
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ class GittinsPolicy(AgentRTPolicy):
 
     def can_preempt_for(self, candidate: CallState, victim: CallState) -> bool:
         """Any later queue, as before agentrt's `order_preemption_level`: this policy is the reference
-        order of the README's fourth and fifth passes, kept as it was measured."""
+        order of the fourth and fifth passes of docs/scheduling.md, kept as it was measured."""
         return super(AgentRTPolicy, self).can_preempt_for(candidate, victim)
 
     def on_program_end(self, program: ProgramState) -> None:
