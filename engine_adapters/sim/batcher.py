@@ -322,8 +322,12 @@ class Batcher:
         del self.seqs[seq.request.call_id]
         seq.status, seq.finish = SeqStatus.FINISHED, end
         self._store_on_host(seq)
-        ttl = self.driver.on_finished(seq.call, end, seq.block_ids, num_computed_tokens=seq.num_computed)
-        self.kv.remember_context(seq.program_id, seq.block_ids,
+        # Only the full computed blocks can be pinned, as the plugin's (those vLLM has hashed): the
+        # partial last block is freed, so it neither counts in the pin decision's share nor stays held.
+        full = seq.block_ids[:seq.num_computed // self.kv.block_size]
+        ttl = self.driver.on_finished(seq.call, end, full, num_computed_tokens=seq.num_computed)
+        self.kv.free(seq.block_ids[len(full):])
+        self.kv.remember_context(seq.program_id, full,
                                  seq.hashes[:seq.num_registered_blocks] if seq.registered_own else None)
         seq.block_ids, seq.pin_ttl = [], ttl
         self.counters.num_finished += 1

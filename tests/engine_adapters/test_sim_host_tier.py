@@ -40,8 +40,8 @@ async def test_the_pin_decision_weighs_the_cheaper_reload() -> None:
     without, with_host = FixedTTL(0.0), FixedTTL(0.0)
     await second_turn_after_pressure(without)
     await second_turn_after_pressure(with_host, host_kv_gib=4.0)
-    a1, a1_host = without.queries[0], with_host.queries[0]  # A's first turn: its 101 blocks
-    assert a1.program_id == a1_host.program_id == "a" and a1.num_blocks == a1_host.num_blocks == 101
+    a1, a1_host = without.queries[0], with_host.queries[0]  # A's first turn: its 100 full blocks
+    assert a1.program_id == a1_host.program_id == "a" and a1.num_blocks == a1_host.num_blocks == 100
     assert 0 < a1_host.benefit < a1.benefit
 
 

@@ -112,7 +112,8 @@ async def test_a_pinned_program_keeps_its_context() -> None:
     assert second.num_cached_tokens == 1600  # D evicted B's blocks instead
     assert second.num_prefill_tokens == 66
     assert stats.num_pin_hits == 1 and stats.num_reprefilled_tokens == 0
-    assert policy.queries[0].num_blocks == 101 and policy.queries[0].benefit > 0
+    # 1,615 computed tokens: the pin takes the 100 full blocks, as the plugin's (vLLM's hashed blocks)
+    assert policy.queries[0].num_blocks == 100 and policy.queries[0].benefit > 0
 
 
 async def test_a_pin_expires_at_its_ttl() -> None:
@@ -129,7 +130,7 @@ async def test_a_pin_expires_at_its_ttl() -> None:
 
     await serve(engine, FixedTTL(5.0), body)
     assert seen["ttl"] == 5.0
-    assert seen["before"].num_pinned_blocks == 101 and seen["before"].num_pin_expiries == 0
+    assert seen["before"].num_pinned_blocks == 100 and seen["before"].num_pin_expiries == 0
     assert seen["after"].num_pinned_blocks == 0 and seen["after"].num_pin_expiries == 1
 
 
@@ -160,7 +161,7 @@ async def test_hint_tool_re_decides_the_pin() -> None:
         seen["after"] = engine.statistics().num_pinned_blocks
 
     await serve(engine, FixedTTL(100.0), body)
-    assert (seen["before"], seen["after"]) == (101, 0)
+    assert (seen["before"], seen["after"]) == (100, 0)
 
 
 async def _two_growing_calls(policy: Any, **options: Any) -> tuple[dict[str, GenerationResult], SimEngine]:
@@ -233,3 +234,29 @@ async def test_continuum_pins_with_gap_samples() -> None:
     await serve(engine, "continuum", body)
     assert 0 < out[0].pin_ttl <= 1.5
     assert engine.statistics().num_pins == 1
+
+
+async def test_a_pin_holds_the_full_blocks_and_frees_the_partial_one_as_the_plugin() -> None:
+    """The plugin pins the blocks vLLM has hashed (the full computed ones) and vLLM frees the
+    partial last block at the call's end. A: 1,615 computed tokens, 100 full blocks pinned; the
+    101st is free, so B (up to 100 blocks) runs beside the pin in 200 blocks without releasing it,
+    and A's next turn is a pin hit (only B's own pin is released, to admit it). Pinning all 101
+    releases A's pin too (2 releases, no pin hit)."""
+    from agentrt.programs.tokens import Tokens
+
+    engine = SimEngine(num_gpu_blocks=200)
+    policy = FixedTTL(100.0)
+    out: list[GenerationResult] = []
+
+    async def body() -> None:
+        prompt = Tokens.synthetic(1600, key="a")
+        first = await engine.generate(request("a1", 0, 16, program_id="a", prompt=prompt))
+        await engine.generate(request("b", 1584, 16))
+        second = prompt + first.output + Tokens.synthetic(50, key="a2")
+        out.append(await engine.generate(request("a2", 0, 8, program_id="a", prompt=second)))
+
+    await serve(engine, policy, body)
+    stats = engine.statistics()
+    assert policy.queries[0].num_blocks == 100
+    assert stats.num_pin_releases == 1 and stats.num_pin_hits == 1 and stats.num_preemptions == 0
+    assert out[0].num_cached_tokens == 1600
