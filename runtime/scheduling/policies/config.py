@@ -123,8 +123,9 @@ class PolicyConfig(BaseModel):
                     "set and waits at the gate to rejoin; on a KV cache that holds a couple of contexts a program "
                     "that had attained little waited seconds there behind the programs admitted in its place, "
                     "where finishing it was cheap. None: any later queue. Default 3, measured in docs/scheduling.md "
-                    "(\"Ninth pass\"): on the calibrated vLLM CPU settings agentrt gains (12 programs: 8.38 -> "
-                    "7.74 s), `make run` and the H100 runs measured are unchanged but one (slightly faster); "
+                    "(\"Ninth pass\"; measured before session 7's pin fix, which moved agentrt again): on the "
+                    "calibrated vLLM CPU settings agentrt gains (12 programs: 8.38 -> 7.74 s), `make run` and "
+                    "the H100 runs measured are unchanged but one (slightly faster); "
                     "with no preemption for order at all `make run` at 0.1/s was 1.33x slower.")
     residency_fraction: float | None = Field(
         0.9, gt=0.0, le=1.0,
