@@ -22,9 +22,9 @@ about a tool gap (benchmarks/vllm_cpu_anatomy.py; docs/vllm.md, "Session 5, seco
 Runs (each on a fresh engine): stock = vLLM's own Scheduler, observed (`StockScheduler`: it
 decides nothing and keeps the plugin's records and steps); fcfs, continuum, agentrt = the plugin
 under that policy; agentrt-order-off (not run by default) = the plugin under agentrt with
-`order_preemption_level=None`, the simulator in `summary` likewise; in each round every config once, in `--configs` order
-rotated by the round's number, so slow phases of a shared machine hit every config alike and
-ratios are paired per round. Per run:
+`order_preemption_level=None`, the simulator in `summary` likewise; in each round every config
+once, in `--configs` order rotated by the round's number, so slow phases of a shared machine hit
+every config alike and ratios are paired per round. Per run:
 mean JCT, the CPU seconds of this process and vLLM's engine-core process over the replay (the
 work done: unlike wall time, it does not grow while co-tenants hold the CPU), the load average, the thread
 binding and CPU affinity, and the counts noise does not touch (prompt tokens computed, prefix-hit
