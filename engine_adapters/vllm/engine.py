@@ -28,7 +28,7 @@ import anyio
 from agentrt.engine_adapters.base import Engine, GenerationRequest, GenerationResult, Prompt
 from agentrt.engine_adapters.vllm.config import VLLMOptions
 from agentrt.engine_adapters.vllm.control import METHOD, ControlOp
-from agentrt.engine_adapters.vllm.records import META_KEY, CallRecord, StepRecord, call_meta
+from agentrt.engine_adapters.vllm.records import CallRecord, StepRecord, call_meta
 from agentrt.engine_adapters.vllm.stats import VLLMStats
 from agentrt.exceptions import ConfigError, EngineDiedError, EngineError, LLMCallError, PromptTooLongError
 from agentrt.programs.tokens import Tokens
@@ -90,9 +90,7 @@ class VLLMEngine(Engine):
             os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
         kwargs = self.options.engine_kwargs(
             on_cpu=cpu, scheduler_cls=self.options.scheduler_cls(on_cpu=cpu),
-            additional={META_KEY: {"policy": self.policy.model_dump(mode="json"),
-                                   "record_steps": self.options.record_steps,
-                                   "record_decisions": self.options.record_decisions}})
+            additional=self.options.plugin_settings(self.policy))
         environment = self.options.engine_environment(os.environ, len(os.sched_getaffinity(0))) if cpu else {}
         with _environment(environment):  # the engine core inherits it as it starts
             self._llm = _start_async_llm(kwargs)

@@ -8,14 +8,17 @@ import json
 import sys
 from dataclasses import asdict, replace
 from pathlib import Path
-from types import ModuleType
+from types import ModuleType, SimpleNamespace
 from typing import Any
 
 import pytest
 
-from agentrt.engine_adapters.vllm import StepRecord
+from agentrt.engine_adapters.vllm import StepRecord, VLLMOptions
+from agentrt.engine_adapters.vllm.records import META_KEY
 from agentrt.engine_adapters.vllm.tiny_model import MAX_POSITIONS, SHAPES, VOCAB_SIZE
 from agentrt.replay.trace import LLMStep, ToolStep
+from agentrt.runtime.scheduling.policies import PolicyConfig, policy_config
+from agentrt.runtime.scheduling.scheduler import ProgramScheduler
 
 from bench_scripts import load_script
 
@@ -97,7 +100,7 @@ def test_the_warmup_steps_round_trip_and_are_measured_against_the_calibrated_mod
 
 
 def test_each_round_starts_with_the_next_config(bench: ModuleType) -> None:
-    configs = list(bench.CONFIGS)
+    configs = list(bench.DEFAULT_CONFIGS)
     orders = [bench.rotated(configs, n) for n in range(len(configs))]
     assert [order[-1] for order in orders] == ["agentrt", "stock", "fcfs", "continuum"]
     assert all(sorted(order) == sorted(configs) for order in orders) and bench.rotated(configs, 4) == configs
@@ -195,3 +198,84 @@ def test_the_default_tool_scale_is_not_recorded_so_earlier_rounds_stay_comparabl
         with pytest.raises(SystemExit):
             bench.main()
     assert seen == [WORKLOAD, dict(WORKLOAD, tool_scale=0.5)]
+
+
+class StartedEngine:
+    """Stands in for `VLLMEngine` in `real_run`: started as the runtime starts an engine, it keeps
+    the policy (as `VLLMEngine.start` does) and serves nothing."""
+
+    def __init__(self, model: str, **options: Any) -> None:
+        self.policy: PolicyConfig | None = None
+        self.measured_steps: list[StepRecord] = []
+
+    async def start(self, policy: PolicyConfig | str, task_group: Any) -> None:
+        self.policy = policy_config(policy)
+
+    async def stop(self) -> None:
+        pass
+
+    async def generate(self, request: Any) -> Any:
+        raise AssertionError("no call in this test")
+
+    def _result(self, *args: Any) -> Any:
+        raise AssertionError("no call in this test")
+
+
+def test_agentrt_order_off_runs_the_plugin_under_agentrt_without_the_order_rule(
+        bench: ModuleType, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """`--configs agentrt-order-off`: `real_run` starts the engine with agentrt's policy, every field
+    default but `order_preemption_level=None`, and records it with the run; through the settings the
+    plugin gets (`VLLMOptions.plugin_settings`, read back as the plugin does) its policy then
+    preempts for order any victim (no service threshold), where agentrt's needs 4 s."""
+    async def started_only(programs: Any, engine: Any, policy: Any, arrivals: Any, scaling: Any) -> Any:
+        await engine.start(policy, None)
+        await engine.stop()
+        return SimpleNamespace(summary=SimpleNamespace(mean_jct=1.0), metrics=[], engine_stats=None)
+
+    monkeypatch.setattr(bench, "VLLMEngine", StartedEngine)
+    monkeypatch.setattr(bench, "replay", started_only)
+    (tmp_path / "config.json").write_text(json.dumps(MODEL))
+    work = bench.workload(WORKLOAD)
+    runs = {c: bench.real_run(str(tmp_path), c, 1, WORKLOAD, work) for c in ("agentrt", bench.ORDER_OFF)}
+    assert runs[bench.ORDER_OFF].policy == {**runs["agentrt"].policy, "order_preemption_level": None}
+    assert runs["agentrt"].policy["order_preemption_level"] == 3 and runs["agentrt"].policy["name"] == "agentrt"
+    assert bench.Run.of_line(json.dumps(asdict(runs[bench.ORDER_OFF]))).policy == runs[bench.ORDER_OFF].policy
+
+    def plugin_policy(config: str) -> Any:  # as the plugin builds its ProgramScheduler from its settings
+        settings = VLLMOptions(model=str(tmp_path)).plugin_settings(policy_config(bench.CONFIGS[config][0]))
+        return ProgramScheduler(PolicyConfig.model_validate(settings[META_KEY].get("policy", {}))).policy
+
+    assert plugin_policy(bench.ORDER_OFF).order_service is None and plugin_policy("agentrt").order_service == 4.0
+
+
+def test_summary_replays_agentrt_order_off_on_the_simulator_with_the_same_override(
+        bench: ModuleType, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Every simulator replay `summary` makes of the config (deterministic, without the per-request
+    term, with the step noise) gets agentrt's policy with `order_preemption_level=None`, as many as
+    agentrt's, and the config has its own row of sim-vs-real numbers."""
+    seen: list[Any] = []
+    sim_run = bench.sim_run
+
+    def recorded(w: Any, profile: Any, policy: Any, *args: Any) -> Any:
+        seen.append(policy)
+        return sim_run(w, profile, policy, *args)
+
+    monkeypatch.setattr(bench, "sim_run", recorded)
+    runs = [fake_run(bench, c, 1, 5.0, 8.0) for c in ("stock", "agentrt", bench.ORDER_OFF)]
+    path = tmp_path / "runs.jsonl"
+    path.write_text("".join(json.dumps(asdict(r)) + "\n" for r in runs))
+    bench.cmd_summary(type("Args", (), {"results": path, "output": tmp_path / "summary.json"})())
+    off = [p for p in seen if isinstance(p, PolicyConfig)]
+    assert off and all(p == PolicyConfig(name="agentrt", order_preemption_level=None) for p in off)
+    assert len(off) == seen.count("agentrt")
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["sim"].keys() == summary["sim_with_step_noise"].keys() == {"stock", "agentrt", bench.ORDER_OFF}
+
+
+def test_the_default_configs_leave_the_order_rule_off_config_out(bench: ModuleType, monkeypatch: pytest.MonkeyPatch,
+                                                                  tmp_path: Path) -> None:
+    seen: dict[str, Any] = {}
+    monkeypatch.setattr(bench, "cmd_run", lambda args: seen.update(vars(args)))
+    monkeypatch.setattr(sys, "argv", ["vllm_cpu.py", "run"])
+    bench.main()
+    assert seen["configs"] == "stock,fcfs,continuum,agentrt"
