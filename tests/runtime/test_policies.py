@@ -274,10 +274,27 @@ def test_agentrt_atlas_always_orders_by_level_and_pin_without_memory_pressure() 
     assert ids(sched.order_waiting(2.0)) == ["b2", "c", "heavy"]  # level, then the pinned program first
 
 
-def test_agentrt_without_pinned_first_orders_a_queue_by_arrival() -> None:
+def test_agentrt_without_pinned_first_orders_a_queue_by_program_arrival() -> None:
+    """b2's program arrived at 1.0 s (its first call, b), c's at 1.5 s: b2 goes first, pinned or not
+    (until session 8 a queue went by call arrival, c at 1.5 s before b2 at 1.8 s: "Tenth pass")."""
     sched = make_scheduler("agentrt", pinned_first=False)
     _pinned_and_two_more(sched, memory_short=True)
-    assert ids(sched.order_waiting(2.0)) == ["c", "b2", "heavy"]  # pinned first would put b2 ahead
+    assert ids(sched.order_waiting(2.0)) == ["b2", "c", "heavy"]
+
+
+def test_agentrt_orders_a_queue_by_program_arrival_while_memory_is_short() -> None:
+    """docs/scheduling.md, "Tenth pass": inside an ATLAS queue the call of the program that arrived
+    first goes first (continuum's program-level FCFS), not the call that arrived first: by call
+    arrival a program's next call queued behind the first calls of programs that arrived during its
+    tool call, and agentrt lost to fcfs on the small CPU caches."""
+    sched = short_of_memory(make_scheduler("agentrt", pinned_first=False))
+    submit(sched, "new", "p_new", 2.0, program_arrival=2.0)
+    submit(sched, "old", "p_old", 3.0, program_arrival=0.0)  # its second call: back from a tool call
+    assert ids(sched.order_waiting(3.0)) == ["old", "new"]
+    calm = make_scheduler("agentrt", pinned_first=False)  # memory not short: by call arrival, as before
+    submit(calm, "new", "p_new", 2.0, program_arrival=2.0)
+    submit(calm, "old", "p_old", 3.0, program_arrival=0.0)
+    assert ids(calm.order_waiting(3.0)) == ["new", "old"]
 
 
 def _known_long_and_new(sched: ProgramScheduler) -> None:

@@ -8,7 +8,10 @@ ATLAS's order and the pinned-first tie-break apply to a call that arrives while 
 (`ProgramScheduler.memory_short`: the waiting calls wanted more blocks than were free at the last
 pin decision). Then the queue is by level, and inside a level a call whose program's KV was pinned
 when it arrived goes first (`pinned_first`): its context is resident, so it prefills little, and
-admitting it ends the pin before pressure releases it. A call that arrives while memory is not
+admitting it ends the pin before pressure releases it; then the call whose program arrived first
+(program-level FCFS, as continuum's: by call arrival a program's next call queued behind the first
+calls of programs that arrived during its tool call, and on the small CPU caches agentrt lost to
+fcfs; docs/scheduling.md, "Tenth pass"). A call that arrives while memory is not
 short (e.g. on an engine bound by batch slots) is queued by arrival in the top level: there least-
 attained-service order only lost to fcfs on the measured agent traces, and pinned-first lets the
 same programs keep the slots (1.09-1.43x fcfs; README, "Workloads, the oracle, and what closes the
@@ -61,10 +64,10 @@ class AgentRTPolicy(TTLPinning, ATLASPolicy):
 
     def sort_key(self, call: CallState, program: ProgramState, pinned: bool) -> SortKey:
         if not (call.memory_short or self.config.atlas_always):
-            return (0, self.config.pinned_first, 0.0, call.arrival)
+            return (0, self.config.pinned_first, 0.0, call.arrival, call.arrival)
         level = min(call.level, self.long_level)
         nearest_end = -call.program_service if level == self.long_level else 0.0  # fixed at arrival
-        return (level, self.config.pinned_first and not pinned, nearest_end, call.arrival)
+        return (level, self.config.pinned_first and not pinned, nearest_end, call.program_arrival, call.arrival)
 
     def can_preempt_for(self, candidate: CallState, victim: CallState) -> bool:
         if self.order_service is not None and attained(victim) < self.order_service:

@@ -96,8 +96,10 @@ class PolicyConfig(BaseModel):
                     "arrived while memory was short (waiting calls wanted more KV blocks than were free at the "
                     "last pin decision): they prefill little, and admitting them ends the pin before pressure "
                     "releases it. While memory is not short (an engine bound by batch slots) the queue is by "
-                    "arrival, else the same programs keep the slots. False: by arrival always (measured in the "
-                    "README, \"Workloads, the oracle, and what closes the gap\").")
+                    "arrival, else the same programs keep the slots. False: no pinned-first tie-break (a queue "
+                    "of calls that arrived while memory was short is then by program arrival, then call arrival: "
+                    "docs/scheduling.md, \"Tenth pass\"; pinned-first measured in the README, \"Workloads, the "
+                    "oracle, and what closes the gap\").")
     atlas_always: bool = Field(
         False,
         description="agentrt only: order every call by ATLAS level (and pinned-first), as Autellix does, "
