@@ -30,7 +30,7 @@ class EngineDriver:
 
     def __init__(self, scheduler: ProgramScheduler, kv: KVBlocks, prefill_time: PrefillTime) -> None:
         self.scheduler, self.kv, self.prefill_time = scheduler, kv, prefill_time
-        self.context_tokens: dict[str, int] = {}  # program -> KV tokens its last finished call left
+        self.context_tokens: dict[str, int] = {}  # program -> KV tokens its last finished call left in full blocks
         self.num_wanted_blocks = 0  # `_demand` summed over the waiting calls, kept as they come and go
 
     # -- calls --------------------------------------------------------------------------------
@@ -61,14 +61,19 @@ class EngineDriver:
         self.scheduler.on_preempted(call, now, for_memory=for_memory)
 
     def on_finished(self, call: CallState, now: float, blocks: list[Any], *, num_computed_tokens: int) -> float:
-        """Pin or free the finished call's `blocks` (its full blocks, `num_computed_tokens` tokens
-        of KV) by the policy's TTL; returns the TTL (0: not pinned)."""
-        self.context_tokens[call.program_id] = num_computed_tokens
+        """Pin or free the finished call's `blocks` (its full blocks, of its `num_computed_tokens`
+        tokens of KV) by the policy's TTL; returns the TTL (0: not pinned).
+
+        What the pin saves is the re-prefill of the tokens its blocks hold, not of the partial last
+        block's (freed by the engine, so computed again with or without the pin): that is the
+        benefit the TTL weighs, and the estimate the idle release and `update_pin` use."""
+        held = min(num_computed_tokens, len(blocks) * self.kv.block_size)
+        self.context_tokens[call.program_id] = held
         if call.phase is CallPhase.WAITING:  # finished before the driver saw it admitted
             self.num_wanted_blocks -= self._demand(call)
         ttl = self.scheduler.on_call_finished(
             call, now, num_blocks=len(blocks), total_blocks=self.kv.num_blocks, free_blocks=self.kv.num_free,
-            wanted_blocks=self.wanted_blocks(), reprefill_time=self.prefill_time(num_computed_tokens))
+            wanted_blocks=self.wanted_blocks(), reprefill_time=self.prefill_time(held))
         if ttl > 0:
             self.kv.pin(call.program_id, blocks)
         else:

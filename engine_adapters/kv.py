@@ -23,6 +23,11 @@ class KVBlocks(Protocol):
         ...
 
     @property
+    def block_size(self) -> int:
+        """Tokens a block holds."""
+        ...
+
+    @property
     def num_free(self) -> int:
         """Blocks that can be allocated now (free, possibly still cached)."""
         ...

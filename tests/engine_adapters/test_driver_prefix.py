@@ -14,7 +14,7 @@ from agentrt.runtime.scheduling import ProgramScheduler, SchedHints
 class CountingKV:
     """A `KVBlocks` whose prefix lookup answers from a table of prompts and records its calls."""
 
-    num_blocks, num_free = 100, 100
+    num_blocks, num_free, block_size = 100, 100, 16
 
     def __init__(self, hits: dict[str, int]) -> None:
         self.hits = hits

@@ -164,6 +164,24 @@ async def test_hint_tool_re_decides_the_pin() -> None:
     assert (seen["before"], seen["after"]) == (100, 0)
 
 
+async def test_the_pin_is_priced_by_the_re_prefill_of_the_blocks_it_holds() -> None:
+    """1,615 computed tokens: the pin holds 100 full blocks (1,600 tokens) and the partial block is
+    freed, so what it saves is prefilling 1,600 tokens again, at the finish and at the tool hint
+    (before session 8 the benefit priced all 1,615, a block the pin no longer held)."""
+    engine = SimEngine(num_gpu_blocks=200)
+    policy = FixedTTL(100.0)
+
+    async def body() -> None:
+        await engine.generate(request("a", 1600, 16))
+        await engine.hint_tool("a", "bash", (2.0,))
+
+    await serve(engine, policy, body)
+    held, computed = engine.cost_model.prefill_time(1600), engine.cost_model.prefill_time(1615)
+    assert held < computed
+    assert [q.num_blocks for q in policy.queries] == [100, 100]
+    assert [q.benefit for q in policy.queries] == [held, held]
+
+
 async def _two_growing_calls(policy: Any, **options: Any) -> tuple[dict[str, GenerationResult], SimEngine]:
     """x (priority 5) and y (priority 1) arrive together and outgrow a 40-block cache."""
     engine = SimEngine(num_gpu_blocks=40, **options)
