@@ -494,8 +494,9 @@ def sim_rows(runs: dict[str, list[Run]], sims: dict[str, ReplayResult]) -> tuple
 
 
 def noisy_rows(runs: dict[str, list[Run]], w: dict[str, Any], profile: Profile, work: Work,
-               latency: tuple[float, float], ratios: dict[str, list[float]]) -> tuple[str, dict[str, Any]]:
-    """`sim_rows` over `noise.NUM_REPLAYS` replays with the measured step noise (seeds 0 ..): per
+               latency: tuple[float, float], ratios: dict[str, list[float]],
+               replays: int = noise.NUM_REPLAYS) -> tuple[str, dict[str, Any]]:
+    """`sim_rows` over `replays` replays with the measured step noise (seeds 0 ..): per
     config the median [range] of each count against the real median, the median of the mean JCT,
     and the median per-program JCT error of each program's median simulated JCT."""
     rows = ["| real run | sim mean JCT (s), median | real median mean JCT (s) | median per-program JCT error | "
@@ -503,7 +504,7 @@ def noisy_rows(runs: dict[str, list[Run]], w: dict[str, Any], profile: Profile, 
             "|---|---:|---:|---:|" + "---:|" * len(COUNTS)]
     out: dict[str, Any] = {}
     for config, rs in runs.items():
-        sims = [sim_run(w, profile, CONFIGS[config][0], work, latency, (ratios, seed)) for seed in range(noise.NUM_REPLAYS)]
+        sims = [sim_run(w, profile, CONFIGS[config][0], work, latency, (ratios, seed)) for seed in range(replays)]
         real = median_jct(rs)
         sim_jct = {p: statistics.median(m.jct for s in sims for m in s.metrics if m.trace_id == p and m.status == "ok")
                    for p in real}
@@ -511,12 +512,12 @@ def noisy_rows(runs: dict[str, list[Run]], w: dict[str, Any], profile: Profile, 
         counts = [counts_of(s) for s in sims]
         sim_counts = {c: statistics.median(x[c] for x in counts) for c in COUNTS}
         real_counts = {c: statistics.median(r.counts[c] for r in rs) for c in COUNTS}
+        ranges = {c: [min(x[c] for x in counts), max(x[c] for x in counts)] for c in COUNTS}
         out[config] = {"median_jct_error": error, "sim_counts": sim_counts, "real_counts": real_counts,
-                       "sim_counts_range": {c: [min(x[c] for x in counts), max(x[c] for x in counts)] for c in COUNTS},
-                       "sim_mean_jct": statistics.median(s.summary.mean_jct for s in sims)}
+                       "sim_counts_range": ranges, "sim_mean_jct": statistics.median(s.summary.mean_jct for s in sims)}
         rows.append(f"| {config} | {out[config]['sim_mean_jct']:.2f} | {statistics.median(r.mean_jct for r in rs):.2f} | "
                     f"{error:.1%} | " + " | ".join(
-                        f"{sim_counts[c]:g} [{min(x[c] for x in counts)}-{max(x[c] for x in counts)}] / {real_counts[c]:g}"
+                        f"{sim_counts[c]:g} [{ranges[c][0]}-{ranges[c][1]}] / {real_counts[c]:g}"
                         + (f" ({sim_counts[c] / real_counts[c]:.2f})" if real_counts[c] else "") for c in COUNTS) + " |")
     return "\n".join(rows), out
 
@@ -678,13 +679,15 @@ def cmd_summary(args: argparse.Namespace) -> None:
         bare_table, bare_out = sim_rows(by_config, {config: sim_run(w, profile, CONFIGS[config][0], work)
                                                     for config in by_config})
         print(f"\nThe same without the client latency:\n\n{bare_table}")
-    model = CostModel(profile)
-    ratios = noise.residual_ratios(steps, lambda s: predicted(model, s))
-    noisy_table, noisy_out = noisy_rows(by_config, w, profile, work, latency, ratios)
-    print(f"\nThe same, median over {noise.NUM_REPLAYS} replays whose steps each take the model's time x a "
-          f"measured/predicted ratio of a real step of its kind, drawn with seeds 0-{noise.NUM_REPLAYS - 1} "
-          f"(benchmarks/vllm_cpu_noise.py: one deterministic replay can sit on either side of a race a "
-          f"few ms wide):\n\n{noisy_table}")
+    noisy_out: dict[str, Any] = {}
+    if args.noise_replays > 0:
+        model = CostModel(profile)
+        ratios = noise.residual_ratios(steps, lambda s: predicted(model, s))
+        noisy_table, noisy_out = noisy_rows(by_config, w, profile, work, latency, ratios, args.noise_replays)
+        print(f"\nThe same, median over {args.noise_replays} replays whose steps each take the model's time x a "
+              f"measured/predicted ratio of a real step of its kind, drawn with seeds 0-{args.noise_replays - 1} "
+              f"(benchmarks/vllm_cpu_noise.py: one deterministic replay can sit on either side of a race a "
+              f"few ms wide):\n\n{noisy_table}")
     print(f"\nPrograms whose computed tokens differ (sim vs each real round):\n\n{program_rows(by_config, sims)}")
     if args.output is not None:
         args.output.parent.mkdir(parents=True, exist_ok=True)
@@ -740,6 +743,9 @@ def build_parser() -> argparse.ArgumentParser:
     summary = commands.add_parser("summary", help="summarize every round in the results file, simulator included")
     summary.add_argument("--results", type=Path, default=Path("results/vllm_cpu.jsonl"))
     summary.add_argument("--output", type=Path, default=None, help="also write the summary's numbers as JSON")
+    summary.add_argument("--noise-replays", type=int, default=noise.NUM_REPLAYS,
+                         help=f"replays with the measured step noise per config (default {noise.NUM_REPLAYS}; "
+                              "0: leave that table out, the slowest part of the summary)")
     return parser
 
 

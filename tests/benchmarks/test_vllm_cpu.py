@@ -120,10 +120,12 @@ def test_summary_reads_only_the_last_runs_workload(bench: ModuleType, tmp_path: 
     runs = [other, fake_run(bench, "stock", 1, 10.0, 20.0), fake_run(bench, "agentrt", 1, 5.0, 8.0)]
     path = tmp_path / "runs.jsonl"
     path.write_text("".join(json.dumps(asdict(r)) + "\n" for r in runs))
-    bench.cmd_summary(type("Args", (), {"results": path, "output": tmp_path / "summary.json"})())
+    bench.cmd_summary(type("Args", (), {"results": path, "output": tmp_path / "summary.json", "noise_replays": 0})())
     out = capsys.readouterr().out
     assert "1 runs of other settings left out" in out and "99" not in out.split("Every run:")[1].split("Step cost")[0]
-    assert json.loads((tmp_path / "summary.json").read_text())["sim"].keys() == {"stock", "agentrt"}
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["sim"].keys() == {"stock", "agentrt"}
+    assert "replays whose steps" not in out and summary["sim_with_step_noise"] == {}  # --noise-replays 0: left out
 
 
 def test_stocks_steps_are_checked_against_a_calibration_on_the_plugins_alone(bench: ModuleType) -> None:
@@ -264,7 +266,7 @@ def test_summary_replays_agentrt_order_off_on_the_simulator_with_the_same_overri
     runs = [fake_run(bench, c, 1, 5.0, 8.0) for c in ("stock", "agentrt", bench.ORDER_OFF)]
     path = tmp_path / "runs.jsonl"
     path.write_text("".join(json.dumps(asdict(r)) + "\n" for r in runs))
-    bench.cmd_summary(type("Args", (), {"results": path, "output": tmp_path / "summary.json"})())
+    bench.cmd_summary(type("Args", (), {"results": path, "output": tmp_path / "summary.json", "noise_replays": 3})())
     off = [p for p in seen if isinstance(p, PolicyConfig)]
     assert off and all(p == PolicyConfig(name="agentrt", order_preemption_level=None) for p in off)
     assert len(off) == seen.count("agentrt")

@@ -64,7 +64,7 @@ class AgentRTPolicy(TTLPinning, ATLASPolicy):
 
     def sort_key(self, call: CallState, program: ProgramState, pinned: bool) -> SortKey:
         if not (call.memory_short or self.config.atlas_always):
-            return (0, self.config.pinned_first, 0.0, call.arrival, call.arrival)
+            return (0, self.config.pinned_first, 0.0, call.arrival, call.arrival)  # by arrival; as long as the key below
         level = min(call.level, self.long_level)
         nearest_end = -call.program_service if level == self.long_level else 0.0  # fixed at arrival
         return (level, self.config.pinned_first and not pinned, nearest_end, call.program_arrival, call.arrival)
