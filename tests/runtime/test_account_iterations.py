@@ -2,7 +2,8 @@
 
 `Policy.account_iterations` over several durations folds each call's sums in C when no step can
 demote it, and `steps_without_level_change` says how many steps an engine may account later
-without changing what sorts or preempts the calls: both against the one-by-one reference."""
+without changing what sorts or preempts the calls (a level, or agentrt's attained service against
+`order_preemption_level`'s boundary): both against the one-by-one reference."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import random
 import pytest
 
 from agentrt.runtime.scheduling.policies import CallState
+from agentrt.runtime.scheduling.policies.agentrt import attained
 from agentrt.runtime.scheduling.policies.base import Policy
 from tests.runtime.factories import make_call, make_policy_for
 
@@ -58,11 +60,16 @@ def test_no_level_change_before_the_step_it_names(policy_name: str, seed: int) -
     safe = policy.steps_without_level_change(calls, durations)
     assert len(safe) == len(calls) and all(0 <= n <= len(durations) for n in safe)
     changed_at = [len(durations)] * len(calls)  # one by one: the first step that changes each call's level
+    # agentrt's `can_preempt_for` also reads the attained service against `order_service` (gittins
+    # inherits the stop there, harmless: it only accounts earlier; the oracle's spans never stop)
+    bound = getattr(policy, "order_service", None) if policy_name in ("agentrt", "gittins") else None
     for step, duration in enumerate(durations):
         levels = [c.level for c in calls]
+        under = [bound is not None and attained(c) < bound for c in calls]
         policy.account_iterations(calls, (duration,))
         for i, (before, call) in enumerate(zip(levels, calls)):
-            if call.level != before and changed_at[i] == len(durations):
+            crossed = under[i] and attained(call) >= bound
+            if (call.level != before or crossed) and changed_at[i] == len(durations):
                 changed_at[i] = step
     assert all(n <= first for n, first in zip(safe, changed_at))  # never later than the change
     if policy_name not in ("fcfs", "continuum", "oracle"):

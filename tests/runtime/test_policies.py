@@ -334,3 +334,16 @@ def test_agentrt_order_preemption_level_reads_the_victims_attained_service_not_i
     assert sched.can_preempt(top, old)
     young = submit(sched, "young", "p_young", 21.5, program_service=3.0, priority=3.0)
     assert young.level == 2 and not sched.can_preempt(top, young)
+
+
+def test_agentrt_decode_spans_account_a_call_before_its_attained_service_reaches_order_preemption_level() -> None:
+    """`can_preempt_for` reads the victim's attained service, so a decode span may account a call
+    lazily only while that stays under `order_preemption_level`'s boundary (4 s by default): a
+    call at 3.9 s can take one 0.05 s step (3.95 s) but not two (4.0 s). Without this the
+    fast-forwarded engine decided preemptions on stale service (test_sim_span.py)."""
+    policy = make_policy_for("agentrt")
+    call = make_call("c", level=3, program_service=3.9, priority=3.9)
+    assert policy.steps_without_level_change([call], [0.05] * 10) == [1]
+    done = make_call("d", level=3, program_service=4.5, priority=4.5)  # past it: only the queues' rule
+    assert policy.steps_without_level_change([done], [0.05] * 10) == make_policy_for(
+        "agentrt", order_preemption_level=None).steps_without_level_change([done], [0.05] * 10)

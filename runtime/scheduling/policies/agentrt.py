@@ -37,6 +37,11 @@ gate is within 5% of the oracle)."""
 
 from __future__ import annotations
 
+from bisect import bisect_left
+from collections.abc import Sequence
+from itertools import accumulate
+from operator import add
+
 from agentrt.runtime.scheduling.pinning import SortKey
 from agentrt.runtime.scheduling.policies.atlas import ATLASPolicy
 from agentrt.runtime.scheduling.policies.base import CallState, PinState, ProgramState
@@ -73,6 +78,21 @@ class AgentRTPolicy(TTLPinning, ATLASPolicy):
         if self.order_service is not None and attained(victim) < self.order_service:
             return False  # a program that has attained little: cheaper to finish than to send back to the gate
         return super().can_preempt_for(candidate, victim)
+
+    def steps_without_level_change(self, calls: Sequence[CallState], durations: Sequence[float]) -> list[int]:
+        """Also stop where a call's attained service may reach `order_service`: `can_preempt_for`
+        reads it, so a decode span must account the call by then, as step by step. Conservative by
+        a relative 1e-9 (attained service adds the steps to a different first term than the call's
+        own service does)."""
+        steps = super().steps_without_level_change(calls, durations)
+        if self.order_service is None:
+            return steps
+        bound = self.order_service * (1.0 - 1e-9)
+        for i, call in enumerate(calls):
+            start = attained(call)
+            if steps[i] and start < self.order_service:
+                steps[i] = min(steps[i], max(bisect_left(list(accumulate(durations, add, initial=start)), bound) - 1, 0))
+        return steps
 
     def max_pinned_share(self) -> float:
         return self.config.max_pinned_fraction
