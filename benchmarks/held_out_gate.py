@@ -32,10 +32,10 @@ from __future__ import annotations
 import argparse
 import itertools
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from agentrt.engine_adapters.factory import create_engine
-from agentrt.engine_adapters.sim import SimEngine
 from agentrt.replay.driver import ReplayResult, replay
 from agentrt.replay.mix import load_mix, parse_mix
 from agentrt.replay.workload import make_scaling, poisson_arrivals
@@ -46,6 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import vllm_cpu as bench  # noqa: E402  (a sibling script: its workload and calibration)
 
 RULE_OFF = "agentrt-rule-off"
+Cell = tuple[int, float, int, int, int, int]  # programs, rate, blocks, steps, max_model_len, seed
 
 
 def policy_of(label: str) -> str | PolicyConfig:
@@ -59,46 +60,39 @@ def print_cell(cell: str, results: dict[str, ReplayResult]) -> None:
           f"{agentrt.p99_jct / fcfs.p99_jct:.3f} | {agentrt.mean_jct / off.mean_jct:.3f} |", flush=True)
 
 
-def cpu_grid() -> list[tuple[int, float, int, int, int, int]]:
-    """(programs, rate, blocks, steps, max_model_len, seed) of the `cpu` grid."""
+def cpu_grid() -> list[Cell]:
+    """The `cpu` grid."""
     grid = [(n, rate, blocks, steps, 1024, 0)
             for n, blocks, steps, rate in itertools.product((10, 16), (40, 64), (5, 8), (1.0, 3.0))]
     return grid + [(10, 2.0, 80, 6, 2048, 0), (16, 2.0, 80, 6, 2048, 0)]
 
 
-def cpu2_grid() -> list[tuple[int, float, int, int, int, int]]:
+def cpu2_grid() -> list[Cell]:
     """The `cpu2` grid (session 7): fixed before any candidate ran on it."""
     return [(n, rate, blocks, steps, 1024, 1)
             for n, blocks, steps, rate in itertools.product((12, 20), (48, 56), (4, 6, 10), (0.5, 1.5, 2.5))]
 
 
-def cpu(results_path: Path, grid: list[tuple[int, float, int, int, int, int]]) -> None:
+def cpu_cells(results_path: Path, grid: list[Cell],
+              policies: tuple[str, ...] = ("fcfs", "continuum", "agentrt", RULE_OFF)
+              ) -> Iterator[tuple[Cell, dict[str, ReplayResult]]]:
+    """Each cell of `grid` on the simulator calibrated on `results_path`'s runs (their last
+    workload, with the cell's settings), under each of `policies`."""
     runs = bench.read_runs(results_path)
     profile = bench.calibrated_profile(runs, results_path)
     last = runs[-1]
     latency = bench.client_latency(runs)
-    for n, rate, blocks, steps, max_len, seed in grid:
+    for cell in grid:
+        n, rate, blocks, steps, max_len, seed = cell
         w = dict(last.workload, programs=n, rate=rate, num_gpu_blocks=blocks, steps=steps, max_model_len=max_len,
                  tool_scale=1.0, seed=seed)
         work = bench.workload(w)
-        results = {p: sim_run(w, profile, policy_of(p), work, latency)
-                   for p in ("fcfs", "continuum", "agentrt", RULE_OFF)}
+        yield cell, {p: bench.sim_run(w, profile, policy_of(p), work, latency) for p in policies}
+
+
+def cpu(results_path: Path, grid: list[Cell]) -> None:
+    for (n, rate, blocks, steps, max_len, seed), results in cpu_cells(results_path, grid):
         print_cell(f"{n}p {blocks}b {steps}s {rate:g}/s len {max_len} seed {seed}", results)
-
-
-def sim_run(w: dict[str, object], profile: object, policy: str | PolicyConfig, work: tuple,
-            latency: tuple[float, float]) -> ReplayResult:
-    """`vllm_cpu.sim_run` with a policy configuration instead of a name."""
-    programs, scaling, arrivals = work
-
-    async def main() -> ReplayResult:
-        sim = SimEngine(profile, num_gpu_blocks=int(w["num_gpu_blocks"]) - 1, block_size=bench.BLOCK_SIZE,
-                        max_num_seqs=w["max_num_seqs"], max_num_batched_tokens=bench.MAX_NUM_BATCHED_TOKENS,
-                        max_model_len=w["max_model_len"])
-        engine = bench.ClientLatency(sim, *latency) if any(latency) else sim
-        return await replay(programs, engine, policy, arrivals, scaling)
-
-    return run(main, virtual_time=True)
 
 
 def h100(seeds: list[int] | None) -> None:

@@ -39,14 +39,9 @@ def test_inside_an_atlas_queue_the_older_program_goes_first_on_a_held_out_cpu2_c
     pass's pin pricing merged, 0.965x (p99 1.061x), against 1.048x (p99 1.319x) for that pricing
     with calls by arrival."""
     held_out = load_script("held_out_gate")
-    bench = held_out.bench
-    path = ROOT / "docs" / "vllm_cpu_runs_s5.jsonl"
-    runs = bench.read_runs(path)
-    profile, latency = bench.calibrated_profile(runs, path), bench.client_latency(runs)
-    w = dict(runs[-1].workload, programs=20, rate=2.5, num_gpu_blocks=48, steps=4, max_model_len=1024,
-             tool_scale=1.0, seed=1)
-    work = bench.workload(w)
-    fcfs, agentrt = (held_out.sim_run(w, profile, policy, work, latency).summary for policy in ("fcfs", "agentrt"))
+    [(_, results)] = held_out.cpu_cells(ROOT / "docs" / "vllm_cpu_runs_s5.jsonl", [(20, 2.5, 48, 4, 1024, 1)],
+                                        policies=("fcfs", "agentrt"))
+    fcfs, agentrt = results["fcfs"].summary, results["agentrt"].summary
     assert fcfs.num_failed == agentrt.num_failed == 0
     assert agentrt.mean_jct <= 0.98 * fcfs.mean_jct, (agentrt.mean_jct, fcfs.mean_jct)
     assert agentrt.p99_jct <= 1.1 * fcfs.p99_jct, (agentrt.p99_jct, fcfs.p99_jct)
