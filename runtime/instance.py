@@ -192,7 +192,8 @@ class ProgramInstance:
         rt = self.runtime
         hints = SchedHints(program_arrival=self.root.record.start, program_service=self.root.record.attained_service,
                            priority=rec.priority, gap_samples=rt.predictor.gap_samples(self.program_id),
-                           remaining_work=options.pop("remaining_work", None))
+                           remaining_work=options.pop("remaining_work", None),
+                           program_kind=self.root.program.name)
         request = GenerationRequest(call_id=rec.call_id, program_id=self.program_id, prompt=prompt,
                                     arrival=rec.arrival, hints=hints, **options)
         rec.status = CallStatus.RUNNING

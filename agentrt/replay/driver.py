@@ -64,6 +64,19 @@ async def trace_program(trace: TraceProgram, scaling: Scaling, system: Tokens) -
     return generated
 
 
+_by_source: dict[str, Any] = {}
+
+
+def trace_program_for(trace: TraceProgram) -> Any:
+    """`trace_program` named for the agent that recorded the trace (its `source`): programs of one
+    agent are one kind of program, as an agent's `@program` function is."""
+    if not trace.source:
+        return trace_program
+    if trace.source not in _by_source:
+        _by_source[trace.source] = program(name=trace.source)(trace_program.fn)
+    return _by_source[trace.source]
+
+
 @dataclass(slots=True)
 class ReplayResult:
     policy: str
@@ -102,12 +115,12 @@ async def replay(programs: Sequence[TraceProgram], engine: Engine, policy: str |
 
         if arrivals is None:
             for trace in programs:
-                await one(rt.submit(trace_program, trace, scaling, system), trace)
+                await one(rt.submit(trace_program_for(trace), trace, scaling, system), trace)
         else:  # one task submits in arrival order, so program ids do not depend on task order
             async with anyio.create_task_group() as tg:
                 for at, i in sorted((at, i) for i, at in enumerate(arrivals)):
                     await anyio.sleep_until(t0 + at)
-                    tg.start_soon(one, rt.submit(trace_program, programs[i], scaling, system), programs[i])
+                    tg.start_soon(one, rt.submit(trace_program_for(programs[i]), programs[i], scaling, system), programs[i])
         records = list(rt.records)
     metrics.sort(key=lambda m: (m.arrival, m.program_id))
     return ReplayResult(policy=cfg.name.value, rate=rate, metrics=metrics, summary=summarize(metrics),

@@ -23,7 +23,8 @@ def call_meta(call_id: str, program_id: str, hints: SchedHints) -> dict[str, Any
     """The `extra_args` entry for one call."""
     return {META_KEY: {"call_id": call_id, "program_id": program_id, "program_arrival": hints.program_arrival,
                        "program_service": hints.program_service, "priority": hints.priority,
-                       "gap_samples": list(hints.gap_samples), "remaining_work": hints.remaining_work}}
+                       "gap_samples": list(hints.gap_samples), "remaining_work": hints.remaining_work,
+                       "program_kind": hints.program_kind}}
 
 
 def parse_meta(extra_args: dict[str, Any] | None, request_id: str) -> tuple[str, str, SchedHints]:
@@ -42,7 +43,8 @@ def parse_meta(extra_args: dict[str, Any] | None, request_id: str) -> tuple[str,
                        program_service=float(meta.get("program_service", 0.0)),
                        priority=float(meta.get("priority", 0.0)),
                        gap_samples=tuple(float(x) for x in meta.get("gap_samples", ())),
-                       remaining_work=None if meta.get("remaining_work") is None else float(meta["remaining_work"]))
+                       remaining_work=None if meta.get("remaining_work") is None else float(meta["remaining_work"]),
+                       program_kind=None if meta.get("program_kind") is None else str(meta["program_kind"]))
     return str(meta.get("call_id", request_id)), str(meta.get("program_id", request_id)), hints
 
 

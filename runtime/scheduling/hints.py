@@ -20,6 +20,9 @@ class SchedHints:
     remaining_work: clairvoyant, known only in trace replay: the program's output tokens still to
         generate from this call on (this call's included). Only the `oracle` policy (a bound, not a
         deployable policy) reads it; None elsewhere.
+    program_kind: which agent the program is (the root `@program`'s name; a trace's `source`; a
+        served client's `X-Agentrt-Program-Kind` header or system prompt): agentrt's gate learns
+        sizes per kind (policies/kinds.py). None: unknown.
     """
 
     program_arrival: float = 0.0
@@ -27,3 +30,4 @@ class SchedHints:
     priority: float = 0.0
     gap_samples: tuple[float, ...] = ()
     remaining_work: float | None = None
+    program_kind: str | None = None

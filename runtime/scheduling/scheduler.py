@@ -272,7 +272,7 @@ class ProgramScheduler:
         backfill_s = self.policy.config.residency_backfill_s
         tried_idle = False  # once per pass: a program made resident here has calls, so is not idle
         skipped: set[str] = set()
-        for call in self._pending.ordered():
+        for call in self.policy.gate_order(self._pending.ordered(), self.programs):
             program = self.programs[call.program_id]
             if program.resident or program.program_id in skipped:
                 continue
@@ -566,7 +566,7 @@ class ProgramScheduler:
         program = self.programs.get(program_id)
         if program is None:
             arrival = hints.program_arrival if hints.program_arrival <= now else now
-            program = self.programs[program_id] = ProgramState(program_id, arrival)
+            program = self.programs[program_id] = ProgramState(program_id, arrival, kind=hints.program_kind)
         self._ended.discard(program_id)
         program.service = max(program.service, _finite(hints.program_service))
         program.num_calls += 1

@@ -38,14 +38,16 @@ gate is within 5% of the oracle)."""
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from itertools import accumulate
 from operator import add
+from typing import ClassVar
 
 from agentrt.runtime.scheduling.pinning import SortKey
 from agentrt.runtime.scheduling.policies.atlas import ATLASPolicy
 from agentrt.runtime.scheduling.policies.base import CallState, PinState, ProgramState
 from agentrt.runtime.scheduling.policies.config import PolicyConfig
+from agentrt.runtime.scheduling.policies.kinds import KindSizes
 from agentrt.runtime.scheduling.policies.ttl import TTLPinning
 
 
@@ -59,6 +61,7 @@ def attained(call: CallState) -> float:
 class AgentRTPolicy(TTLPinning, ATLASPolicy):
     name = "agentrt"
     gates_residency = True
+    orders_gate_by_kind: ClassVar[bool] = True  # `kind_gate_ratio`; the bounds built on agentrt (oracle, gittins) do not
 
     def __init__(self, config: PolicyConfig) -> None:
         super().__init__(config)
@@ -66,6 +69,25 @@ class AgentRTPolicy(TTLPinning, ATLASPolicy):
         level = config.order_preemption_level  # with fewer queues, the last one
         lower = (0.0, *config.queue_boundaries())  # each queue's lower boundary (s of service)
         self.order_service = None if level is None else lower[min(level, config.num_queues - 1)]
+        ratio = config.kind_gate_ratio if self.orders_gate_by_kind else None
+        self.kinds = KindSizes(ratio) if ratio is not None else None
+
+    def on_arrival(self, call: CallState, program: ProgramState) -> None:
+        super().on_arrival(call, program)
+        if self.kinds is not None:
+            self.kinds.seen(program)
+
+    def on_program_end(self, program: ProgramState) -> None:
+        super().on_program_end(program)
+        if self.kinds is not None:
+            self.kinds.ended(program)
+
+    def gate_order(self, calls: list[CallState], programs: Mapping[str, ProgramState]) -> list[CallState]:
+        """Programs of a kind known to be short first (kinds.py), else queue order (a stable sort)."""
+        ranks = self.kinds.ranks() if self.kinds is not None else None
+        if not ranks:
+            return calls
+        return sorted(calls, key=lambda call: ranks.get(programs[call.program_id].kind or "", 0))
 
     def sort_key(self, call: CallState, program: ProgramState, pinned: bool) -> SortKey:
         if not (call.memory_short or self.config.atlas_always):

@@ -24,7 +24,7 @@ from __future__ import annotations
 import enum
 import math
 from abc import ABC
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import reduce
 from operator import add
@@ -53,6 +53,7 @@ class ProgramState:
     resident: bool = False  # admitted to the KV working set (policies with `gates_residency`)
     idle_since: float = math.inf  # when its last call in flight ended (residency idle release)
     reprefill_s: float = math.inf  # engine's estimate, at its last call's finish, of prefilling its context again
+    kind: str | None = None  # the program's kind (its @program name), for policies that learn sizes per kind
 
 
 @dataclass(slots=True)
@@ -116,6 +117,11 @@ class Policy(ABC):
 
     def on_program_end(self, program: ProgramState) -> None:
         """A program ended with `program.service` attained (policies that learn sizes online)."""
+
+    def gate_order(self, calls: list[CallState], programs: Mapping[str, ProgramState]) -> list[CallState]:
+        """Residency gating's order of admission (policies with `gates_residency`): `calls`, the
+        gated calls in queue order, reordered. Default: queue order."""
+        return calls
 
     def sort_key(self, call: CallState, program: ProgramState, pinned: bool) -> SortKey:
         """Lower runs first (the scheduler appends `call.seq`). FCFS: arrival order per call."""

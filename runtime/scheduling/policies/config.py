@@ -116,6 +116,14 @@ class PolicyConfig(BaseModel):
                     "would favour the newest long program. Above it, ATLAS's least-attained order still puts "
                     "programs that may be short first. None: ATLAS order in every queue. Default 6, measured "
                     "in docs/scheduling.md (\"Ordering known-long programs\").")
+    kind_gate_ratio: float | None = Field(
+        4.0, gt=1.0,
+        description="agentrt only: residency gating admits programs of a kind known to be short before those of "
+                    "a kind known to be long (a program's kind: its @program name, a trace's agent, a served "
+                    "client's X-Agentrt-Program-Kind header or system prompt). A kind whose programs' mean "
+                    "service so far is over this ratio times another kind's (with >= 2 finished programs) "
+                    "waits behind it at the gate. None: off (the gate's order ignores kinds). Default 4, "
+                    "measured in docs/scheduling.md (\"Twelfth pass\").")
     order_preemption_level: int | None = Field(
         3, ge=0,
         description="agentrt only: while KV memory is short, a waiting call may preempt a running call of a later "
