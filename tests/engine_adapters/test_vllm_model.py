@@ -67,7 +67,7 @@ def test_bad_options_name_the_value(tiny_model: Path) -> None:
 
 
 def test_metadata_round_trips_and_plain_requests_are_their_own_program() -> None:
-    hints = SchedHints(program_arrival=1.5, program_service=2.0, priority=3.0, gap_samples=(0.5, 4.0))
+    hints = SchedHints(program_arrival=1.5, program_service=2.0, priority=3.0, gap_samples=(0.5, 4.0), program_kind="swe")
     assert parse_meta(call_meta("p.1", "p", hints), "req-x") == ("p.1", "p", hints)
     assert parse_meta(None, "req-x") == ("req-x", "req-x", SchedHints())
     record = CallRecord("p.1", 10.0, first_scheduled=10.5, service_time=0.25, pin_ttl=2.0)
