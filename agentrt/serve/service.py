@@ -1,9 +1,9 @@
 """`ProgramService`: what a program-aware server does around each call, whatever serves the tokens.
 
 Per request: name the program and the call it continues (identity.py) and, at its first request,
-its kind (program_kind.py), register the call and compute the policy's inputs (programs.py), and, when it answers, remember the answer for the next
-request's inference, tell the engine which tool now runs, and end the program if the request said
-it was its last. In the background: end programs idle past their timeout. Ending a program aborts
+its kind (program_kind.py), register the call and compute the policy's inputs (programs.py), and,
+when it answers, remember the answer for the next request's inference, tell the engine which tool
+now runs, and end the program if the request said it was its last. In the background: end programs idle past their timeout. Ending a program aborts
 its calls in flight and releases what the engine holds for it; nothing else is touched.
 
 Both servers use it: the simulator's FastAPI app (app.py) and the vLLM server (vllm_server.py).
