@@ -85,7 +85,8 @@ def explicit_program_id(headers: Mapping[str, str], body: Mapping[str, Any]) -> 
     return None
 
 
-def _text(content: Any) -> str:
+def content_text(content: Any) -> str:
+    """A message's text: its content string, or the text of its content parts."""
     if content is None:
         return ""
     if isinstance(content, str):
@@ -110,7 +111,7 @@ def message_key(message: Mapping[str, Any]) -> bytes:
     Fields clients add or drop on the way back (ids of content parts, `refusal`, extra keys) are left out.
     Each part is length-prefixed, so no text can pass for another split; only tool calls go through
     JSON (their arguments compared by value), the common message costs no encoder call."""
-    text = _text(message.get("content")).strip()
+    text = content_text(message.get("content")).strip()
     call_id = str(message.get("tool_call_id") or "")
     role = str(message.get("role"))
     key = f"{len(role)}:{role}|{len(text)}:{text}|{len(call_id)}:{call_id}"

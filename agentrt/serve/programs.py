@@ -57,11 +57,13 @@ class ServedCall:
 
 @dataclass(slots=True)
 class ServedProgram:
-    """A program seen over HTTP. `source` says how it was identified (identity.Identity.source)."""
+    """A program seen over HTTP. `source` says how it was identified (identity.Identity.source);
+    `kind` is which agent it is (program_kind.py; None: unknown), set by its first call."""
 
     program_id: str
     source: str
     arrival: float
+    kind: str | None = None
     calls: dict[str, ServedCall] = field(default_factory=dict)
     in_flight: set[str] = field(default_factory=set)
     attained_service: float = 0.0
@@ -84,7 +86,7 @@ class ServedProgram:
     def summary(self) -> dict[str, object]:
         """What `/v1/programs` shows."""
         return {"id": self.program_id, "object": "agentrt.program", "state": self.state.value,
-                "identified_by": self.source, "inferred": self.source in ("inferred", "new"),
+                "identified_by": self.source, "kind": self.kind, "inferred": self.source in ("inferred", "new"),
                 "arrival": self.arrival, "num_calls": len(self.calls), "num_in_flight": len(self.in_flight),
                 "max_parallel_calls": self.max_parallel, "num_branch_calls": self.num_branch_calls,
                 "attained_service": self.attained_service, "tool_gaps": list(self.gaps),
@@ -112,15 +114,18 @@ class ProgramTable:
 
     # -- calls ------------------------------------------------------------------------------------
     def begin_call(self, identity: Identity, now: float, tool_names: tuple[str, ...] = (),
-                   expected_gap: float | None = None) -> tuple[ServedCall, SchedHints]:
+                   expected_gap: float | None = None, kind: str | None = None) -> tuple[ServedCall, SchedHints]:
         """Register a call that arrived now and return it with the policy's inputs.
 
         tool_names: the tools whose results the request carries (they ran since the parent call).
         expected_gap: the client's estimate of the tool time after this call (header), used as the
-        pin's gap distribution instead of the learned one."""
+        pin's gap distribution instead of the learned one.
+        kind: the program's kind when this call starts it; a later call's is ignored (a program's
+        kind is decided once, so the gate's per-kind sizes count it under one kind)."""
         program = self.active.get(identity.program_id)
         if program is None:
-            program = self.active[identity.program_id] = ServedProgram(identity.program_id, identity.source, now)
+            program = self.active[identity.program_id] = ServedProgram(identity.program_id, identity.source, now,
+                                                                       kind)
         self._observe_gap(program, now, tool_names)
         parent = self._calls.get(identity.parent_call_id or "") or self._last_call(program, identity)
         self._num_calls += 1
@@ -134,7 +139,7 @@ class ProgramTable:
         program.max_parallel = max(program.max_parallel, len(program.in_flight))
         gaps = (expected_gap,) if expected_gap is not None else self.predictor.gap_samples(program.program_id)
         hints = SchedHints(program_arrival=program.arrival, program_service=program.attained_service,
-                           priority=call.priority, gap_samples=gaps)
+                           priority=call.priority, gap_samples=gaps, program_kind=program.kind)
         return call, hints
 
     def finish_call(self, call_id: str, now: float, service_time: float, context: Tokens | None) -> None:

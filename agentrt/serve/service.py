@@ -1,9 +1,9 @@
 """`ProgramService`: what a program-aware server does around each call, whatever serves the tokens.
 
-Per request: name the program and the call it continues (identity.py), register the call and
-compute the policy's inputs (programs.py), and, when it answers, remember the answer for the next
-request's inference, tell the engine which tool now runs, and end the program if the request said
-it was its last. In the background: end programs idle past their timeout. Ending a program aborts
+Per request: name the program and the call it continues (identity.py) and, at its first request,
+its kind (program_kind.py), register the call and compute the policy's inputs (programs.py), and,
+when it answers, remember the answer for the next request's inference, tell the engine which tool
+now runs, and end the program if the request said it was its last. In the background: end programs idle past their timeout. Ending a program aborts
 its calls in flight and releases what the engine holds for it; nothing else is touched.
 
 Both servers use it: the simulator's FastAPI app (app.py) and the vLLM server (vllm_server.py).
@@ -23,6 +23,7 @@ from agentrt.exceptions import EngineError
 from agentrt.programs.tokens import Tokens
 from agentrt.serve.identity import Digest, Identity, IdentityResolver
 from agentrt.serve.metrics import ServeMetrics
+from agentrt.serve.program_kind import declared_kind, program_kind
 from agentrt.serve.programs import EndReason, ProgramTable, ServedCall, ServedProgram
 from agentrt.serve.tracing import ProgramSpans
 
@@ -102,7 +103,9 @@ class ProgramService:
     def open_call(self, headers: Mapping[str, str], body: Mapping[str, Any],
                   messages: Sequence[Mapping[str, Any]], prompt: str | None = None) -> OpenCall:
         """Register a request's call. `messages` is the chat conversation; a /v1/completions
-        request passes [] and its `prompt`."""
+        request passes [] and its `prompt`. Raises ServeError (400) for a bad kind header, before
+        anything is registered."""
+        declared = declared_kind(headers)
         if prompt is None:
             identity, digests = self.resolver.resolve(headers, body, messages)
         else:
@@ -111,7 +114,8 @@ class ProgramService:
         now = self.now()
         program_existed = identity.program_id in self.table.active
         num_gaps = len(self.table.active[identity.program_id].gaps) if program_existed else 0
-        call, hints = self.table.begin_call(identity, now, tools, _expected_tool_time(headers))
+        kind = None if program_existed else program_kind(declared, messages)
+        call, hints = self.table.begin_call(identity, now, tools, _expected_tool_time(headers), kind)
         program = self.table.active[identity.program_id]
         if not program_existed:
             self.spans.program_started(program)

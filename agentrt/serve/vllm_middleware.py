@@ -157,15 +157,15 @@ class ProgramMiddleware:
             await self.app(scope, replay(raw, receive), send)
             return
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-        try:
-            timeout = request_timeout(headers, self.request_timeout)
-        except ServeError as exc:
-            await _json(send, exc.status, _error(exc))
-            return
         raw_messages = body.get("messages")
         messages = [m for m in raw_messages if isinstance(m, dict)] if isinstance(raw_messages, list) else []
         prompt = body.get("prompt") if scope["path"] == "/v1/completions" else None
-        call = self.service.open_call(headers, body, messages, prompt if isinstance(prompt, str) else None)
+        try:
+            timeout = request_timeout(headers, self.request_timeout)
+            call = self.service.open_call(headers, body, messages, prompt if isinstance(prompt, str) else None)
+        except ServeError as exc:  # a bad header: answered here, vLLM never sees the request
+            await _json(send, exc.status, _error(exc))
+            return
         raw_xargs = body.get("vllm_xargs")
         xargs: dict[str, Any] = raw_xargs if isinstance(raw_xargs, dict) else {}
         meta = call_meta(call.call.call_id, call.call.program_id, call.hints)[META_KEY]

@@ -91,6 +91,23 @@ async def test_a_completions_prompt_extending_a_prompt_and_its_text_continues_it
     assert one.headers["x-agentrt-program"] == two.headers["x-agentrt-program"] != other.headers["x-agentrt-program"]
 
 
+async def test_the_programs_kind_reaches_the_plugin_and_a_bad_kind_header_never_reaches_vllm() -> None:
+    seen: list[dict[str, Any]] = []
+    app = ProgramMiddleware(_stand_in(seen))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+        first = [{"role": "system", "content": "You are an agent."}, {"role": "user", "content": "task"}]
+        one = await client.post("/v1/chat/completions", json={"model": "m", "messages": first})
+        answer = one.json()["choices"][0]["message"]
+        await client.post("/v1/chat/completions", json={"model": "m", "messages": [*first, answer]})
+        await client.post("/v1/completions", json={"model": "m", "prompt": "p"},
+                          headers={"X-Agentrt-Program-Kind": "completer"})
+        bad = await client.post("/v1/chat/completions", json={"model": "m", "messages": first},
+                                headers={"X-Agentrt-Program-Kind": "k" * 1000})
+    kinds = [parse_meta(body["vllm_xargs"], "r")[2].program_kind for body in seen]
+    assert kinds == [kinds[0], kinds[0], "completer"] and kinds[0] is not None and kinds[0].startswith("system:")
+    assert bad.status_code == 400 and bad.json()["error"]["code"] == "invalid_program_kind"
+
+
 async def test_unknown_programs_are_404_in_openais_shape() -> None:
     app = ProgramMiddleware(_stand_in([]))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
