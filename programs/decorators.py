@@ -73,6 +73,9 @@ def program(*, name: str | None = None) -> Callable[[Callable[P, Awaitable[R]]],
 
 def program(fn: Any = None, /, **options: Any) -> Any:
     """Make an `async def` an agent program. Use bare (`@program`) or with options (`@program(name=...)`).
+    The name (default: the function's) is also the program's kind for the scheduler: agentrt's gate
+    learns each kind's size from its finished programs (runtime/scheduling/policies/kinds.py), so give
+    one agent one name, and different agents different ones.
 
     Raises DecorationError for a non-async function or an unknown option."""
     unknown = sorted(set(options) - set(PROGRAM_OPTIONS))
