@@ -11,6 +11,9 @@ from agentrt.runtime.scheduling.policies.kinds import KindSizes
 from agentrt.runtime.scheduling.scheduler import ProgramScheduler
 
 
+KINDS = ("short", "long", "agent", None)
+
+
 def program(pid: str, kind: str | None, service: float = 0.0) -> ProgramState:
     return ProgramState(pid, 0.0, service=service, kind=kind)
 
@@ -26,11 +29,11 @@ def test_a_kind_over_ratio_times_a_known_one_ranks_behind_it() -> None:
     finish(sizes, "s1", "short", 2.0)
     long_live = program("l1", "long", 5.0)
     sizes.seen(long_live)
-    assert sizes.ranks() == {}  # the short kind has one finished program: not known yet
+    assert sizes.ranks(KINDS) == {}  # the short kind has one finished program: not known yet
     finish(sizes, "s2", "short", 4.0)  # mean 3 s
-    assert sizes.ranks() == {}  # the long kind's 5 s so far is under 4 x 3 s
+    assert sizes.ranks(KINDS) == {}  # the long kind's 5 s so far is under 4 x 3 s
     long_live.service = 13.0  # a live program's attained service is a lower bound that grows
-    assert sizes.ranks() == {"long": 1}
+    assert sizes.ranks(KINDS) == {"long": 1}
     assert sizes.mean("long") == 13.0 and sizes.mean("short") == 3.0
 
 
@@ -39,7 +42,7 @@ def test_one_kind_or_none_never_reorders() -> None:
     for i, service in enumerate((1.0, 2.0, 100.0)):
         finish(sizes, f"p{i}", "agent", service)
     sizes.seen(program("x", None, 50.0))
-    assert sizes.ranks() == {}
+    assert sizes.ranks(KINDS) == {}
 
 
 def test_kinds_remembered_are_bounded() -> None:

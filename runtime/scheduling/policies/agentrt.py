@@ -84,10 +84,14 @@ class AgentRTPolicy(TTLPinning, ATLASPolicy):
 
     def gate_order(self, calls: list[CallState], programs: Mapping[str, ProgramState]) -> list[CallState]:
         """Programs of a kind known to be short first (kinds.py), else queue order (a stable sort)."""
-        ranks = self.kinds.ranks() if self.kinds is not None else None
+        if self.kinds is None:
+            return calls
+        kinds = [programs[call.program_id].kind for call in calls]
+        ranks = self.kinds.ranks(kinds)
         if not ranks:
             return calls
-        return sorted(calls, key=lambda call: ranks.get(programs[call.program_id].kind or "", 0))
+        order = sorted(range(len(calls)), key=lambda i: ranks.get(kinds[i] or "", 0))
+        return [calls[i] for i in order]
 
     def sort_key(self, call: CallState, program: ProgramState, pinned: bool) -> SortKey:
         if not (call.memory_short or self.config.atlas_always):
