@@ -34,6 +34,7 @@ class ProgramMetrics:
     pinned_calls: int
     service: float
     error: str | None = None  # `Type: message` of what stopped a failed program
+    kind: str | None = None  # which agent: its `@program` name (in replay, the trace's `source`)
 
     @classmethod
     def of(cls, trace_id: str, rec: ProgramRecord) -> ProgramMetrics:
@@ -47,7 +48,8 @@ class ProgramMetrics:
                    prefix_hit_tokens=sum(c.cached_tokens for c in llm),
                    recomputed_tokens=sum(c.recomputed_tokens for c in llm),
                    preemptions=sum(c.preemptions for c in llm), num_llm_calls=len(llm),
-                   pinned_calls=sum(c.pinned for c in llm), service=rec.attained_service, error=rec.error)
+                   pinned_calls=sum(c.pinned for c in llm), service=rec.attained_service, error=rec.error,
+                   kind=rec.name)
 
 
 @dataclass(slots=True, frozen=True)
@@ -94,3 +96,12 @@ def summarize(metrics: Sequence[ProgramMetrics]) -> Summary:
                    prefix_hit_tokens=sum(m.prefix_hit_tokens for m in metrics),
                    recomputed_tokens=sum(m.recomputed_tokens for m in metrics),
                    preemptions=sum(m.preemptions for m in metrics))
+
+
+def by_kind(metrics: Sequence[ProgramMetrics]) -> dict[str, Summary]:
+    """Kind -> the summary of its programs, when the run has programs of more than one kind
+    (a mixed workload: what the scheduler does for each agent); else empty."""
+    kinds = sorted({m.kind or "" for m in metrics})
+    if len(kinds) < 2:
+        return {}
+    return {kind: summarize([m for m in metrics if (m.kind or "") == kind]) for kind in kinds}

@@ -13,6 +13,7 @@ from rich.table import Table
 
 from agentrt.replay.bench import BenchResult, ratio
 from agentrt.replay.driver import ReplayResult
+from agentrt.replay.metrics import by_kind
 from agentrt.replay.workload import Scaling
 
 
@@ -27,9 +28,21 @@ def run_json(result: ReplayResult, *, programs: bool = True) -> dict[str, Any]:
         out["engine"] = stats.totals() if callable(stats.totals) else stats.totals
     elif stats is not None and hasattr(stats, "__dataclass_fields__"):
         out["engine"] = {k: v for k, v in asdict(stats).items() if not isinstance(v, (list, tuple))}
+    kinds = by_kind(result.metrics)
+    if kinds:
+        out["by_kind"] = {kind: summary.as_dict() for kind, summary in kinds.items()}
     if programs:
         out["programs"] = [asdict(m) for m in result.metrics]
     return out
+
+
+def short_kind(kind: str, width: int = 32) -> str:
+    """A kind for a table cell. Kinds are agent names, or in replay a trace's provenance
+    (`github:owner/repo@commit path`), shown as its first word without the host and commit."""
+    words = kind.split()
+    head = words[0].removeprefix("github:").split("@")[0] if words else kind
+    return head if len(head) <= width else head[:width - 1] + "…"
+
 
 
 def scaling_json(s: Scaling) -> dict[str, Any]:
@@ -49,6 +62,9 @@ def summary_table(result: ReplayResult, title: str) -> Table:
             ("throughput (programs/s, tokens/s)", f"{_fmt(s.throughput_programs_s, 4)}, {_fmt(s.throughput_tokens_s, 0)}"),
             ("prefix-hit / recomputed tokens", f"{s.prefix_hit_tokens:,} / {s.recomputed_tokens:,}"),
             ("preemptions", f"{s.preemptions:,}")]
+    for kind, ks in by_kind(result.metrics).items():
+        rows.append((f"kind {short_kind(kind or '-')}",
+                     f"{ks.num_programs} programs, JCT {_fmt(ks.mean_jct)} / p99 {_fmt(ks.p99_jct)} s"))
     for k, v in rows:
         t.add_row(k, v)
     return t

@@ -11,6 +11,7 @@ import agentrt
 from agentrt.cli import main as cli
 from agentrt.engine_adapters.testing import RecordingEngine
 from agentrt.replay import load_trace, make_scaling, offline_arrivals, poisson_arrivals, replay
+from agentrt.replay.report import short_kind
 
 TRACE = "\n".join([
     '{"program_id": "p-a", "steps": [{"kind": "llm", "input_tokens": 100, "output_tokens": 10}, '
@@ -99,3 +100,23 @@ def test_cli_bad_input_is_a_clear_error(trace: Path, capsys: pytest.CaptureFixtu
     assert "unknown policies ['sjf']" in capsys.readouterr().err
     assert cli(["replay", str(trace), "--rate", "-1"]) == 2
     assert "--rate must be > 0" in capsys.readouterr().err
+
+
+def test_a_mixed_replay_reports_each_kind(trace: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Programs of two agents (two traces' sources): the summary and the JSON give each kind's JCT."""
+    mixed = tmp_path / "mixed.jsonl"
+    lines = TRACE.splitlines()
+    mixed.write_text(lines[0].replace('{"program_id": "p-a",', '{"program_id": "p-a", "source": "swe-agent",') + "\n"
+                     + lines[1].replace('{"program_id": "p-b",', '{"program_id": "p-b", "source": "bfcl-agent",') + "\n")
+    out = tmp_path / "r.json"
+    assert cli(["replay", str(mixed), "--offline", "--output", str(out)]) == 0
+    data = json.loads(out.read_text())
+    assert sorted(data["by_kind"]) == ["bfcl-agent", "swe-agent"]
+    assert {p["kind"] for p in data["programs"]} == {"bfcl-agent", "swe-agent"}
+    assert all(s["num_programs"] == 1 for s in data["by_kind"].values())
+    shown = capsys.readouterr().out
+    assert "kind bfcl-agent" in shown and "kind swe-agent" in shown
+    assert short_kind("github:SWE-agent/mini-swe-agent@ec0e8e84 (refs/pull/816) output/x") == "SWE-agent/mini-swe-agent"
+    assert short_kind("system:0123456789ab") == "system:0123456789ab" and len(short_kind("k" * 99)) == 32
+    assert cli(["replay", str(trace), "--offline", "--output", str(out)]) == 0  # one kind: no breakdown
+    assert "by_kind" not in json.loads(out.read_text())
