@@ -31,7 +31,10 @@ from agentrt.replay.bench import BenchSpec, replay_once
 from agentrt.replay.driver import ReplayResult
 from agentrt.replay.mix import load_mix, parse_mix
 from agentrt.replay.workload import make_scaling
+from agentrt.runtime.scheduling.pinning import SortKey
 from agentrt.runtime.scheduling.policies import POLICY_CLASSES, GittinsPolicy, PolicyConfig, PolicyName
+from agentrt.runtime.scheduling.policies.base import CallState, ProgramState
+from agentrt.runtime.scheduling.policies.gittins import ServiceDistribution
 
 SHORT_TOKENS = 4000  # bundled traces: BFCL programs generate 256-3,009 tokens, SWE-bench ones 7,074-57,989
 
@@ -55,6 +58,50 @@ def gittins_knowing(services: list[float]) -> Iterator[None]:
         yield
     finally:
         POLICY_CLASSES[PolicyName.GITTINS] = saved
+
+
+@contextmanager
+def gittins_knowing_kinds(services: dict[str, list[float]]) -> Iterator[None]:
+    """`gittins` starts with each kind's services (`services`: kind -> its programs' service) and
+    ranks a program by the Gittins index of its attained service over its own kind's distribution
+    (a kind not given: the union of all); it learns nothing more. The size-blind bound for a
+    scheduler that knows which agent each program is (twelfth pass), not which program is short."""
+
+    def distribution(values: list[float]) -> ServiceDistribution:
+        d = ServiceDistribution(window=max(len(values), 1))
+        for value in values:
+            d.add(value)
+        return d
+
+    class KnownKindDistributions(GittinsPolicy):
+        def __init__(self, config: PolicyConfig) -> None:
+            super().__init__(config)
+            self.by_kind = {kind: distribution(values) for kind, values in services.items()}
+            self.finished = distribution([v for values in services.values() for v in values])
+
+        def on_program_end(self, program: object) -> None:
+            pass
+
+        def sort_key(self, call: CallState, program: ProgramState, pinned: bool) -> SortKey:
+            index = self.by_kind.get(program.kind or "", self.finished).gittins_index(program.service)
+            promoted = call.level == 0 and call.num_promotions > 0
+            pinned_first = self.config.pinned_first and call.memory_short and not pinned
+            return (not promoted, pinned_first, -index, call.arrival)
+
+    saved = POLICY_CLASSES[PolicyName.GITTINS]
+    POLICY_CLASSES[PolicyName.GITTINS] = KnownKindDistributions
+    try:
+        yield
+    finally:
+        POLICY_CLASSES[PolicyName.GITTINS] = saved
+
+
+def kind_services(result: ReplayResult) -> dict[str, list[float]]:
+    """Kind -> the service of each of its programs in `result` (the oracle's run)."""
+    out: dict[str, list[float]] = {}
+    for m in result.metrics:
+        out.setdefault(m.kind or "", []).append(m.service)
+    return out
 
 
 def describe(label: str, result: ReplayResult, oracle_mean: float) -> None:
@@ -89,6 +136,7 @@ def over_seeds(args: argparse.Namespace, seeds: list[int]) -> None:
     """agentrt and the size-blind bound against the oracle, one line per seed, then over the seeds."""
     x_oracle: dict[int, float] = {}
     bound_x_oracle: dict[int, float] = {}
+    kind_x_oracle: dict[int, float] = {}
     for seed in seeds:
         spec = make_spec(args, seed)
         oracle = replay_once(spec, "oracle", args.rate)
@@ -97,10 +145,18 @@ def over_seeds(args: argparse.Namespace, seeds: list[int]) -> None:
             bound = replay_once(spec, "gittins", args.rate).summary
         x_oracle[seed] = agentrt.mean_jct / oracle.summary.mean_jct
         bound_x_oracle[seed] = bound.mean_jct / oracle.summary.mean_jct
-        print(f"seed {seed:3d}: agentrt {agentrt.mean_jct:7.1f} s (p99 {agentrt.p99_jct:7.1f})  oracle "
-              f"{oracle.summary.mean_jct:7.1f} s  x oracle {x_oracle[seed]:.3f}  bound x oracle "
-              f"{bound_x_oracle[seed]:.3f}", flush=True)
-    for label, ratios in (("agentrt", x_oracle), ("bound", bound_x_oracle)):
+        line = (f"seed {seed:3d}: agentrt {agentrt.mean_jct:7.1f} s (p99 {agentrt.p99_jct:7.1f})  oracle "
+                f"{oracle.summary.mean_jct:7.1f} s  x oracle {x_oracle[seed]:.3f}  bound x oracle "
+                f"{bound_x_oracle[seed]:.3f}")
+        if args.kind_bound:
+            with gittins_knowing_kinds(kind_services(oracle)):
+                kind_bound = replay_once(spec, "gittins", args.rate).summary
+            kind_x_oracle[seed] = kind_bound.mean_jct / oracle.summary.mean_jct
+            line += f"  kind bound x oracle {kind_x_oracle[seed]:.3f}"
+        print(line, flush=True)
+    for label, ratios in (("agentrt", x_oracle), ("bound", bound_x_oracle), ("kind bound", kind_x_oracle)):
+        if not ratios:
+            continue
         geo, worst, worst_seed = seed_spread(ratios)
         print(f"{label} x oracle over {len(seeds)} seeds: geometric mean {geo:.3f}, "
               f"worst {worst:.3f} (seed {worst_seed})")
@@ -115,6 +171,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--seeds", type=lambda text: [int(x) for x in text.split(",")], default=None,
                         help="comma-separated seeds: agentrt x oracle per seed and over them (e.g. 0,1,2,3)")
+    parser.add_argument("--kind-bound", action="store_true",
+                        help="with --seeds: also the kind-aware size-blind bound (gittins handed each program "
+                             "kind's true distribution of sizes)")
     args = parser.parse_args()
     if args.seeds:
         print(f"{args.workload}, {args.programs or 'all'} programs, seeds {args.seeds}, {args.rate}/s, "

@@ -30,3 +30,15 @@ def test_seed_spread_is_the_geometric_mean_and_the_worst_seed() -> None:
     geo, worst, seed = load_script("oracle_gap").seed_spread({0: 1.0, 1: 1.21, 2: 1.1})
     assert abs(geo - (1.0 * 1.21 * 1.1) ** (1 / 3)) < 1e-12
     assert (worst, seed) == (1.21, 1)
+
+
+def test_the_kind_bound_ranks_each_program_by_its_own_kinds_distribution() -> None:
+    services = {"bfcl": [2.0, 3.0, 4.0], "swe": [200.0, 300.0, 400.0]}
+    with load_script("oracle_gap").gittins_knowing_kinds(services):
+        policy = make_policy("gittins")
+        call = CallState("c", "p", 0.0)
+        short, long_ = ProgramState("a", 0.0, kind="bfcl"), ProgramState("b", 0.0, kind="swe")
+        assert policy.sort_key(call, short, False) < policy.sort_key(call, long_, False)  # both new: the kind decides
+        policy.on_program_end(ProgramState("done", 0.0, service=1.0, kind="swe"))
+        assert policy.by_kind["swe"]._sorted == [200.0, 300.0, 400.0]  # type: ignore[attr-defined]
+    assert POLICY_CLASSES[PolicyName.GITTINS] is GittinsPolicy
