@@ -69,6 +69,7 @@ import argparse
 import json
 import math
 import os
+import random
 import statistics
 import sys
 import tempfile
@@ -97,6 +98,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import vllm_cpu_noise as noise  # noqa: E402  (a sibling script: the simulator with the measured step noise)
 
 TRACE = "swebench-lite-deepseek-v3"
+BFCL_TRACE = "bfcl-v4-multiturn-gptoss120b"  # `--bfcl N`: N short programs of another kind mixed in
 # the model `run` writes without --model; `bench` until session 6, when this faster CPU made its
 # re-prefills cheap against the recorded tool gaps (module docstring)
 DEFAULT_SHAPE = "bench-wide"
@@ -107,9 +109,13 @@ MAX_NUM_BATCHED_TOKENS = 2048
 # queue), as the plugin gets it on the real engine and the simulator in `summary`; not in the
 # default `--configs`. (held_out_gate.py's "agentrt-rule-off" is another rule, the idle release's.)
 ORDER_OFF = "agentrt-order-off"
+# `agentrt-kinds-off`: agentrt with `kind_gate_ratio=None` (session 9's gate by program kind off: the
+# gate admits in agentrt's queue order whatever the program's kind); not in the default `--configs`.
+KINDS_OFF = "agentrt-kinds-off"
 CONFIGS: dict[str, tuple[str | PolicyConfig, bool]] = {
     "stock": ("fcfs", True), "fcfs": ("fcfs", False), "continuum": ("continuum", False), "agentrt": ("agentrt", False),
-    ORDER_OFF: (PolicyConfig(name="agentrt", order_preemption_level=None), False)}
+    ORDER_OFF: (PolicyConfig(name="agentrt", order_preemption_level=None), False),
+    KINDS_OFF: (PolicyConfig(name="agentrt", kind_gate_ratio=None), False)}
 DEFAULT_CONFIGS = ("stock", "fcfs", "continuum", "agentrt")
 COUNTS = ("computed", "prefix_hits", "recomputed", "preemptions", "pin_hits")
 WORKLOAD_KEYS = ("programs", "steps", "rate", "seed", "num_gpu_blocks", "max_num_seqs", "max_model_len")
@@ -187,6 +193,8 @@ def model_config(folder: str) -> dict[str, int]:
 
 
 def workload(w: dict[str, Any]) -> Work:
+    """The SWE-bench slice, and with `bfcl` (absent: 0) that many BFCL programs, whole, mixed in
+    (`with_bfcl`); one token scale for all, so the longest call of either fits `max_model_len`."""
     programs = []
     for program in load_trace(TRACE, limit=w["programs"]):
         steps, num_llm = [], 0
@@ -196,8 +204,19 @@ def workload(w: dict[str, Any]) -> Work:
                 break
             steps.append(step)
         programs.append(program.model_copy(update={"steps": tool_scaled(steps, w.get("tool_scale", 1.0))}))
+    if w.get("bfcl", 0):
+        programs = with_bfcl(programs, w["bfcl"], w["seed"])
     scaling = make_scaling(programs, 1.0, w["max_model_len"] - 24)
     return programs, scaling, poisson_arrivals(len(programs), w["rate"], w["seed"])
+
+
+def with_bfcl(swebench: list[TraceProgram], n: int, seed: int) -> list[TraceProgram]:
+    """`swebench` and the first `n` programs of the BFCL trace (their tools have no recorded
+    duration: 0 s), shuffled by `seed` into one arrival order. A program's kind is its trace's
+    agent (`trace_program_for`), so the two traces are two kinds, BFCL's the short one."""
+    programs = [*swebench, *load_trace(BFCL_TRACE, limit=n)]
+    random.Random(f"vllm-cpu-bfcl-{seed}").shuffle(programs)
+    return programs
 
 
 def tool_scaled(steps: list[Step], scale: float) -> list[Step]:
@@ -571,11 +590,13 @@ def cmd_run(args: argparse.Namespace) -> None:
     w = {k: getattr(args, k) for k in WORKLOAD_KEYS}
     if args.tool_scale != 1.0:  # recorded only when set: earlier lines had none and stay comparable
         w["tool_scale"] = args.tool_scale
+    if args.bfcl:  # likewise
+        w["bfcl"] = args.bfcl
     configs = [c for c in args.configs.split(",") if c]
     unknown = sorted(set(configs) - set(CONFIGS))
-    if unknown or "stock" not in configs or args.rounds < 1:
+    if unknown or "stock" not in configs or args.rounds < 1 or args.bfcl < 0:
         sys.exit(f"error: --configs must include stock and name only {', '.join(CONFIGS)} (got {unknown or configs}); "
-                 f"--rounds >= 1 (got {args.rounds})")
+                 f"--rounds >= 1 (got {args.rounds}); --bfcl >= 0 (got {args.bfcl})")
     os.environ.update(thread_environment(args.omp_num_threads))
     done = [r.round for r in read_runs(args.results) if r.workload == w] if args.results.exists() else []
     work = workload(w)
@@ -619,7 +640,9 @@ def cmd_summary(args: argparse.Namespace) -> None:
         by_config.setdefault(r.config, []).append(r)
     w = last.workload
     programs, scaling, arrivals = work = workload(w)
-    title = (f"{TRACE}: {len(programs)} programs x first {w['steps']} LLM calls, token scale {scaling.scale:.4f}, "
+    title = (f"{TRACE}: {w['programs']} programs x first {w['steps']} LLM calls"
+             + (f" + {w['bfcl']} {BFCL_TRACE} programs, whole, shuffled in" if w.get("bfcl") else "")
+             + f", token scale {scaling.scale:.4f}, "
              f"rate {w['rate']}/s, seed {w['seed']}, KV {w['num_gpu_blocks']} x {BLOCK_SIZE} tokens, "
              f"max_model_len {w['max_model_len']}, max_num_seqs {w['max_num_seqs']}, "
              f"tool durations x {w.get('tool_scale', 1.0)}, {len(stock_rounds)} rounds with "
@@ -730,6 +753,8 @@ def build_parser() -> argparse.ArgumentParser:
     run_.add_argument("--rounds", type=int, default=1, help="interleaved rounds (each runs every config once)")
     run_.add_argument("--programs", type=int, default=8)
     run_.add_argument("--steps", type=int, default=5, help="LLM calls kept per program")
+    run_.add_argument("--bfcl", type=int, default=0,
+                      help=f"also this many whole programs of {BFCL_TRACE}, another (short) kind, mixed in (default 0)")
     run_.add_argument("--rate", type=float, default=2.0, help="Poisson arrivals, programs/s")
     run_.add_argument("--num-gpu-blocks", type=int, default=48, help="KV blocks of 32 tokens (incl. vLLM's null block)")
     run_.add_argument("--max-model-len", type=int, default=1024, help="the longest context, tokens scaled to fit")
