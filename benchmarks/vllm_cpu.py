@@ -18,11 +18,17 @@ cache (`--num-gpu-blocks` x 32 tokens) holds a few contexts, so more programs ar
 `--tool-scale` multiplies the recorded tool durations (default 1, as recorded; a result with
 another scale must say so): on a fast engine a kept context pays only where re-prefilling it costs
 about a tool gap (benchmarks/vllm_cpu_anatomy.py; docs/vllm.md, "Session 5, second pass").
+`--bfcl N` (default 0) adds the first N programs of bfcl-v4-multiturn-gptoss120b, whole (their
+tools have no recorded duration: 0 s), shuffled with the SWE-bench ones into one arrival order by
+`--seed`, under one token scale: a second kind of program (a program's kind is its trace's agent),
+the short one, for agentrt's gate by program kind (docs/vllm.md, "Session 9").
 
 Runs (each on a fresh engine): stock = vLLM's own Scheduler, observed (`StockScheduler`: it
 decides nothing and keeps the plugin's records and steps); fcfs, continuum, agentrt = the plugin
 under that policy; agentrt-order-off (not run by default) = the plugin under agentrt with
-`order_preemption_level=None`, the simulator in `summary` likewise; in each round every config
+`order_preemption_level=None`, the simulator in `summary` likewise; agentrt-kinds-off (not run by
+default) likewise with `kind_gate_ratio=None` (the gate admits in queue order whatever a program's
+kind; `summary` adds each kind's mean JCT where the workload has two); in each round every config
 once, in `--configs` order rotated by the round's number, so slow phases of a shared machine hit
 every config alike and ratios are paired per round. Per run:
 mean JCT, the CPU seconds of this process and vLLM's engine-core process over the replay (the
@@ -512,6 +518,29 @@ def sim_rows(runs: dict[str, list[Run]], sims: dict[str, ReplayResult]) -> tuple
     return "\n".join(rows), out
 
 
+def kind_rows(runs: dict[str, list[Run]], programs: list[TraceProgram], sims: dict[str, ReplayResult]
+              ) -> tuple[str, dict[str, Any]]:
+    """Mean JCT by program kind (a trace's agent, named up to its '@'), where the workload has more
+    than one (`--bfcl`): per config, the real rounds' median [range] and the deterministic replay's."""
+    kind_of = {p.program_id: p.source.split("@")[0] for p in programs}
+    kinds = sorted(set(kind_of.values()))
+    if len(kinds) < 2:
+        return "", {}
+
+    def mean_of(jct: dict[str, float], kind: str) -> float:
+        return statistics.mean(j for p, j in jct.items() if kind_of.get(p) == kind)
+
+    rows = ["| config | " + " | ".join(f"{k}: real (s) | sim (s)" for k in kinds) + " |",
+            "|---|" + "---:|---:|" * len(kinds)]
+    out: dict[str, Any] = {}
+    for config, rs in runs.items():
+        sim = {m.trace_id: m.jct for m in sims[config].metrics if m.status == "ok"}
+        out[config] = {k: {"real": [mean_of(r.jct, k) for r in rs], "sim": mean_of(sim, k)} for k in kinds}
+        rows.append(f"| {config} | " + " | ".join(f"{spread(out[config][k]['real'], '.2f')} | {out[config][k]['sim']:.2f}"
+                                                  for k in kinds) + " |")
+    return "\n".join(rows), out
+
+
 def noisy_rows(runs: dict[str, list[Run]], w: dict[str, Any], profile: Profile, work: Work,
                latency: tuple[float, float], ratios: dict[str, list[float]],
                replays: int = noise.NUM_REPLAYS) -> tuple[str, dict[str, Any]]:
@@ -664,6 +693,7 @@ def cmd_summary(args: argparse.Namespace) -> None:
     latency = client_latency(runs)
     sims = {config: sim_run(w, profile, CONFIGS[config][0], work, latency) for config in by_config}
     table, sim_out = sim_rows(by_config, sims)
+    kinds_table, kinds_out = kind_rows(by_config, programs, sims)
     print(f"\nStep cost (engine process CPU time, {len(steps)} steps): fixed {cost['fixed_s'] * 1e3:.2f} ms "
           f"median (fastest {cost['fastest_fixed_s'] * 1e3:.2f} ms), {cost['per_prefill_token_s'] * 1e6:.1f} us per "
           f"prefill token; x median prompt {cost['typical_prompt']} tokens = {cost['ratio']:.1f}x the median fixed "
@@ -695,6 +725,8 @@ def cmd_summary(args: argparse.Namespace) -> None:
               f"schedule() CPU median {c['stock_schedule_s'] * 1e3:.3f} ms ({c['plugin_schedule_s'] * 1e3:.3f} ms)")
     print(f"\nSimulator vs real vLLM, with the client's measured latency per call ({latency[0] * 1e3:.1f} ms in, "
           f"{latency[1] * 1e3:.1f} ms out; counts: sim/real median (ratio)):\n\n{table}")
+    if kinds_table:
+        print(f"\nMean JCT by program kind, real median [range] over rounds and the replay above:\n\n{kinds_table}")
     flat_table, flat_out = sim_rows(by_config, {config: sim_run(w, flat, CONFIGS[config][0], work, latency)
                                                  for config in by_config})
     print(f"\nThe same without the per-request term (how much a calibration detail moves the counts):\n\n{flat_table}")
@@ -721,7 +753,7 @@ def cmd_summary(args: argparse.Namespace) -> None:
                         "compute_efficiency": profile.compute_efficiency,
                         "attention_efficiency": profile.attention_efficiency, "fit": asdict(fit)},
             "client_latency_s": latency, "stock_steps_check": stock_check, "sim": sim_out, "sim_without_per_request_term": flat_out,
-            "sim_with_step_noise": noisy_out}, indent=1))
+            "sim_with_step_noise": noisy_out, "by_kind": kinds_out}, indent=1))
         print(f"\nwrote {args.output}")
 
 
