@@ -230,11 +230,18 @@ def test_the_plugin_reads_two_program_kinds_off_the_mixed_workloads_calls(bench:
 
     kinds: dict[str, str | None] = {}
 
-    class Recorded(bench.SimEngine):
+    def record(request: Any) -> None:
+        _, _, hints = parse_meta(call_meta(request.call_id, request.program_id, request.hints), "-")
+        kinds[request.program_id] = hints.program_kind
+
+    class Recorded(bench.SimEngine):  # the runtime calls `submit` where an engine has it, else `generate`
         async def generate(self, request: Any) -> Any:
-            _, _, hints = parse_meta(call_meta(request.call_id, request.program_id, request.hints), "-")
-            kinds[request.program_id] = hints.program_kind
+            record(request)
             return await super().generate(request)
+
+        def submit(self, request: Any, on_done: Any) -> bool:
+            record(request)
+            return bool(super().submit(request, on_done))
 
     monkeypatch.setattr(bench, "SimEngine", Recorded)
     w = dict(WORKLOAD, programs=2, steps=2, bfcl=2)
