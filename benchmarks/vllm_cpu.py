@@ -18,11 +18,17 @@ cache (`--num-gpu-blocks` x 32 tokens) holds a few contexts, so more programs ar
 `--tool-scale` multiplies the recorded tool durations (default 1, as recorded; a result with
 another scale must say so): on a fast engine a kept context pays only where re-prefilling it costs
 about a tool gap (benchmarks/vllm_cpu_anatomy.py; docs/vllm.md, "Session 5, second pass").
+`--bfcl N` (default 0) adds the first N programs of bfcl-v4-multiturn-gptoss120b, whole (their
+tools have no recorded duration: 0 s), shuffled with the SWE-bench ones into one arrival order by
+`--seed`, under one token scale: a second kind of program (a program's kind is its trace's agent),
+the short one, for agentrt's gate by program kind (docs/vllm.md, "Session 9").
 
 Runs (each on a fresh engine): stock = vLLM's own Scheduler, observed (`StockScheduler`: it
 decides nothing and keeps the plugin's records and steps); fcfs, continuum, agentrt = the plugin
 under that policy; agentrt-order-off (not run by default) = the plugin under agentrt with
-`order_preemption_level=None`, the simulator in `summary` likewise; in each round every config
+`order_preemption_level=None`, the simulator in `summary` likewise; agentrt-kinds-off (not run by
+default) likewise with `kind_gate_ratio=None` (the gate admits in queue order whatever a program's
+kind; `summary` adds each kind's mean JCT where the workload has two); in each round every config
 once, in `--configs` order rotated by the round's number, so slow phases of a shared machine hit
 every config alike and ratios are paired per round. Per run:
 mean JCT, the CPU seconds of this process and vLLM's engine-core process over the replay (the
@@ -69,6 +75,7 @@ import argparse
 import json
 import math
 import os
+import random
 import statistics
 import sys
 import tempfile
@@ -97,6 +104,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import vllm_cpu_noise as noise  # noqa: E402  (a sibling script: the simulator with the measured step noise)
 
 TRACE = "swebench-lite-deepseek-v3"
+BFCL_TRACE = "bfcl-v4-multiturn-gptoss120b"  # `--bfcl N`: N short programs of another kind mixed in
 # the model `run` writes without --model; `bench` until session 6, when this faster CPU made its
 # re-prefills cheap against the recorded tool gaps (module docstring)
 DEFAULT_SHAPE = "bench-wide"
@@ -107,9 +115,13 @@ MAX_NUM_BATCHED_TOKENS = 2048
 # queue), as the plugin gets it on the real engine and the simulator in `summary`; not in the
 # default `--configs`. (held_out_gate.py's "agentrt-rule-off" is another rule, the idle release's.)
 ORDER_OFF = "agentrt-order-off"
+# `agentrt-kinds-off`: agentrt with `kind_gate_ratio=None` (session 9's gate by program kind off: the
+# gate admits in agentrt's queue order whatever the program's kind); not in the default `--configs`.
+KINDS_OFF = "agentrt-kinds-off"
 CONFIGS: dict[str, tuple[str | PolicyConfig, bool]] = {
     "stock": ("fcfs", True), "fcfs": ("fcfs", False), "continuum": ("continuum", False), "agentrt": ("agentrt", False),
-    ORDER_OFF: (PolicyConfig(name="agentrt", order_preemption_level=None), False)}
+    ORDER_OFF: (PolicyConfig(name="agentrt", order_preemption_level=None), False),
+    KINDS_OFF: (PolicyConfig(name="agentrt", kind_gate_ratio=None), False)}
 DEFAULT_CONFIGS = ("stock", "fcfs", "continuum", "agentrt")
 COUNTS = ("computed", "prefix_hits", "recomputed", "preemptions", "pin_hits")
 WORKLOAD_KEYS = ("programs", "steps", "rate", "seed", "num_gpu_blocks", "max_num_seqs", "max_model_len")
@@ -187,6 +199,8 @@ def model_config(folder: str) -> dict[str, int]:
 
 
 def workload(w: dict[str, Any]) -> Work:
+    """The SWE-bench slice, and with `bfcl` (absent: 0) that many BFCL programs, whole, mixed in
+    (`with_bfcl`); one token scale for all, so the longest call of either fits `max_model_len`."""
     programs = []
     for program in load_trace(TRACE, limit=w["programs"]):
         steps, num_llm = [], 0
@@ -196,8 +210,19 @@ def workload(w: dict[str, Any]) -> Work:
                 break
             steps.append(step)
         programs.append(program.model_copy(update={"steps": tool_scaled(steps, w.get("tool_scale", 1.0))}))
+    if w.get("bfcl", 0):
+        programs = with_bfcl(programs, w["bfcl"], w["seed"])
     scaling = make_scaling(programs, 1.0, w["max_model_len"] - 24)
     return programs, scaling, poisson_arrivals(len(programs), w["rate"], w["seed"])
+
+
+def with_bfcl(swebench: list[TraceProgram], n: int, seed: int) -> list[TraceProgram]:
+    """`swebench` and the first `n` programs of the BFCL trace (their tools have no recorded
+    duration: 0 s), shuffled by `seed` into one arrival order. A program's kind is its trace's
+    agent (`trace_program_for`), so the two traces are two kinds, BFCL's the short one."""
+    programs = [*swebench, *load_trace(BFCL_TRACE, limit=n)]
+    random.Random(f"vllm-cpu-bfcl-{seed}").shuffle(programs)
+    return programs
 
 
 def tool_scaled(steps: list[Step], scale: float) -> list[Step]:
@@ -493,6 +518,29 @@ def sim_rows(runs: dict[str, list[Run]], sims: dict[str, ReplayResult]) -> tuple
     return "\n".join(rows), out
 
 
+def kind_rows(runs: dict[str, list[Run]], programs: list[TraceProgram], sims: dict[str, ReplayResult]
+              ) -> tuple[str, dict[str, Any]]:
+    """Mean JCT by program kind (a trace's agent, named up to its '@'), where the workload has more
+    than one (`--bfcl`): per config, the real rounds' median [range] and the deterministic replay's."""
+    kind_of = {p.program_id: p.source.split("@")[0] for p in programs}
+    kinds = sorted(set(kind_of.values()))
+    if len(kinds) < 2:
+        return "", {}
+
+    def mean_of(jct: dict[str, float], kind: str) -> float:
+        return statistics.mean(j for p, j in jct.items() if kind_of.get(p) == kind)
+
+    rows = ["| config | " + " | ".join(f"{k}: real (s) | sim (s)" for k in kinds) + " |",
+            "|---|" + "---:|---:|" * len(kinds)]
+    out: dict[str, Any] = {}
+    for config, rs in runs.items():
+        sim = {m.trace_id: m.jct for m in sims[config].metrics if m.status == "ok"}
+        out[config] = {k: {"real": [mean_of(r.jct, k) for r in rs], "sim": mean_of(sim, k)} for k in kinds}
+        rows.append(f"| {config} | " + " | ".join(f"{spread(out[config][k]['real'], '.2f')} | {out[config][k]['sim']:.2f}"
+                                                  for k in kinds) + " |")
+    return "\n".join(rows), out
+
+
 def noisy_rows(runs: dict[str, list[Run]], w: dict[str, Any], profile: Profile, work: Work,
                latency: tuple[float, float], ratios: dict[str, list[float]],
                replays: int = noise.NUM_REPLAYS) -> tuple[str, dict[str, Any]]:
@@ -571,11 +619,13 @@ def cmd_run(args: argparse.Namespace) -> None:
     w = {k: getattr(args, k) for k in WORKLOAD_KEYS}
     if args.tool_scale != 1.0:  # recorded only when set: earlier lines had none and stay comparable
         w["tool_scale"] = args.tool_scale
+    if args.bfcl:  # likewise
+        w["bfcl"] = args.bfcl
     configs = [c for c in args.configs.split(",") if c]
     unknown = sorted(set(configs) - set(CONFIGS))
-    if unknown or "stock" not in configs or args.rounds < 1:
+    if unknown or "stock" not in configs or args.rounds < 1 or args.bfcl < 0:
         sys.exit(f"error: --configs must include stock and name only {', '.join(CONFIGS)} (got {unknown or configs}); "
-                 f"--rounds >= 1 (got {args.rounds})")
+                 f"--rounds >= 1 (got {args.rounds}); --bfcl >= 0 (got {args.bfcl})")
     os.environ.update(thread_environment(args.omp_num_threads))
     done = [r.round for r in read_runs(args.results) if r.workload == w] if args.results.exists() else []
     work = workload(w)
@@ -619,7 +669,9 @@ def cmd_summary(args: argparse.Namespace) -> None:
         by_config.setdefault(r.config, []).append(r)
     w = last.workload
     programs, scaling, arrivals = work = workload(w)
-    title = (f"{TRACE}: {len(programs)} programs x first {w['steps']} LLM calls, token scale {scaling.scale:.4f}, "
+    title = (f"{TRACE}: {w['programs']} programs x first {w['steps']} LLM calls"
+             + (f" + {w['bfcl']} {BFCL_TRACE} programs, whole, shuffled in" if w.get("bfcl") else "")
+             + f", token scale {scaling.scale:.4f}, "
              f"rate {w['rate']}/s, seed {w['seed']}, KV {w['num_gpu_blocks']} x {BLOCK_SIZE} tokens, "
              f"max_model_len {w['max_model_len']}, max_num_seqs {w['max_num_seqs']}, "
              f"tool durations x {w.get('tool_scale', 1.0)}, {len(stock_rounds)} rounds with "
@@ -641,6 +693,7 @@ def cmd_summary(args: argparse.Namespace) -> None:
     latency = client_latency(runs)
     sims = {config: sim_run(w, profile, CONFIGS[config][0], work, latency) for config in by_config}
     table, sim_out = sim_rows(by_config, sims)
+    kinds_table, kinds_out = kind_rows(by_config, programs, sims)
     print(f"\nStep cost (engine process CPU time, {len(steps)} steps): fixed {cost['fixed_s'] * 1e3:.2f} ms "
           f"median (fastest {cost['fastest_fixed_s'] * 1e3:.2f} ms), {cost['per_prefill_token_s'] * 1e6:.1f} us per "
           f"prefill token; x median prompt {cost['typical_prompt']} tokens = {cost['ratio']:.1f}x the median fixed "
@@ -672,6 +725,8 @@ def cmd_summary(args: argparse.Namespace) -> None:
               f"schedule() CPU median {c['stock_schedule_s'] * 1e3:.3f} ms ({c['plugin_schedule_s'] * 1e3:.3f} ms)")
     print(f"\nSimulator vs real vLLM, with the client's measured latency per call ({latency[0] * 1e3:.1f} ms in, "
           f"{latency[1] * 1e3:.1f} ms out; counts: sim/real median (ratio)):\n\n{table}")
+    if kinds_table:
+        print(f"\nMean JCT by program kind, real median [range] over rounds and the replay above:\n\n{kinds_table}")
     flat_table, flat_out = sim_rows(by_config, {config: sim_run(w, flat, CONFIGS[config][0], work, latency)
                                                  for config in by_config})
     print(f"\nThe same without the per-request term (how much a calibration detail moves the counts):\n\n{flat_table}")
@@ -698,7 +753,7 @@ def cmd_summary(args: argparse.Namespace) -> None:
                         "compute_efficiency": profile.compute_efficiency,
                         "attention_efficiency": profile.attention_efficiency, "fit": asdict(fit)},
             "client_latency_s": latency, "stock_steps_check": stock_check, "sim": sim_out, "sim_without_per_request_term": flat_out,
-            "sim_with_step_noise": noisy_out}, indent=1))
+            "sim_with_step_noise": noisy_out, "by_kind": kinds_out}, indent=1))
         print(f"\nwrote {args.output}")
 
 
@@ -730,6 +785,8 @@ def build_parser() -> argparse.ArgumentParser:
     run_.add_argument("--rounds", type=int, default=1, help="interleaved rounds (each runs every config once)")
     run_.add_argument("--programs", type=int, default=8)
     run_.add_argument("--steps", type=int, default=5, help="LLM calls kept per program")
+    run_.add_argument("--bfcl", type=int, default=0,
+                      help=f"also this many whole programs of {BFCL_TRACE}, another (short) kind, mixed in (default 0)")
     run_.add_argument("--rate", type=float, default=2.0, help="Poisson arrivals, programs/s")
     run_.add_argument("--num-gpu-blocks", type=int, default=48, help="KV blocks of 32 tokens (incl. vLLM's null block)")
     run_.add_argument("--max-model-len", type=int, default=1024, help="the longest context, tokens scaled to fit")

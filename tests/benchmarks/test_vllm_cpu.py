@@ -191,15 +191,80 @@ def test_a_tool_scale_multiplies_the_recorded_tool_durations_and_only_them(bench
     assert any(tools(WORKLOAD)) and prompts(halved) == prompts(WORKLOAD)
 
 
-def test_the_default_tool_scale_is_not_recorded_so_earlier_rounds_stay_comparable(
+def test_the_default_tool_scale_and_bfcl_are_not_recorded_so_earlier_rounds_stay_comparable(
         bench: ModuleType, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     seen: list[dict[str, Any]] = []
     monkeypatch.setattr(bench, "workload", lambda w: seen.append(w) or sys.exit(0))
-    for argv in (["run"], ["run", "--tool-scale", "0.5"]):
+    for argv in (["run"], ["run", "--tool-scale", "0.5"], ["run", "--bfcl", "3"]):
         monkeypatch.setattr(sys, "argv", ["vllm_cpu.py", *argv, "--results", str(tmp_path / "r.jsonl")])
         with pytest.raises(SystemExit):
             bench.main()
-    assert seen == [WORKLOAD, dict(WORKLOAD, tool_scale=0.5)]
+    assert seen == [WORKLOAD, dict(WORKLOAD, tool_scale=0.5), dict(WORKLOAD, bfcl=3)]
+
+
+def test_bfcl_mixes_whole_programs_of_a_second_kind_into_one_seeded_arrival_order(bench: ModuleType) -> None:
+    """`--bfcl N`: the SWE-bench slice plus the first N BFCL programs, whole, shuffled by the seed
+    (the same seed, the same order), under one token scale; without it the workload is as before."""
+    from agentrt.replay.trace import load_trace
+
+    mixed = dict(WORKLOAD, bfcl=4)
+    programs, scaling, arrivals = bench.workload(mixed)
+    swebench, bfcl = bench.workload(WORKLOAD)[0], load_trace(bench.BFCL_TRACE, limit=4)
+    assert len(programs) == len(arrivals) == 12 and {p.source for p in programs} == {swebench[0].source, bfcl[0].source}
+    assert sorted(p.program_id for p in programs) == sorted(p.program_id for p in [*swebench, *bfcl])
+    by_id = {p.program_id: p for p in programs}
+    assert all(by_id[p.program_id] == p for p in bfcl)  # whole programs, as recorded
+    assert [p.program_id for p in programs] != [p.program_id for p in [*swebench, *bfcl]]  # shuffled in
+    assert [p.program_id for p in bench.workload(mixed)[0]] == [p.program_id for p in programs]
+    assert [p.program_id for p in bench.workload(dict(mixed, seed=1))[0]] != [p.program_id for p in programs]
+    longest = max(s.input_tokens + s.output_tokens for p in programs for s in p.steps if isinstance(s, LLMStep))
+    assert scaling.scale == pytest.approx((WORKLOAD["max_model_len"] - 26) / longest)
+    assert bench.workload(dict(WORKLOAD, bfcl=0))[0] == swebench
+
+
+def test_the_plugin_reads_two_program_kinds_off_the_mixed_workloads_calls(bench: ModuleType,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each call's kind travels in its metadata (`call_meta`, read back by the plugin's
+    `parse_meta`): the SWE-bench programs' agent and BFCL's, one per program."""
+    from agentrt.engine_adapters.vllm.records import call_meta, parse_meta
+
+    kinds: dict[str, str | None] = {}
+
+    def record(request: Any) -> None:
+        _, _, hints = parse_meta(call_meta(request.call_id, request.program_id, request.hints), "-")
+        kinds[request.program_id] = hints.program_kind
+
+    class Recorded(bench.SimEngine):  # the runtime calls `submit` where an engine has it, else `generate`
+        async def generate(self, request: Any) -> Any:
+            record(request)
+            return await super().generate(request)
+
+        def submit(self, request: Any, on_done: Any) -> bool:
+            record(request)
+            return bool(super().submit(request, on_done))
+
+    monkeypatch.setattr(bench, "SimEngine", Recorded)
+    w = dict(WORKLOAD, programs=2, steps=2, bfcl=2)
+    programs = bench.workload(w)[0]
+    bench.sim_run(w, bench.bench_profile(MODEL, w["max_num_seqs"]), "agentrt", bench.workload(w))
+    assert len(kinds) == 4 and sorted(kinds.values()) == sorted(p.source for p in programs)
+    assert len(set(kinds.values())) == 2
+
+
+def test_summary_gives_the_mean_jct_of_each_program_kind_where_there_are_two(bench: ModuleType) -> None:
+    w = dict(WORKLOAD, programs=2, steps=2, bfcl=2)
+    programs = bench.workload(w)[0]
+    swe = {p.program_id for p in programs if "SWE-agent" in p.source}
+    runs = [replace(fake_run(bench, "agentrt", r, 1.0, 1.0), jct={p.program_id: (10.0 * r if p.program_id in swe else r)
+                                                                   for p in programs}) for r in (1, 2, 3)]
+    sim = SimpleNamespace(metrics=[SimpleNamespace(trace_id=p.program_id, status="ok",
+                                                   jct=20.0 if p.program_id in swe else 2.0) for p in programs])
+    table, out = bench.kind_rows({"agentrt": runs}, programs, {"agentrt": sim})
+    swe_kind, bfcl_kind = sorted(out["agentrt"], key=lambda k: "SWE-agent" not in k)
+    assert out["agentrt"][swe_kind] == {"real": [10.0, 20.0, 30.0], "sim": 20.0}
+    assert out["agentrt"][bfcl_kind] == {"real": [1.0, 2.0, 3.0], "sim": 2.0}
+    assert "| agentrt | " in table and "20.00 [10.00-30.00] | 20.00" in table
+    assert bench.kind_rows({"agentrt": runs}, bench.workload(WORKLOAD)[0], {"agentrt": sim}) == ("", {})
 
 
 class StartedEngine:
@@ -250,11 +315,41 @@ def test_agentrt_order_off_runs_the_plugin_under_agentrt_without_the_order_rule(
     assert plugin_policy(bench.ORDER_OFF).order_service is None and plugin_policy("agentrt").order_service == 4.0
 
 
-def test_summary_replays_agentrt_order_off_on_the_simulator_with_the_same_override(
+def test_agentrt_kinds_off_runs_the_plugin_under_agentrt_without_the_kind_gate(
         bench: ModuleType, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """`--configs agentrt-kinds-off`: the engine starts with agentrt's policy, every field default
+    but `kind_gate_ratio=None`, recorded with the run; the plugin's policy built from those settings
+    then learns no kinds (agentrt's: ratio 4)."""
+    async def started_only(programs: Any, engine: Any, policy: Any, arrivals: Any, scaling: Any) -> Any:
+        await engine.start(policy, None)
+        await engine.stop()
+        return SimpleNamespace(summary=SimpleNamespace(mean_jct=1.0), metrics=[], engine_stats=None)
+
+    monkeypatch.setattr(bench, "VLLMEngine", StartedEngine)
+    monkeypatch.setattr(bench, "replay", started_only)
+    (tmp_path / "config.json").write_text(json.dumps(MODEL))
+    work = bench.workload(WORKLOAD)
+    runs = {c: bench.real_run(str(tmp_path), c, 1, WORKLOAD, work) for c in ("agentrt", bench.KINDS_OFF)}
+    assert runs[bench.KINDS_OFF].policy == {**runs["agentrt"].policy, "kind_gate_ratio": None}
+    assert runs["agentrt"].policy["kind_gate_ratio"] == 4.0 and runs["agentrt"].policy["name"] == "agentrt"
+
+    def plugin_policy(config: str) -> Any:  # as the plugin builds its ProgramScheduler from its settings
+        settings = VLLMOptions(model=str(tmp_path)).plugin_settings(policy_config(bench.CONFIGS[config][0]))
+        return ProgramScheduler(PolicyConfig.model_validate(settings[META_KEY].get("policy", {}))).policy
+
+    assert plugin_policy(bench.KINDS_OFF).kinds is None
+    assert plugin_policy("agentrt").kinds is not None and plugin_policy("agentrt").kinds.ratio == 4.0
+
+
+@pytest.mark.parametrize("config, override", [("agentrt-order-off", {"order_preemption_level": None}),
+                                              ("agentrt-kinds-off", {"kind_gate_ratio": None})])
+def test_summary_replays_an_agentrt_variant_on_the_simulator_with_the_same_override(
+        bench: ModuleType, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, config: str,
+        override: dict[str, Any]) -> None:
     """Every simulator replay `summary` makes of the config (deterministic, without the per-request
-    term, with the step noise) gets agentrt's policy with `order_preemption_level=None`, as many as
-    agentrt's, and the config has its own row of sim-vs-real numbers."""
+    term, with the step noise) gets agentrt's policy with the config's override
+    (`order_preemption_level=None`, `kind_gate_ratio=None`), as many as agentrt's, and the config
+    has its own row of sim-vs-real numbers."""
     seen: list[Any] = []
     sim_run = bench.sim_run
 
@@ -263,18 +358,18 @@ def test_summary_replays_agentrt_order_off_on_the_simulator_with_the_same_overri
         return sim_run(w, profile, policy, *args)
 
     monkeypatch.setattr(bench, "sim_run", recorded)
-    runs = [fake_run(bench, c, 1, 5.0, 8.0) for c in ("stock", "agentrt", bench.ORDER_OFF)]
+    runs = [fake_run(bench, c, 1, 5.0, 8.0) for c in ("stock", "agentrt", config)]
     path = tmp_path / "runs.jsonl"
     path.write_text("".join(json.dumps(asdict(r)) + "\n" for r in runs))
     bench.cmd_summary(type("Args", (), {"results": path, "output": tmp_path / "summary.json", "noise_replays": 3})())
     off = [p for p in seen if isinstance(p, PolicyConfig)]
-    assert off and all(p == PolicyConfig(name="agentrt", order_preemption_level=None) for p in off)
+    assert off and all(p == PolicyConfig(name="agentrt", **override) for p in off)
     assert len(off) == seen.count("agentrt")
     summary = json.loads((tmp_path / "summary.json").read_text())
-    assert summary["sim"].keys() == summary["sim_with_step_noise"].keys() == {"stock", "agentrt", bench.ORDER_OFF}
+    assert summary["sim"].keys() == summary["sim_with_step_noise"].keys() == {"stock", "agentrt", config}
 
 
-def test_the_default_configs_leave_the_order_rule_off_config_out(bench: ModuleType, monkeypatch: pytest.MonkeyPatch,
+def test_the_default_configs_leave_the_agentrt_variants_out(bench: ModuleType, monkeypatch: pytest.MonkeyPatch,
                                                                   tmp_path: Path) -> None:
     seen: dict[str, Any] = {}
     monkeypatch.setattr(bench, "cmd_run", lambda args: seen.update(vars(args)))
