@@ -52,12 +52,8 @@ def gittins_knowing(services: list[float]) -> Iterator[None]:
         def on_program_end(self, program: object) -> None:
             pass
 
-    saved = POLICY_CLASSES[PolicyName.GITTINS]
-    POLICY_CLASSES[PolicyName.GITTINS] = KnownDistribution
-    try:
+    with gittins_as(KnownDistribution):
         yield
-    finally:
-        POLICY_CLASSES[PolicyName.GITTINS] = saved
 
 
 @contextmanager
@@ -88,8 +84,15 @@ def gittins_knowing_kinds(services: dict[str, list[float]]) -> Iterator[None]:
             pinned_first = self.config.pinned_first and call.memory_short and not pinned
             return (not promoted, pinned_first, -index, call.arrival)
 
+    with gittins_as(KnownKindDistributions):
+        yield
+
+
+@contextmanager
+def gittins_as(policy_class: type[GittinsPolicy]) -> Iterator[None]:
+    """`make_policy("gittins")` builds `policy_class` inside the block; the class is restored after."""
     saved = POLICY_CLASSES[PolicyName.GITTINS]
-    POLICY_CLASSES[PolicyName.GITTINS] = KnownKindDistributions
+    POLICY_CLASSES[PolicyName.GITTINS] = policy_class
     try:
         yield
     finally:

@@ -288,12 +288,9 @@ class StartedEngine:
         raise AssertionError("no call in this test")
 
 
-def test_agentrt_order_off_runs_the_plugin_under_agentrt_without_the_order_rule(
-        bench: ModuleType, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """`--configs agentrt-order-off`: `real_run` starts the engine with agentrt's policy, every field
-    default but `order_preemption_level=None`, and records it with the run; through the settings the
-    plugin gets (`VLLMOptions.plugin_settings`, read back as the plugin does) its policy then
-    preempts for order any victim (no service threshold), where agentrt's needs 4 s."""
+def started_runs(bench: ModuleType, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, config: str) -> dict[str, Any]:
+    """`real_run` of agentrt and `config` on an engine that only starts and stops: the policy each
+    run records."""
     async def started_only(programs: Any, engine: Any, policy: Any, arrivals: Any, scaling: Any) -> Any:
         await engine.start(policy, None)
         await engine.stop()
@@ -303,16 +300,27 @@ def test_agentrt_order_off_runs_the_plugin_under_agentrt_without_the_order_rule(
     monkeypatch.setattr(bench, "replay", started_only)
     (tmp_path / "config.json").write_text(json.dumps(MODEL))
     work = bench.workload(WORKLOAD)
-    runs = {c: bench.real_run(str(tmp_path), c, 1, WORKLOAD, work) for c in ("agentrt", bench.ORDER_OFF)}
+    return {c: bench.real_run(str(tmp_path), c, 1, WORKLOAD, work) for c in ("agentrt", config)}
+
+
+def plugin_policy(bench: ModuleType, tmp_path: Path, config: str) -> Any:
+    """The policy the plugin builds its ProgramScheduler with, from the settings `config` gives it."""
+    settings = VLLMOptions(model=str(tmp_path)).plugin_settings(policy_config(bench.CONFIGS[config][0]))
+    return ProgramScheduler(PolicyConfig.model_validate(settings[META_KEY].get("policy", {}))).policy
+
+
+def test_agentrt_order_off_runs_the_plugin_under_agentrt_without_the_order_rule(
+        bench: ModuleType, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """`--configs agentrt-order-off`: `real_run` starts the engine with agentrt's policy, every field
+    default but `order_preemption_level=None`, and records it with the run; through the settings the
+    plugin gets (`VLLMOptions.plugin_settings`, read back as the plugin does) its policy then
+    preempts for order any victim (no service threshold), where agentrt's needs 4 s."""
+    runs = started_runs(bench, monkeypatch, tmp_path, bench.ORDER_OFF)
     assert runs[bench.ORDER_OFF].policy == {**runs["agentrt"].policy, "order_preemption_level": None}
     assert runs["agentrt"].policy["order_preemption_level"] == 3 and runs["agentrt"].policy["name"] == "agentrt"
     assert bench.Run.of_line(json.dumps(asdict(runs[bench.ORDER_OFF]))).policy == runs[bench.ORDER_OFF].policy
-
-    def plugin_policy(config: str) -> Any:  # as the plugin builds its ProgramScheduler from its settings
-        settings = VLLMOptions(model=str(tmp_path)).plugin_settings(policy_config(bench.CONFIGS[config][0]))
-        return ProgramScheduler(PolicyConfig.model_validate(settings[META_KEY].get("policy", {}))).policy
-
-    assert plugin_policy(bench.ORDER_OFF).order_service is None and plugin_policy("agentrt").order_service == 4.0
+    assert plugin_policy(bench, tmp_path, bench.ORDER_OFF).order_service is None
+    assert plugin_policy(bench, tmp_path, "agentrt").order_service == 4.0
 
 
 def test_agentrt_kinds_off_runs_the_plugin_under_agentrt_without_the_kind_gate(
@@ -320,25 +328,11 @@ def test_agentrt_kinds_off_runs_the_plugin_under_agentrt_without_the_kind_gate(
     """`--configs agentrt-kinds-off`: the engine starts with agentrt's policy, every field default
     but `kind_gate_ratio=None`, recorded with the run; the plugin's policy built from those settings
     then learns no kinds (agentrt's: ratio 4)."""
-    async def started_only(programs: Any, engine: Any, policy: Any, arrivals: Any, scaling: Any) -> Any:
-        await engine.start(policy, None)
-        await engine.stop()
-        return SimpleNamespace(summary=SimpleNamespace(mean_jct=1.0), metrics=[], engine_stats=None)
-
-    monkeypatch.setattr(bench, "VLLMEngine", StartedEngine)
-    monkeypatch.setattr(bench, "replay", started_only)
-    (tmp_path / "config.json").write_text(json.dumps(MODEL))
-    work = bench.workload(WORKLOAD)
-    runs = {c: bench.real_run(str(tmp_path), c, 1, WORKLOAD, work) for c in ("agentrt", bench.KINDS_OFF)}
+    runs = started_runs(bench, monkeypatch, tmp_path, bench.KINDS_OFF)
     assert runs[bench.KINDS_OFF].policy == {**runs["agentrt"].policy, "kind_gate_ratio": None}
     assert runs["agentrt"].policy["kind_gate_ratio"] == 4.0 and runs["agentrt"].policy["name"] == "agentrt"
-
-    def plugin_policy(config: str) -> Any:  # as the plugin builds its ProgramScheduler from its settings
-        settings = VLLMOptions(model=str(tmp_path)).plugin_settings(policy_config(bench.CONFIGS[config][0]))
-        return ProgramScheduler(PolicyConfig.model_validate(settings[META_KEY].get("policy", {}))).policy
-
-    assert plugin_policy(bench.KINDS_OFF).kinds is None
-    assert plugin_policy("agentrt").kinds is not None and plugin_policy("agentrt").kinds.ratio == 4.0
+    assert plugin_policy(bench, tmp_path, bench.KINDS_OFF).kinds is None
+    assert plugin_policy(bench, tmp_path, "agentrt").kinds.ratio == 4.0
 
 
 @pytest.mark.parametrize("config, override", [("agentrt-order-off", {"order_preemption_level": None}),
