@@ -50,7 +50,6 @@ class JsonLines:
 
     def __init__(self, path: Path | None, flag: str = "--output") -> None:
         self.path = path
-        self.num_lines = 0
         self._file: IO[str] | None = None
         if path is not None:
             output_file(path, flag)
@@ -63,7 +62,18 @@ class JsonLines:
         if self._file is not None:
             self._file.write(json.dumps(obj, default=str) + "\n")
             self._file.flush()
-            self.num_lines += 1
+
+    def num_lines(self) -> int:
+        """Lines in the file now, counted there: a signal that stops the run between a line's write
+        and any count kept beside it cannot make the report disagree with the file."""
+        if self.path is None:
+            return 0
+        if self._file is not None:
+            self._file.flush()  # a line written whole but stopped before its flush
+        if not self.path.exists():
+            return 0
+        with self.path.open("rb") as f:
+            return sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b""))
 
     def close(self) -> None:
         if self._file is not None:
@@ -85,5 +95,5 @@ def kept_on_exit(stream: JsonLines, what: str) -> Iterator[None]:
         yield
     except BaseException:
         if stream.path is not None:
-            note_on_exit(f"kept {stream.num_lines} {what} in {stream.path}")
+            note_on_exit(f"kept {stream.num_lines()} {what} in {stream.path}")
         raise
