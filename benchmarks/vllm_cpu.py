@@ -95,6 +95,7 @@ from agentrt.engine_adapters.vllm import StepRecord, VLLMEngine
 from agentrt.engine_adapters.vllm.records import CallRecord
 from agentrt.engine_adapters.vllm.tiny_model import SHAPES, write_model
 from agentrt.replay.driver import ReplayResult, replay
+from agentrt.replay.report import short_kind
 from agentrt.replay.trace import LLMStep, Step, ToolStep, TraceProgram, load_trace
 from agentrt.replay.workload import Scaling, make_scaling, poisson_arrivals
 from agentrt.runtime.runner import run
@@ -520,9 +521,10 @@ def sim_rows(runs: dict[str, list[Run]], sims: dict[str, ReplayResult]) -> tuple
 
 def kind_rows(runs: dict[str, list[Run]], programs: list[TraceProgram], sims: dict[str, ReplayResult]
               ) -> tuple[str, dict[str, Any]]:
-    """Mean JCT by program kind (a trace's agent, named up to its '@'), where the workload has more
-    than one (`--bfcl`): per config, the real rounds' median [range] and the deterministic replay's."""
-    kind_of = {p.program_id: p.source.split("@")[0] for p in programs}
+    """Mean JCT by program kind (a trace's agent, shown as `replay`'s table shows it), where the
+    workload has more than one (`--bfcl`): per config, the real rounds' median [range] and the
+    deterministic replay's."""
+    kind_of = {p.program_id: short_kind(p.source) for p in programs}
     kinds = sorted(set(kind_of.values()))
     if len(kinds) < 2:
         return "", {}

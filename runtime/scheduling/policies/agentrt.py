@@ -84,14 +84,10 @@ class AgentRTPolicy(TTLPinning, ATLASPolicy):
 
     def gate_order(self, calls: list[CallState], programs: Mapping[str, ProgramState]) -> list[CallState]:
         """Programs of a kind known to be short first (kinds.py), else queue order (a stable sort)."""
-        if self.kinds is None:
-            return calls
-        kinds = [programs[call.program_id].kind for call in calls]
-        ranks = self.kinds.ranks(kinds)
+        ranks = self.kinds.ranks(programs[c.program_id].kind for c in calls) if self.kinds is not None else None
         if not ranks:
             return calls
-        order = sorted(range(len(calls)), key=lambda i: ranks.get(kinds[i] or "", 0))
-        return [calls[i] for i in order]
+        return sorted(calls, key=lambda call: ranks.get(programs[call.program_id].kind or "", 0))
 
     def sort_key(self, call: CallState, program: ProgramState, pinned: bool) -> SortKey:
         if not (call.memory_short or self.config.atlas_always):
